@@ -1,0 +1,221 @@
+"""The task interface every problem family implements.
+
+A task owns four things: a seeded, vectorised generator of raw problems with their answers,
+the token vocabularies of its inputs and outputs, the (vectorised) encoding of raw problems
+into token ids, and the scoring of a predicted token sequence against the raw answer.
+
+Raw batches are plain ``dict[str, np.ndarray]`` whose arrays all share the leading dimension
+(the number of examples); they are what dataset shards store (``np.savez``), so encodings
+stay an ablation axis applied at load time.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+PAD, BOS, EOS = 0, 1, 2
+SPECIAL_TOKENS = ("<pad>", "<s>", "</s>")
+
+RawBatch = dict[str, np.ndarray]
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message names the key and what is allowed."""
+
+
+class DecodeError(ValueError):
+    """A token sequence does not decode to a well-formed answer (scored as wrong)."""
+
+
+class Vocab:
+    """An ordered token list; the special tokens ``<pad> <s> </s>`` always take ids 0, 1, 2."""
+
+    def __init__(self, tokens: Iterable[str]):
+        self.tokens: list[str] = list(SPECIAL_TOKENS)
+        seen = set(self.tokens)
+        for tok in tokens:
+            if tok not in seen:
+                seen.add(tok)
+                self.tokens.append(tok)
+        self.index: dict[str, int] = {t: i for i, t in enumerate(self.tokens)}
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __contains__(self, token: str) -> bool:
+        return token in self.index
+
+    def offset(self, token: str) -> int:
+        """Id of ``token``; encodings use it as the base of a contiguous id range."""
+        return self.index[token]
+
+    def ids(self, tokens: Sequence[str]) -> list[int]:
+        try:
+            return [self.index[t] for t in tokens]
+        except KeyError as err:
+            raise DecodeError(f"unknown token {err.args[0]!r}") from None
+
+    def to_tokens(self, ids: Iterable[int]) -> list[str]:
+        """Token strings of ``ids``, stopping at the first EOS and skipping PAD/BOS."""
+        out = []
+        for i in ids:
+            i = int(i)
+            if i == EOS:
+                break
+            if i in (PAD, BOS):
+                continue
+            out.append(self.tokens[i])
+        return out
+
+
+@dataclass(frozen=True)
+class Param:
+    """One task parameter: its default, type, allowed values and whether it shapes the data.
+
+    ``data=True`` marks generator parameters: two runs whose generator parameters agree share
+    one generated dataset, whatever their encodings or models.
+    """
+
+    default: Any
+    doc: str
+    type: type | tuple[type, ...] = object
+    choices: Sequence[Any] | None = None
+    data: bool = True
+    check: Callable[[Any], str | None] | None = field(default=None, compare=False)
+
+
+class Task(ABC):
+    """Base class of a task family; subclasses are registered with :func:`register_task`."""
+
+    name: ClassVar[str]
+    PARAMS: ClassVar[dict[str, Param]]
+    #: "encoder_decoder" (sequence to sequence) or "encoder_only" (aligned outputs).
+    model_kind: ClassVar[str] = "encoder_decoder"
+
+    def __init__(self, **params: Any):
+        self.params = self.validate_params(params)
+
+    # ---- parameters -------------------------------------------------------------------
+    @classmethod
+    def validate_params(cls, params: dict[str, Any], where: str = "") -> dict[str, Any]:
+        """Fill defaults and check every key, type and value; errors name key and allowed values."""
+        prefix = f"{where}." if where else ""
+        unknown = sorted(set(params) - set(cls.PARAMS))
+        if unknown:
+            raise ConfigError(
+                f"{prefix}{unknown[0]}: unknown parameter of task {cls.name!r}; "
+                f"allowed: {', '.join(sorted(cls.PARAMS))}"
+            )
+        out: dict[str, Any] = {}
+        for key, spec in cls.PARAMS.items():
+            value = params.get(key, spec.default)
+            if spec.type is not object and value is not None:
+                ok_types = spec.type if isinstance(spec.type, tuple) else (spec.type,)
+                if float in ok_types and isinstance(value, int) and not isinstance(value, bool):
+                    value = float(value)
+                if not isinstance(value, ok_types) or (
+                    isinstance(value, bool) and bool not in ok_types
+                ):
+                    names = "/".join(t.__name__ for t in ok_types)
+                    raise ConfigError(
+                        f"{prefix}{key}: expected {names}, got {type(value).__name__} {value!r}"
+                    )
+            if spec.choices is not None and value not in spec.choices:
+                raise ConfigError(
+                    f"{prefix}{key}: unknown value {value!r}; allowed: "
+                    f"{', '.join(map(str, spec.choices))}"
+                )
+            if spec.check is not None:
+                problem = spec.check(value)
+                if problem:
+                    raise ConfigError(f"{prefix}{key}: {problem} (got {value!r})")
+            out[key] = value
+        return out
+
+    def generator_params(self) -> dict[str, Any]:
+        """The parameters that determine the raw data (the dataset identity)."""
+        return {k: v for k, v in self.params.items() if self.PARAMS[k].data}
+
+    # ---- data ---------------------------------------------------------------------------
+    @abstractmethod
+    def sample(self, n: int, rng: np.random.Generator) -> RawBatch:
+        """Draw ``n`` raw problems with their answers (vectorised, deterministic given rng)."""
+
+    @abstractmethod
+    def src_vocab(self) -> Vocab: ...
+
+    @abstractmethod
+    def tgt_vocab(self) -> Vocab: ...
+
+    @abstractmethod
+    def encode_src(self, raw: RawBatch) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids of the inputs: ``(ids (n, L) int32 padded with PAD, lengths (n,))``.
+
+        No BOS/EOS: the collator adds them.
+        """
+
+    @abstractmethod
+    def encode_tgt(self, raw: RawBatch) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids of the answers, same layout as :meth:`encode_src`."""
+
+    @abstractmethod
+    def score(self, raw: RawBatch, predictions: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
+        """Per-example metrics of predicted token sequences (no BOS/EOS, no padding).
+
+        Returns arrays of length n: booleans for accuracies (e.g. ``acc_tol5``), floats for
+        errors. A prediction that does not decode, or has the wrong shape, is wrong (never an
+        exception).
+        """
+
+    def groups(self, raw: RawBatch) -> dict[str, np.ndarray]:
+        """Keys for accuracy breakdowns (e.g. matrix size), one label per example."""
+        return {}
+
+    @abstractmethod
+    def to_json(self, raw: RawBatch, i: int) -> dict[str, Any]:
+        """Example ``i`` as ``{"problem": ..., "answer": ...}`` of plain Python values."""
+
+    def main_metric(self) -> str:
+        """The metric used for model selection and early stopping."""
+        return "acc_tol5"
+
+    # ---- helpers --------------------------------------------------------------------------
+    def tokens(self, ids: np.ndarray, lengths: np.ndarray, vocab: Vocab) -> list[list[str]]:
+        return [[vocab.tokens[t] for t in row[:n]] for row, n in zip(ids, lengths)]
+
+
+_REGISTRY: dict[str, type[Task]] = {}
+
+
+def register_task(cls: type[Task]) -> type[Task]:
+    """Class decorator: make a task available by its ``name``."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def task_names() -> list[str]:
+    _load_builtin_tasks()
+    return sorted(_REGISTRY)
+
+
+def get_task_class(name: str) -> type[Task]:
+    _load_builtin_tasks()
+    if name not in _REGISTRY:
+        raise ConfigError(f"task: unknown task {name!r}; allowed: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def make_task(name: str, params: dict[str, Any] | None = None, where: str = "") -> Task:
+    cls = get_task_class(name)
+    cls.validate_params(dict(params or {}), where)
+    return cls(**(params or {}))
+
+
+def _load_builtin_tasks() -> None:
+    # importing the modules registers their tasks
+    from synthmath.tasks import linalg  # noqa: F401
