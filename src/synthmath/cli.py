@@ -1,0 +1,219 @@
+"""Command line: look at generated data, and train/evaluate/query models outside Snakemake.
+
+    synthmath sample linalg op=eigenvalues dim=5 dist=laplace encoding=P1000 -n 3 --seed 0
+    synthmath generate linalg op=transpose dim=5 -n 10000 --seed 0 --out data/transpose
+    synthmath runs --config config.yaml
+    synthmath train --config config.yaml --study linalg_ops [--run RUN_ID]
+    synthmath evaluate results/linalg_ops/<run_id> [--test id]
+    synthmath predict results/linalg_ops/<run_id> -n 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from synthmath.tasks.base import ConfigError, DecodeError
+
+
+def parse_assignments(items: list[str]) -> dict:
+    """``["op=add", "dim=5"]`` -> ``{"op": "add", "dim": 5}`` (values read as YAML scalars)."""
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"{item!r}: expected key=value")
+        key, value = item.split("=", 1)
+        parsed = yaml.safe_load(value) if value else None
+        out[key] = value if isinstance(parsed, dict | list) else parsed
+    return out
+
+
+def _task(args):
+    from synthmath.tasks.base import make_task
+
+    return make_task(args.task, parse_assignments(args.params))
+
+
+def cmd_sample(args) -> int:
+    from synthmath.data import take
+
+    task = _task(args)
+    raw = task.sample(args.n, np.random.default_rng(args.seed))
+    src, src_len = task.encode_src(raw)
+    tgt, tgt_len = task.encode_tgt(raw)
+    sv, tv = task.src_vocab(), task.tgt_vocab()
+    for i in range(args.n):
+        ex = task.to_json(take(raw, slice(i, i + 1)), 0)
+        ex["src"] = " ".join(sv.tokens[t] for t in src[i, : src_len[i]])
+        ex["tgt"] = " ".join(tv.tokens[t] for t in tgt[i, : tgt_len[i]])
+        print(json.dumps(ex))
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from synthmath.data import generate_dataset
+
+    params = parse_assignments(args.params)
+    _task(args)  # validate before writing anything
+    paths = generate_dataset(args.task, params, args.n, args.seed, args.out, args.shards)
+    print(f"wrote {args.n} examples in {len(paths)} shard(s) to {args.out}")
+    return 0
+
+
+def _plan(config_path: str):
+    from synthmath.config import build_plan, load_config
+
+    return build_plan(load_config(config_path))
+
+
+def cmd_runs(args) -> int:
+    plan = _plan(args.config)
+    for name, study in plan.studies.items():
+        print(f"{name}  [{study.task}]  {study.description}")
+        for run in study.runs:
+            status = "trained" if (run.dir / "model.pt").exists() else "-"
+            print(f"  {run.run_id:40s} {status:8s} {json.dumps(run.grid)}")
+    print(f"{len(plan.runs)} runs, {len(plan.datasets)} datasets, tracking: {plan.tracking_uri}")
+    return 0
+
+
+def _select_runs(plan, study: str, run_id: str | None):
+    if study not in plan.studies:
+        raise ConfigError(f"--study: unknown study {study!r}; allowed: {', '.join(plan.studies)}")
+    runs = plan.studies[study].runs
+    if run_id:
+        runs = [r for r in runs if r.run_id == run_id]
+        if not runs:
+            allowed = ", ".join(r.run_id for r in plan.studies[study].runs)
+            raise ConfigError(f"--run: unknown run {run_id!r}; allowed: {allowed}")
+    return runs
+
+
+def cmd_train(args) -> int:
+    from synthmath.pipeline import train_run
+
+    plan = _plan(args.config)
+    for run in _select_runs(plan, args.study, args.run):
+        print(f"training {run.study}/{run.run_id}", file=sys.stderr)
+        summary = train_run(run, progress=not args.no_progress, threads=args.threads)
+        print(json.dumps({"run": str(run.dir), **{k: summary.get(k) for k in ("best_metric", "best_epoch")}}))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from synthmath.config import RunSpec
+    from synthmath.pipeline import evaluate_run
+
+    run_dir = Path(args.run_dir)
+    spec = RunSpec.from_json(json.loads((run_dir / "config.json").read_text()))
+    for test in args.test or list(spec.test_sets):
+        summary = evaluate_run(run_dir, test, progress=not args.no_progress, threads=args.threads)
+        metrics = ", ".join(f"{k}={v:.3f}" for k, v in summary["metrics"].items())
+        print(f"{test}: n={summary['n']} {metrics}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from synthmath.data import EncodedSet, take
+    from synthmath.evaluation import predict_tokens
+    from synthmath.tasks.base import make_task
+
+    from synthmath.pipeline import load_trained
+
+    model, task, spec = load_trained(args.run_dir)
+    if args.params:
+        task = make_task(spec.task, {**task.params, **parse_assignments(args.params)})
+    raw = task.sample(args.n, np.random.default_rng(args.seed))
+    preds = predict_tokens(model, task, EncodedSet(task, raw), beam_size=args.beam)
+    scores = task.score(raw, preds)
+    for i, pred in enumerate(preds):
+        ex = task.to_json(take(raw, slice(i, i + 1)), 0)
+        print(f"--- example {i}")
+        print(f"problem:   {json.dumps(ex['problem'])}")
+        print(f"exact:     {json.dumps(ex['answer'])}")
+        try:
+            decoded = task.decode_answer(pred) if hasattr(task, "decode_answer") else None
+            decoded = decoded.tolist() if hasattr(decoded, "tolist") else decoded
+        except DecodeError as err:
+            decoded = f"(does not decode: {err})"
+        print(f"predicted: {json.dumps(decoded, default=str) if decoded is not None else ' '.join(pred)}")
+        print("scores:    " + ", ".join(f"{k}={_fmt(v[i])}" for k, v in scores.items()))
+    return 0
+
+
+def _fmt(v) -> str:
+    return str(bool(v)) if isinstance(v, np.bool_ | bool) else f"{float(v):.4g}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="synthmath", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("sample", help="print generated examples as JSON lines")
+    s.add_argument("task")
+    s.add_argument("params", nargs="*", help="task parameters as key=value")
+    s.add_argument("-n", type=int, default=5)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(fn=cmd_sample)
+
+    g = sub.add_parser("generate", help="write a dataset as the workflow's generate jobs do")
+    g.add_argument("task")
+    g.add_argument("params", nargs="*")
+    g.add_argument("-n", type=int, required=True)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--shards", type=int, default=1)
+    g.add_argument("--out", required=True)
+    g.set_defaults(fn=cmd_generate)
+
+    r = sub.add_parser("runs", help="list the studies and runs a config expands to")
+    r.add_argument("--config", default="config.yaml")
+    r.set_defaults(fn=cmd_runs)
+
+    t = sub.add_parser("train", help="train the runs of a study (no Snakemake; data made in memory)")
+    t.add_argument("--config", default="config.yaml")
+    t.add_argument("--study", required=True)
+    t.add_argument("--run", default=None, help="one run id (default: every run of the study)")
+    t.add_argument("--threads", type=int, default=0)
+    t.add_argument("--no-progress", action="store_true")
+    t.set_defaults(fn=cmd_train)
+
+    e = sub.add_parser("evaluate", help="evaluate a trained run on its test sets")
+    e.add_argument("run_dir")
+    e.add_argument("--test", action="append", help="test set name (repeatable; default all)")
+    e.add_argument("--threads", type=int, default=0)
+    e.add_argument("--no-progress", action="store_true")
+    e.set_defaults(fn=cmd_evaluate)
+
+    q = sub.add_parser("predict", help="show a trained model's answers beside the exact ones")
+    q.add_argument("run_dir")
+    q.add_argument("params", nargs="*", help="task parameter overrides, e.g. dist=laplace")
+    q.add_argument("-n", type=int, default=5)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--beam", type=int, default=1)
+    q.set_defaults(fn=cmd_predict)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from synthmath.jobs import setup_logging
+
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    try:
+        return args.fn(args)
+    except (ConfigError, FileNotFoundError, KeyError) as err:
+        logging.getLogger("synthmath").debug("error", exc_info=True)
+        print(f"synthmath: error: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,355 @@
+"""Configuration: validate a config file and expand its studies into runs and datasets.
+
+A *study* names a task, fixed parameters and a grid of varied values; every combination of
+the grid is a *run* (one training job). Runs that need the same generated data (same task,
+generator parameters, size and seed) share one *dataset*, so data is generated once.
+
+    plan = build_plan(load_config("config.yaml"))
+    for run in plan.runs.values(): print(run.study, run.run_id, run.train_data.id)
+
+Run ids are a readable slug of the run's grid values plus a short hash of everything that
+shapes its training, so changing a setting gives a new run instead of a stale one.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+import itertools
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from synthmath.tasks.base import ConfigError, get_task_class
+
+SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
+RESULTS = Path("results")
+DEFAULT_TRACKING_URI = "sqlite:///results/mlflow.db"
+SECTIONS = ("model", "training", "data", "eval")
+
+
+# ---- loading and schema validation ------------------------------------------------------
+@functools.cache
+def load_schema() -> dict:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def load_config(path: str | os.PathLike) -> dict:
+    """Read a YAML config and validate it (errors name the file and the key)."""
+    path = Path(path)
+    try:
+        config = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: expected a mapping with a 'studies' key")
+    try:
+        validate_config(config)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+    return config
+
+
+def _key_path(parts) -> str:
+    return ".".join(str(p) for p in parts) or "(top level)"
+
+
+def _subschema(schema: dict, root: dict) -> dict:
+    while "$ref" in schema:
+        name = schema["$ref"].split("/")[-1]
+        schema = {**root["$defs"][name], **{k: v for k, v in schema.items() if k != "$ref"}}
+    return schema
+
+
+def _explain(error: jsonschema.ValidationError, root: dict) -> str:
+    where = _key_path(error.absolute_path)
+    schema = _subschema(error.schema, root)
+    if error.validator == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        key = _key_path([*error.absolute_path, extra[0]]) if extra else where
+        return f"{key}: unknown key; allowed: {', '.join(allowed)}"
+    if error.validator == "enum":
+        allowed = ", ".join(map(str, error.validator_value))
+        return f"{where}: unknown value {error.instance!r}; allowed: {allowed}"
+    if error.validator == "type":
+        expected = error.validator_value
+        expected = "/".join(expected) if isinstance(expected, list) else expected
+        return f"{where}: expected {expected}, got {type(error.instance).__name__} {error.instance!r}"
+    if error.validator == "required":
+        return f"{where}: {error.message}"
+    if error.validator == "propertyNames":
+        return f"{where}: bad name {error.instance!r} ({error.message})"
+    return f"{where}: {error.message}"
+
+
+def validate_config(config: dict) -> None:
+    """Schema check, then task-level checks of every study (params, grid values, test sets)."""
+    schema = load_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.path), str(e.path)))
+    if errors:
+        # the deepest error is usually the most specific one
+        best = max(errors, key=lambda e: len(e.absolute_path))
+        raise ConfigError(_explain(best, schema))
+    build_plan(config)  # task params, grid values, init_from: errors name the key
+
+
+# ---- specs -------------------------------------------------------------------------------
+def stable_hash(obj: Any, n: int = 8) -> str:
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:n]
+
+
+def _slug(value: Any) -> str:
+    text = str(value).replace(",", "+")
+    return re.sub(r"[^A-Za-z0-9.+-]+", "", text)[:24] or "x"
+
+
+@dataclass
+class DatasetSpec:
+    """One generated dataset: ``results/data/<id>/shard-<i>.npz``."""
+
+    id: str
+    task: str
+    params: dict[str, Any]
+    size: int
+    seed: int
+    shards: int
+    role: str
+
+    @property
+    def dir(self) -> Path:
+        return RESULTS / "data" / self.id
+
+    def shard_path(self, i: int) -> Path:
+        return self.dir / f"shard-{i:04d}.npz"
+
+    def shard_paths(self) -> list[Path]:
+        return [self.shard_path(i) for i in range(self.shards)]
+
+    def shard_size(self, i: int) -> int:
+        base, extra = divmod(self.size, self.shards)
+        return base + (1 if i < extra else 0)
+
+
+def make_dataset(task: str, params: dict, size: int, seed: int, shards: int, role: str) -> DatasetSpec:
+    gen = get_task_class(task)(**params).generator_params()
+    ident = f"{task}-{role}-{stable_hash([task, gen, size, seed, shards], 10)}"
+    return DatasetSpec(ident, task, gen, size, seed, min(shards, size), role)
+
+
+@dataclass
+class RunSpec:
+    """One training job and its evaluations."""
+
+    study: str
+    run_id: str
+    task: str
+    params: dict[str, Any]
+    grid: dict[str, Any]
+    model: dict[str, Any]
+    training: dict[str, Any]
+    data: dict[str, Any]
+    eval: dict[str, Any]
+    train_data: DatasetSpec | None
+    valid_data: DatasetSpec
+    test_sets: dict[str, DatasetSpec]
+    init_from: str | None = None  # run dir of the starting model
+    tracking_uri: str | None = None
+    config_hash: str = ""
+
+    @property
+    def dir(self) -> Path:
+        return RESULTS / self.study / self.run_id
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: dict) -> RunSpec:
+        obj = dict(obj)
+        obj["train_data"] = DatasetSpec(**obj["train_data"]) if obj.get("train_data") else None
+        obj["valid_data"] = DatasetSpec(**obj["valid_data"])
+        obj["test_sets"] = {k: DatasetSpec(**v) for k, v in obj["test_sets"].items()}
+        return cls(**obj)
+
+
+@dataclass
+class StudySpec:
+    name: str
+    task: str
+    description: str
+    grid_keys: list[str]
+    runs: list[RunSpec]
+    report: dict[str, Any]
+    test_sets: list[str]
+
+    @property
+    def dir(self) -> Path:
+        return RESULTS / self.name
+
+
+@dataclass
+class Plan:
+    studies: dict[str, StudySpec] = field(default_factory=dict)
+    datasets: dict[str, DatasetSpec] = field(default_factory=dict)
+    runs: dict[str, RunSpec] = field(default_factory=dict)  # key "<study>/<run_id>"
+    tracking_uri: str = DEFAULT_TRACKING_URI
+    tracking_enabled: bool = True
+
+
+# ---- expansion ---------------------------------------------------------------------------
+def _defaults(section: str) -> dict:
+    props = load_schema()["$defs"][section]["properties"]
+    return {k: copy.deepcopy(v["default"]) for k, v in props.items() if "default" in v}
+
+
+def resolve_tracking_uri(config: dict) -> str:
+    uri = (config.get("tracking") or {}).get("uri")
+    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def build_plan(config: dict) -> Plan:
+    """Expand validated config into studies, runs and the datasets they share."""
+    plan = Plan(
+        tracking_uri=resolve_tracking_uri(config),
+        tracking_enabled=(config.get("tracking") or {}).get("enabled", True),
+    )
+    defaults = config.get("defaults") or {}
+    studies = config.get("studies") or {}
+    # studies referenced by init_from are expanded first
+    order = sorted(studies, key=lambda s: 1 if (studies[s] or {}).get("init_from") else 0)
+    for name in order:
+        study = studies[name]
+        if study.get("enabled", True) is False:
+            continue
+        plan.studies[name] = _expand_study(name, study, defaults, plan)
+    return plan
+
+
+def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySpec:
+    where = f"studies.{name}"
+    task_cls = get_task_class(study["task"]) if study["task"] else None
+    base_params = dict(study.get("params") or {})
+    task_cls.validate_params(base_params, f"{where}.params")
+    sections = {
+        s: {**_defaults(s), **(defaults.get(s) or {}), **(study.get(s) or {})} for s in SECTIONS
+    }
+    grid = study.get("grid") or {}
+    test_sets = study.get("test_sets") or {"id": {}}
+    variants = study.get("variants") or {}
+    keys = list(grid) + (["variant"] if variants else [])
+    axes = [grid[k] for k in grid] + ([list(variants)] if variants else [])
+    runs = []
+    for values in itertools.product(*axes):
+        point = dict(zip(keys, values))
+        params = dict(base_params)
+        secs = copy.deepcopy(sections)
+        settings = {k: v for k, v in point.items() if k != "variant"}
+        if variants:
+            settings.update(variants[point["variant"]])
+        for override in study.get("overrides") or []:
+            if all(_matches(point.get(k), v) for k, v in override["when"].items()):
+                settings.update(override["set"])
+        for key, value in settings.items():
+            section, sub = key.split(".", 1)
+            if section == "params":
+                params[sub] = value
+            else:
+                props = load_schema()["$defs"][section]["properties"]
+                if sub not in props:
+                    raise ConfigError(f"{where}: {key}: unknown key; allowed: {', '.join(sorted(props))}")
+                secs[section][sub] = value
+        full = task_cls.validate_params(params, f"{where}.grid" if point else f"{where}.params")
+        init_dir = _resolve_init(name, study.get("init_from"), point, plan)
+        if secs["model"].get("arch") is None:
+            secs["model"]["arch"] = task_cls.model_kind
+        shaping = [study["task"], full, secs["model"], secs["training"], secs["data"], init_dir]
+        run_hash = stable_hash(shaping, 6)
+        slug = "_".join(f"{k.split('.')[-1]}-{_slug(v)}" for k, v in point.items()) or "run"
+        run_id = f"{slug}-{run_hash}"
+        data = secs["data"]
+        train_data = None
+        if not data["online"]:
+            train_data = make_dataset(
+                study["task"], full, data["train_size"], data["seed"], data["shards"], "train"
+            )
+        valid_data = make_dataset(study["task"], full, data["valid_size"], data["seed"] + 1, 1, "valid")
+        tests = {}
+        for test_name, overrides in test_sets.items():
+            tparams = {**full, **(overrides or {})}
+            task_cls.validate_params(tparams, f"{where}.test_sets.{test_name}")
+            ev = secs["eval"]
+            tests[test_name] = make_dataset(study["task"], tparams, ev["size"], ev["seed"], 1, "test")
+        run = RunSpec(
+            study=name,
+            run_id=run_id,
+            task=study["task"],
+            params=full,
+            grid=point,
+            model=secs["model"],
+            training=secs["training"],
+            data=data,
+            eval=secs["eval"],
+            train_data=train_data,
+            valid_data=valid_data,
+            test_sets=tests,
+            init_from=init_dir,
+            tracking_uri=plan.tracking_uri if plan.tracking_enabled else None,
+            config_hash=stable_hash(shaping, 12),
+        )
+        runs.append(run)
+        plan.runs[f"{name}/{run_id}"] = run
+        for ds in [train_data, valid_data, *tests.values()]:
+            if ds is not None:
+                plan.datasets[ds.id] = ds
+    report = {"kind": "bars", "cols": "test_set", "metric": "acc_tol5", **(study.get("report") or {})}
+    if "rows" not in report:
+        report["rows"] = keys[0] if keys else "test_set"
+    for axis in ("rows", "cols"):
+        if report[axis] not in (*keys, "test_set", "size"):
+            allowed = ", ".join([*keys, "test_set", "size"])
+            raise ConfigError(f"{where}.report.{axis}: unknown value {report[axis]!r}; allowed: {allowed}")
+    return StudySpec(
+        name=name,
+        task=study["task"],
+        description=study.get("description", ""),
+        grid_keys=keys,
+        runs=runs,
+        report=report,
+        test_sets=list(test_sets),
+    )
+
+
+def _matches(value: Any, wanted: Any) -> bool:
+    return value in wanted if isinstance(wanted, list) else value == wanted
+
+
+def _resolve_init(name: str, init: dict | None, point: dict, plan: Plan) -> str | None:
+    if not init:
+        return None
+    where = f"studies.{name}.init_from"
+    source = plan.studies.get(init["study"])
+    if source is None:
+        raise ConfigError(
+            f"{where}.study: unknown or disabled study {init['study']!r}; "
+            f"allowed: {', '.join(plan.studies) or '(none)'}"
+        )
+    match = dict(init.get("match") or {})
+    candidates = [r for r in source.runs if all(r.grid.get(k) == v for k, v in match.items())]
+    if len(candidates) != 1:
+        raise ConfigError(
+            f"{where}.match: selects {len(candidates)} runs of study {init['study']!r}, "
+            f"need exactly one; its runs: {', '.join(str(r.grid) for r in source.runs)}"
+        )
+    return str(candidates[0].dir)

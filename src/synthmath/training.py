@@ -1,0 +1,653 @@
+"""A model-agnostic training loop with exact resume (minGPT-style; MLflow plugs in as a callback).
+
+The trainer knows models only through ``loss_fn(model, batch)`` and the data only through
+``train_batches(epoch, start_step)``, which must yield the batches of ``epoch`` from
+``start_step`` on as a deterministic function of ``(epoch, step)``. With that, a run killed at
+any point (SLURM preemption, SIGTERM) and restarted with the same arguments resumes from
+``run_dir/checkpoint.pt`` and ends, on CPU, with bit-identical weights and metric history.
+
+An "epoch" is ``epoch_size`` examples (Charton's convention for generated data), i.e.
+``epoch_size // batch_size`` optimizer steps; each epoch ends with ``evaluate(model)``. Epochs
+are numbered from 0. Model selection keeps the epoch whose ``main_metric`` is *highest*
+(accuracies; negate a loss in ``evaluate`` to select on it).
+
+Seeding: :meth:`Trainer.fit` seeds ``random``, ``numpy`` and ``torch`` from ``cfg.seed``
+before training, but the model is built by the caller: seed before constructing it (e.g.
+``torch.manual_seed(cfg.seed)``) for a reproducible initialisation. A resumed run takes its
+weights and RNG states from the checkpoint, so initialisation then does not matter.
+
+Callbacks see each log window and each epoch at least once: they run before the checkpoint
+that covers them is written, so work redone after a kill is reported again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from synthmath.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    remove_stale_temp_files,
+    save_atomic,
+)
+from synthmath.tasks.base import PAD, ConfigError
+
+logger = logging.getLogger("synthmath.training")
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+CHECKPOINT_NAME = "checkpoint.pt"
+BEST_NAME = "best.pt"
+SCHEDULES = ("cosine", "inverse_sqrt", "constant")
+PRECISIONS = ("auto", "fp32", "bf16")
+_FORMAT = 1
+# config fields that may change between a run and its resumption without changing results
+_RUNTIME_FIELDS = {"device", "num_threads", "log_every", "checkpoint_every"}
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, schedule, evaluation cadence and runtime settings of one training run."""
+
+    batch_size: int = 64
+    epoch_size: int = 300_000  # examples per epoch: epoch_size // batch_size steps
+    max_epochs: int = 100
+    lr: float = 1e-4
+    min_lr: float = 0.0
+    weight_decay: float = 0.0  # decoupled (AdamW), on weight matrices and embeddings only
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = 10_000
+    schedule: str = "cosine"  # after linear warmup: cosine | inverse_sqrt | constant
+    clip_grad: float = 5.0  # max gradient norm, 0 = off
+    patience: int = 0  # stop after this many epochs without improvement, 0 = off
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
+    num_threads: int = 0  # torch CPU threads, 0 = leave as is
+    log_every: int = 50  # steps between logged loss points
+    checkpoint_every: int = 0  # extra checkpoints every N steps, 0 = end of epoch only
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` (a ValueError) naming the field and the allowed values."""
+
+        def bad(name: str, allowed: str) -> ConfigError:
+            return ConfigError(f"TrainConfig.{name}: {allowed} (got {getattr(self, name)!r})")
+
+        def is_int(v: Any) -> bool:
+            return isinstance(v, int | np.integer) and not isinstance(v, bool)
+
+        def is_num(v: Any) -> bool:
+            return isinstance(v, int | float | np.number) and not isinstance(v, bool)
+
+        for name in ("batch_size", "epoch_size", "max_epochs", "log_every"):
+            if not is_int(getattr(self, name)) or getattr(self, name) < 1:
+                raise bad(name, "expected an integer >= 1")
+        for name in ("warmup_steps", "patience", "seed", "num_threads", "checkpoint_every"):
+            if not is_int(getattr(self, name)) or getattr(self, name) < 0:
+                raise bad(name, "expected an integer >= 0")
+        if self.epoch_size < self.batch_size:
+            raise bad("epoch_size", f"must be >= batch_size={self.batch_size}")
+        if not is_num(self.lr) or not self.lr > 0 or not math.isfinite(self.lr):
+            raise bad("lr", "expected a finite number > 0")
+        if not is_num(self.min_lr) or not 0 <= self.min_lr <= self.lr:
+            raise bad("min_lr", f"expected a number in [0, lr={self.lr}]")
+        for name in ("weight_decay", "clip_grad"):
+            value = getattr(self, name)
+            if not is_num(value) or not 0 <= value < math.inf:
+                raise bad(name, "expected a finite number >= 0 (0 = off)")
+        betas = self.betas
+        if (
+            not isinstance(betas, tuple | list)
+            or len(betas) != 2
+            or not all(is_num(b) and 0 <= b < 1 for b in betas)
+        ):
+            raise bad("betas", "expected two numbers in [0, 1)")
+        if self.schedule not in SCHEDULES:
+            raise bad("schedule", f"allowed: {', '.join(SCHEDULES)}")
+        if self.precision not in PRECISIONS:
+            raise bad("precision", f"allowed: {', '.join(PRECISIONS)}")
+        device = self.device
+        if not isinstance(device, str) or not (
+            device in ("auto", "cpu", "cuda")
+            or (device.startswith("cuda:") and device[5:].isdigit())
+        ):
+            raise bad("device", "allowed: auto, cpu, cuda, cuda:N")
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.epoch_size // self.batch_size
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Inverse of ``dataclasses.asdict`` (unknown keys are an error naming them)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"TrainConfig.{unknown[0]}: unknown field; allowed: {sorted(known)}")
+        values = dict(values)
+        if "betas" in values:
+            values["betas"] = tuple(values["betas"])
+        return cls(**values)
+
+
+def lr_factor(cfg: TrainConfig, step: int, total_steps: int) -> float:
+    """Multiplier of ``cfg.lr`` used by optimizer step ``step`` (0-based).
+
+    Linear warmup reaches ``lr`` at step ``warmup_steps - 1``. Then ``constant`` stays there,
+    ``cosine`` decays to ``min_lr`` at ``total_steps`` and ``inverse_sqrt`` decays as
+    ``sqrt(warmup_steps / (step + 1))`` (continuous with the warmup), floored at ``min_lr``.
+    """
+    warmup = cfg.warmup_steps
+    if step < warmup:
+        return (step + 1) / warmup
+    if cfg.schedule == "constant":
+        return 1.0
+    floor = cfg.min_lr / cfg.lr
+    if cfg.schedule == "cosine":
+        progress = min((step - warmup) / max(total_steps - warmup, 1), 1.0)
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return max(floor, math.sqrt(max(warmup, 1) / (step + 1)))
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The module under DDP/DataParallel and ``torch.compile`` wrappers (for state dicts)."""
+    while True:
+        if isinstance(model, nn.parallel.DistributedDataParallel | nn.DataParallel):
+            model = model.module
+        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
+            model = model._orig_mod
+        else:
+            return model
+
+
+def sequence_loss(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, int]:
+    """Mean token cross-entropy over non-PAD targets and the number of those targets.
+
+    ``model.cfg.arch == "encoder_decoder"``: predict ``tgt[:, 1:]`` from ``model(src,
+    tgt[:, :-1])`` (teacher forcing; tgt is ``BOS ... EOS`` then PAD). ``"encoder_only"``:
+    ``model(src)`` gives logits at every source position, scored against the aligned ``tgt``
+    (PAD where there is no target).
+    """
+    src, tgt = batch
+    arch = getattr(getattr(unwrap_model(model), "cfg", None), "arch", None)
+    if arch == "encoder_decoder":
+        logits, targets = model(src, tgt[:, :-1]), tgt[:, 1:]  # (B, T-1, V), (B, T-1)
+    elif arch == "encoder_only":
+        logits, targets = model(src), tgt  # (B, S, V), (B, S)
+    else:
+        raise ValueError(f"model.cfg.arch: expected encoder_decoder or encoder_only, got {arch!r}")
+    mask = targets != PAD
+    loss_sum = F.cross_entropy(
+        logits.reshape(-1, logits.size(-1)).float(),
+        targets.reshape(-1),
+        ignore_index=PAD,
+        reduction="sum",
+    )
+    n_tokens = mask.sum()
+    return loss_sum / n_tokens.clamp(min=1), int(n_tokens)
+
+
+class Callback:
+    """Hooks into :class:`Trainer`; all no-ops. MLflow logging and Snakemake glue live here."""
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        """Training (or its resumption: ``trainer.resumed``) is about to start."""
+
+    def on_log(self, trainer: Trainer, records: list[dict[str, Any]]) -> None:
+        """Loss points since the last call: ``{"step", "epoch", "loss", "lr", "tokens_per_s"}``."""
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, metrics: dict[str, float]) -> None:
+        """Epoch ``epoch`` ended: ``train_loss``, ``lr`` and the metrics of ``evaluate``."""
+
+    def on_train_end(self, trainer: Trainer, summary: dict[str, Any]) -> None:
+        """Training finished (max_epochs or early stopping) with :meth:`Trainer.fit`'s summary."""
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped on a signal after saving its checkpoint; rerun the same command to resume.
+
+    Callers should exit with :attr:`exit_code` (75, EX_TEMPFAIL: "try again later").
+    """
+
+    exit_code = 75
+
+    def __init__(self, signum: int, checkpoint: Path):
+        self.signum, self.checkpoint = signum, checkpoint
+        super().__init__(
+            f"training stopped by {signal.Signals(signum).name}; checkpoint saved to {checkpoint}"
+        )
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"TrainConfig.device: {name!r} requested but CUDA is not available")
+    return torch.device(name)
+
+
+def _amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return torch.bfloat16
+    return None
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW; weight decay on tensors of rank >= 2 only (not on biases and norm gains)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    groups = [g for g in groups if g["params"]]
+    kwargs: dict[str, Any] = {"lr": cfg.lr, "betas": tuple(cfg.betas)}
+    if device.type == "cuda":
+        kwargs["fused"] = True
+    return torch.optim.AdamW(groups, **kwargs)
+
+
+def _rng_state(device: torch.device) -> dict[str, Any]:
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": (name, keys.tolist(), int(pos), int(has_gauss), float(cached)),
+        "torch": torch.get_rng_state(),
+    }
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    random.setstate(state["python"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"].cpu())
+    if device.type == "cuda" and "cuda" in state:
+        cuda_states = [s.cpu() for s in state["cuda"]]
+        if len(cuda_states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda_states)
+        else:
+            logger.warning("checkpoint has CUDA RNG states of another device count; not restored")
+
+
+class Trainer:
+    """Trains ``model`` for ``cfg.max_epochs`` epochs of ``cfg.epoch_size`` examples.
+
+    ``train_batches(epoch, start_step)`` yields ``(src, tgt)`` batches of ``epoch`` from step
+    ``start_step`` on (at least ``steps_per_epoch - start_step`` of them), deterministically.
+    ``evaluate(model)`` (called in eval mode under ``torch.no_grad``) returns metrics such as
+    ``{"valid_acc": 0.93}``; ``main_metric`` (higher is better) selects ``best.pt`` and drives
+    early stopping. One trainer per ``run_dir`` at a time; single process (no DDP yet).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        cfg: TrainConfig,
+        train_batches: Callable[[int, int], Iterator[Batch]],
+        evaluate: Callable[[nn.Module], dict[str, float]] | None,
+        run_dir: str | Path,
+        main_metric: str = "valid_acc",
+        callbacks: Sequence[Callback] = (),
+        loss_fn: Callable[[nn.Module, Batch], tuple[torch.Tensor, int]] = sequence_loss,
+        progress: bool = True,
+    ):
+        cfg.validate()
+        if cfg.patience and evaluate is None:
+            raise ConfigError("TrainConfig.patience: early stopping needs an evaluate function")
+        self.cfg = cfg
+        self.device = resolve_device(cfg.device)
+        self.amp_dtype = _amp_dtype(cfg.precision, self.device)
+        self.model = model.to(self.device)
+        self.train_batches, self.evaluate = train_batches, evaluate
+        self.run_dir = Path(run_dir)
+        self.main_metric, self.callbacks = main_metric, list(callbacks)
+        self.loss_fn, self.progress = loss_fn, progress
+        self.steps_per_epoch = cfg.steps_per_epoch
+        self.total_steps = cfg.max_epochs * self.steps_per_epoch
+        self.optimizer = build_optimizer(self.model, cfg, self.device)
+        total = self.total_steps
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: lr_factor(cfg, step, total)
+        )
+        # progress, all saved in the checkpoint
+        self.epoch = self.step_in_epoch = self.global_step = 0
+        self.best_metric: float | None = None
+        self.best_epoch: int | None = None
+        self.bad_epochs = 0
+        self.stopped_early = False
+        self.history: list[dict[str, float]] = []
+        self.resumed = False
+        self._epoch_loss_sum, self._epoch_tokens = 0.0, 0
+        self._reset_window()
+        self._train_time_before = 0.0
+        self._stop_signal: int | None = None
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / CHECKPOINT_NAME
+
+    # ---- the loop -----------------------------------------------------------------------
+    def fit(self) -> dict[str, Any]:
+        """Train (resuming from ``run_dir/checkpoint.pt`` if present) and return the summary.
+
+        Raises :class:`TrainingInterrupted` after saving a checkpoint on SIGTERM/SIGUSR1.
+        """
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        for name in (CHECKPOINT_NAME, BEST_NAME):
+            for tmp in remove_stale_temp_files(self.run_dir, name):
+                logger.warning("removed %s left by an interrupted save", tmp)
+        if self.cfg.num_threads:
+            torch.set_num_threads(self.cfg.num_threads)
+        seed_everything(self.cfg.seed)
+        if self.checkpoint_path.exists():
+            state = load_checkpoint(self.checkpoint_path)
+            if state.get("done"):
+                unwrap_model(self.model).load_state_dict(state["model"])
+                logger.info("%s: run already finished; not training", self.checkpoint_path)
+                return state["summary"]
+            self._restore(state)
+        self._time_origin = time.perf_counter()
+        old_handlers = self._install_signal_handlers()
+        try:
+            self.model.train()
+            for cb in self.callbacks:
+                cb.on_train_start(self)
+            while True:
+                summary = self._run_epoch()
+                if summary is not None:
+                    return summary
+        finally:
+            for signum, handler in old_handlers.items():
+                signal.signal(signum, handler)
+
+    def _run_epoch(self) -> dict[str, Any] | None:
+        epoch, start, spe = self.epoch, self.step_in_epoch, self.steps_per_epoch
+        started = time.perf_counter()
+        if start < spe:
+            batches = self.train_batches(epoch, start)
+            bar = tqdm(total=spe, initial=start, desc=f"epoch {epoch}", disable=not self.progress)
+            try:
+                iterator = iter(batches)
+                for step in range(start, spe):
+                    try:
+                        batch = next(iterator)
+                    except StopIteration:
+                        raise RuntimeError(
+                            f"train_batches({epoch}, {start}) ran out after {step - start} "
+                            f"batches; {spe - start} needed"
+                        ) from None
+                    self._train_step(batch)
+                    self.step_in_epoch, self.global_step = step + 1, self.global_step + 1
+                    bar.update(1)
+                    if self.global_step % self.cfg.log_every == 0:
+                        self._log_point()
+                        bar.set_postfix(loss=f"{self._last_record['loss']:.4f}", refresh=False)
+                    if self._stop_signal is not None:
+                        self._interrupt()
+                    every = self.cfg.checkpoint_every
+                    if every and self.global_step % every == 0 and step + 1 < spe:
+                        self._save_checkpoint()
+            finally:
+                bar.close()
+                if hasattr(batches, "close"):
+                    batches.close()
+        return self._end_epoch(epoch, time.perf_counter() - started)
+
+    def _train_step(self, batch: Batch) -> None:
+        src, tgt = (t.to(self.device, non_blocking=True) for t in batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        with self._autocast():
+            loss, n_tokens = self.loss_fn(self.model, (src, tgt))
+        loss.backward()
+        if self.cfg.clip_grad > 0:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_grad)
+        self._last_lr = self.optimizer.param_groups[0]["lr"]
+        self.optimizer.step()
+        self.scheduler.step()
+        n = int(n_tokens)
+        self._win_loss = self._win_loss + loss.detach().float() * n  # no sync until a log point
+        self._win_tokens += n
+        self._win_steps += 1
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def _end_epoch(self, epoch: int, elapsed: float) -> dict[str, Any] | None:
+        self._log_point()  # the partial window, so windows never span epochs
+        metrics = {
+            "train_loss": self._epoch_loss_sum / max(self._epoch_tokens, 1),
+            "lr": self.optimizer.param_groups[0]["lr"],
+        }
+        metrics.update(self._run_evaluate())
+        self.history.append({"epoch": epoch, **metrics})
+        improved = self.evaluate is None  # without evaluation, best.pt is the last epoch
+        if self.evaluate is not None:
+            if self.main_metric not in metrics:
+                raise KeyError(
+                    f"main_metric {self.main_metric!r} is not among the metrics of evaluate: "
+                    f"{', '.join(sorted(metrics))}"
+                )
+            value = metrics[self.main_metric]
+            improved = not math.isnan(value) and (
+                self.best_metric is None or value > self.best_metric
+            )
+            if improved:
+                self.best_metric = value
+        if improved:
+            self.best_epoch, self.bad_epochs = epoch, 0
+            self._save_best(epoch, metrics)
+        else:
+            self.bad_epochs += 1
+        self.stopped_early = bool(self.cfg.patience and self.bad_epochs >= self.cfg.patience)
+        done = self.stopped_early or epoch + 1 >= self.cfg.max_epochs
+        self.epoch, self.step_in_epoch = epoch + 1, 0
+        self._epoch_loss_sum, self._epoch_tokens = 0.0, 0
+        for cb in self.callbacks:
+            cb.on_epoch_end(self, epoch, dict(metrics))
+        shown = " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+        logger.info(
+            "epoch %d (%d/%d): %s [%.1fs]", epoch, epoch + 1, self.cfg.max_epochs, shown, elapsed
+        )
+        if self.stopped_early:
+            logger.info("early stopping: %d epochs without improvement", self.bad_epochs)
+        if done:
+            summary = self.summary()
+            for cb in self.callbacks:
+                cb.on_train_end(self, summary)
+            self._save_checkpoint(summary=summary)
+            return summary
+        self._save_checkpoint()
+        if self._stop_signal is not None:
+            self._interrupt(save=False)
+        return None
+
+    def _run_evaluate(self) -> dict[str, float]:
+        if self.evaluate is None:
+            return {}
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                raw = self.evaluate(self.model)
+        finally:
+            self.model.train()
+        return {str(k): float(v) for k, v in raw.items()}
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "main_metric": self.main_metric if self.evaluate is not None else None,
+            "best_metric": self.best_metric,
+            "best_epoch": self.best_epoch,
+            "epochs_run": len(self.history),
+            "steps": self.global_step,
+            "stopped_early": self.stopped_early,
+            "train_time_s": self._train_time(),
+            "history": [dict(h) for h in self.history],
+        }
+
+    # ---- logging ------------------------------------------------------------------------
+    def _reset_window(self, loss_sum: float = 0.0, tokens: int = 0, steps: int = 0, t: float = 0.0):
+        self._win_loss = torch.tensor(loss_sum, dtype=torch.float32, device=self.device)
+        self._win_tokens, self._win_steps = tokens, steps
+        self._win_time_before, self._win_start = t, time.perf_counter()
+
+    def _window_time(self) -> float:
+        return self._win_time_before + time.perf_counter() - self._win_start
+
+    def _log_point(self) -> None:
+        if self._win_steps == 0:
+            return
+        loss_sum = self._win_loss.item()
+        self._epoch_loss_sum += loss_sum
+        self._epoch_tokens += self._win_tokens
+        self._last_record = {
+            "step": self.global_step,
+            "epoch": self.epoch,
+            "loss": loss_sum / max(self._win_tokens, 1),
+            "lr": self._last_lr,
+            "tokens_per_s": self._win_tokens / max(self._window_time(), 1e-9),
+        }
+        self._reset_window()
+        for cb in self.callbacks:
+            cb.on_log(self, [dict(self._last_record)])
+
+    # ---- checkpoints ----------------------------------------------------------------------
+    def _train_time(self) -> float:
+        return self._train_time_before + time.perf_counter() - self._time_origin
+
+    def _save_checkpoint(self, summary: dict[str, Any] | None = None) -> None:
+        state = {
+            "format": _FORMAT,
+            "done": summary is not None,
+            "summary": summary,
+            "cfg": asdict(self.cfg),
+            "main_metric": self.main_metric,
+            "torch_version": torch.__version__,
+            "model": unwrap_model(self.model).state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": self.epoch,
+            "step_in_epoch": self.step_in_epoch,
+            "global_step": self.global_step,
+            "best_metric": self.best_metric,
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+            "stopped_early": self.stopped_early,
+            "history": self.history,
+            "epoch_loss_sum": self._epoch_loss_sum,
+            "epoch_tokens": self._epoch_tokens,
+            "window": {
+                "loss_sum": self._win_loss.item(),
+                "tokens": self._win_tokens,
+                "steps": self._win_steps,
+                "time_s": self._window_time(),
+                "last_lr": getattr(self, "_last_lr", self.cfg.lr),
+            },
+            "train_time_s": self._train_time(),
+            "rng": _rng_state(self.device),
+        }
+        save_atomic(state, self.checkpoint_path)
+
+    def _save_best(self, epoch: int, metrics: dict[str, float]) -> None:
+        inner = unwrap_model(self.model)
+        model_cfg = getattr(inner, "cfg", None)
+        state = {
+            "format": _FORMAT,
+            "model": inner.state_dict(),
+            "model_cfg": asdict(model_cfg) if is_dataclass(model_cfg) else None,
+            "cfg": asdict(self.cfg),
+            "epoch": epoch,
+            "metrics": dict(metrics),
+            "main_metric": self.main_metric,
+        }
+        save_atomic(state, self.run_dir / BEST_NAME)
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        path = self.checkpoint_path
+        if state.get("format") != _FORMAT:
+            raise CheckpointError(f"{path}: unknown checkpoint format {state.get('format')!r}")
+        try:
+            changed = [
+                f"{k}: {v!r} -> {getattr(self.cfg, k)!r}"
+                for k, v in state["cfg"].items()
+                if k not in _RUNTIME_FIELDS and hasattr(self.cfg, k) and v != getattr(self.cfg, k)
+                and not (k == "betas" and tuple(v) == tuple(self.cfg.betas))
+            ]
+            if changed:
+                logger.warning(
+                    "%s: resuming with a changed TrainConfig (%s); the run will differ from an "
+                    "uninterrupted one",
+                    path,
+                    "; ".join(changed),
+                )
+            unwrap_model(self.model).load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
+            self.global_step = state["global_step"]
+            self.best_metric, self.best_epoch = state["best_metric"], state["best_epoch"]
+            self.bad_epochs, self.stopped_early = state["bad_epochs"], state["stopped_early"]
+            self.history = [dict(h) for h in state["history"]]
+            self._epoch_loss_sum, self._epoch_tokens = state["epoch_loss_sum"], state["epoch_tokens"]
+            win = state["window"]
+            self._reset_window(win["loss_sum"], win["tokens"], win["steps"], win["time_s"])
+            self._last_lr = win["last_lr"]
+            self._train_time_before = state["train_time_s"]
+            _set_rng_state(state["rng"], self.device)
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise CheckpointError(f"{path}: cannot resume from checkpoint ({err})") from err
+        self.resumed = True
+        logger.info(
+            "resuming from %s at epoch %d, step %d", path, self.epoch, self.step_in_epoch
+        )
+
+    # ---- signals ------------------------------------------------------------------------
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        old = {}
+        for name in ("SIGTERM", "SIGUSR1"):
+            signum = getattr(signal, name, None)
+            if signum is not None:
+                old[signum] = signal.signal(signum, self._on_signal)
+        return old
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self._stop_signal = signum  # acted on after the current step
+
+    def _interrupt(self, save: bool = True) -> None:
+        signum = self._stop_signal
+        assert signum is not None
+        logger.warning(
+            "%s received: checkpointing at epoch %d step %d and stopping",
+            signal.Signals(signum).name,
+            self.epoch,
+            self.step_in_epoch,
+        )
+        if save:
+            self._save_checkpoint()
+        raise TrainingInterrupted(signum, self.checkpoint_path)

@@ -1,0 +1,105 @@
+# Study expansion and input helpers. The config is validated here, before any job runs.
+import json
+
+from snakemake.exceptions import WorkflowError
+
+from synthmath.config import RESULTS, build_plan, validate_config
+from synthmath.tasks.base import ConfigError
+
+try:
+    validate_config(config)
+except ConfigError as err:
+    raise WorkflowError(f"invalid configuration: {err}") from None
+
+PLAN = build_plan(config)
+TRACKING_READY = str(RESULTS / ".tracking" / "ready.json")
+
+
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9_.+-]+",
+    shard=r"\d{4}",
+    study=r"[A-Za-z][A-Za-z0-9_]*",
+    run=r"[A-Za-z0-9_.+-]+",
+    test=r"[A-Za-z0-9_-]+",
+
+
+def all_outputs():
+    outs = [str(RESULTS / "README.md")]
+    for study in PLAN.studies.values():
+        outs += [str(study.dir / name) for name in ("table.csv", "table.md", "figure.png")]
+    return outs
+
+
+def tracking_inputs():
+    return [TRACKING_READY] if PLAN.tracking_enabled else []
+
+
+def get_dataset(wildcards):
+    if wildcards.dataset not in PLAN.datasets:
+        raise WorkflowError(f"unknown dataset {wildcards.dataset!r} (not in the current config)")
+    return PLAN.datasets[wildcards.dataset]
+
+
+def get_generate_params(wildcards):
+    ds = get_dataset(wildcards)
+    shard = int(wildcards.shard)
+    return {"task": ds.task, "params": ds.params, "seed": ds.seed, "shard": shard, "size": ds.shard_size(shard)}
+
+
+def get_run(wildcards):
+    key = f"{wildcards.study}/{wildcards.run}"
+    if key not in PLAN.runs:
+        raise WorkflowError(f"unknown run {key!r} (not in the current config)")
+    return PLAN.runs[key]
+
+
+def get_run_json(wildcards):
+    return get_run(wildcards).to_json()
+
+
+def get_train_inputs(wildcards):
+    run = get_run(wildcards)
+    inputs = {
+        "train": [str(p) for p in run.train_data.shard_paths()] if run.train_data else [],
+        "valid": [str(p) for p in run.valid_data.shard_paths()],
+        "tracking": tracking_inputs(),
+    }
+    if run.init_from:
+        inputs["init"] = f"{run.init_from}/model.pt"
+    return inputs
+
+
+def get_test_inputs(wildcards):
+    run = get_run(wildcards)
+    if wildcards.test not in run.test_sets:
+        raise WorkflowError(f"run {wildcards.study}/{wildcards.run} has no test set {wildcards.test!r}")
+    return {
+        "model": str(run.dir / "model.pt"),
+        "test": [str(p) for p in run.test_sets[wildcards.test].shard_paths()],
+        "tracking": tracking_inputs(),
+    }
+
+
+def get_study(wildcards):
+    return PLAN.studies[wildcards.study]
+
+
+def get_study_evals(wildcards):
+    study = get_study(wildcards)
+    return [str(run.dir / "eval" / f"{t}.json") for run in study.runs for t in study.test_sets]
+
+
+def get_report_params(wildcards):
+    study = get_study(wildcards)
+    return {"report": study.report, "description": study.description, "tracking_uri": PLAN.tracking_uri if PLAN.tracking_enabled else None}
+
+
+def get_summary_params(wildcards):
+    return {
+        name: {"description": s.description, "paper": s.report.get("paper", ""), "task": s.task}
+        for name, s in PLAN.studies.items()
+    }
+
+
+def get_summary_inputs(wildcards):
+    return [str(s.dir / "table.md") for s in PLAN.studies.values()]

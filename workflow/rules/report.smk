@@ -1,0 +1,28 @@
+# A study's table (CSV, Markdown) and figure (PNG), logged to MLflow as artifacts.
+rule report:
+    input:
+        get_study_evals,
+    output:
+        csv=report(str(RESULTS / "{study}" / "table.csv"), category="{study}", caption="../report/table.rst"),
+        md=str(RESULTS / "{study}" / "table.md"),
+        png=report(str(RESULTS / "{study}" / "figure.png"), category="{study}", caption="../report/figure.rst"),
+    params:
+        spec=get_report_params,
+    log:
+        str(RESULTS / "logs" / "report" / "{study}.log"),
+    script:
+        "../scripts/report.py"
+
+
+# results/README.md: every study's table beside what the paper reports.
+rule summary:
+    input:
+        get_summary_inputs,
+    output:
+        str(RESULTS / "README.md"),
+    params:
+        studies=get_summary_params,
+    log:
+        str(RESULTS / "logs" / "summary.log"),
+    script:
+        "../scripts/summary.py"

@@ -1,0 +1,16 @@
+# Train one run of a study; resumes from its checkpoint if a previous attempt was killed.
+rule train:
+    input:
+        unpack(get_train_inputs),
+    output:
+        model=str(RESULTS / "{study}" / "{run}" / "model.pt"),
+        summary=str(RESULTS / "{study}" / "{run}" / "train.json"),
+    params:
+        run=get_run_json,
+    threads: workflow.cores
+    log:
+        str(RESULTS / "logs" / "train" / "{study}" / "{run}.log"),
+    benchmark:
+        str(RESULTS / "benchmarks" / "train" / "{study}" / "{run}.tsv")
+    script:
+        "../scripts/train.py"
