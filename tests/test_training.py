@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 from dataclasses import replace
-from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -145,7 +146,12 @@ def test_loss_decreases_and_logs(tmp_path, arch):
     cfg = small_cfg(batch_size=16, epoch_size=16 * 75, max_epochs=2, lr=1e-2, log_every=10)
     rec = Recorder()
     summary = Trainer(
-        new_model(arch), cfg, batches_for(arch, 16), evaluator(arch), tmp_path, callbacks=[rec],
+        new_model(arch),
+        cfg,
+        batches_for(arch, 16),
+        evaluator(arch),
+        tmp_path,
+        callbacks=[rec],
         progress=False,
     ).fit()
     losses = [r["loss"] for r in rec.records]
@@ -180,7 +186,9 @@ def test_sequence_loss_ignores_pad():
     loss, n = sequence_loss(model, (src, tgt))
     logits, target = model(src, tgt[:, :-1]), tgt[:, 1:]
     mask = target != PAD
-    assert n == int(mask.sum()) and torch.allclose(loss, F.cross_entropy(logits[mask], target[mask]))
+    assert n == int(mask.sum()) and torch.allclose(
+        loss, F.cross_entropy(logits[mask], target[mask])
+    )
 
 
 def test_schedules(tmp_path):
@@ -203,7 +211,9 @@ def test_schedules(tmp_path):
     assert lr_factor(const, 0, total) == lr_factor(const, total, total) == 1.0
     # the optimizer really uses it
     model = new_model()
-    t = Trainer(model, replace(cfg, epoch_size=64), batches_for("x"), None, tmp_path, progress=False)
+    t = Trainer(
+        model, replace(cfg, epoch_size=64), batches_for("x"), None, tmp_path, progress=False
+    )
     assert t.optimizer.param_groups[0]["lr"] == pytest.approx(cfg.lr * 0.01)
 
 
@@ -253,6 +263,33 @@ def test_exact_resume_after_crash(tmp_path, uninterrupted):
     best_a, best_b = load_checkpoint(dir_a / "best.pt"), load_checkpoint(tmp_path / "best.pt")
     assert best_a["epoch"] == best_b["epoch"]
     assert all(torch.equal(best_a["model"][k], v) for k, v in best_b["model"].items())
+
+
+def test_resume_restores_python_and_numpy_rng(tmp_path):
+    """A loss that draws from `random` and `numpy` (as augmentations might) still resumes exactly."""
+
+    def noisy_loss(model, batch):
+        loss, n = sequence_loss(model, batch)
+        return loss * (1 + 0.1 * random.random() + 0.1 * np.random.rand()), n
+
+    cfg = small_cfg(max_epochs=2, checkpoint_every=3)
+    data = batches_for("encoder_decoder")
+
+    def crashing(epoch, start_step):
+        for step, batch in enumerate(data(epoch, start_step), start_step):
+            if (epoch, step) == (1, 5):
+                raise RuntimeError("node died")
+            yield batch
+
+    model_a = new_model()
+    summary_a = trainer(tmp_path / "a", cfg, model_a, loss_fn=noisy_loss).fit()
+    with pytest.raises(RuntimeError, match="node died"):
+        trainer(tmp_path / "b", cfg, new_model(), crashing, loss_fn=noisy_loss).fit()
+    random.seed(1)
+    np.random.seed(1)
+    model_b = new_model()
+    summary_b = trainer(tmp_path / "b", cfg, model_b, loss_fn=noisy_loss).fit()
+    assert_same_run(model_a, summary_a, model_b, summary_b)
 
 
 @pytest.mark.parametrize("signame", ["SIGTERM", "SIGUSR1"])
@@ -327,7 +364,11 @@ def test_without_evaluate(tmp_path):
         Trainer(new_model(), small_cfg(patience=1), batches_for("encoder_decoder"), None, tmp_path)
     model = new_model()
     summary = Trainer(
-        model, small_cfg(max_epochs=2), batches_for("encoder_decoder"), None, tmp_path,
+        model,
+        small_cfg(max_epochs=2),
+        batches_for("encoder_decoder"),
+        None,
+        tmp_path,
         progress=False,
     ).fit()
     assert summary["best_metric"] is None and summary["best_epoch"] == 1

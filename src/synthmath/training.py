@@ -212,7 +212,8 @@ class Callback:
         """Loss points since the last call: ``{"step", "epoch", "loss", "lr", "tokens_per_s"}``."""
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, metrics: dict[str, float]) -> None:
-        """Epoch ``epoch`` ended: ``train_loss``, ``lr`` and the metrics of ``evaluate``."""
+        """Epoch ``epoch`` ended: ``train_loss`` (mean per token), ``lr`` (of its last step) and
+        the metrics of ``evaluate``."""
 
     def on_train_end(self, trainer: Trainer, summary: dict[str, Any]) -> None:
         """Training finished (max_epochs or early stopping) with :meth:`Trainer.fit`'s summary."""
@@ -441,7 +442,7 @@ class Trainer:
         self._log_point()  # the partial window, so windows never span epochs
         metrics = {
             "train_loss": self._epoch_loss_sum / max(self._epoch_tokens, 1),
-            "lr": self.optimizer.param_groups[0]["lr"],
+            "lr": self._last_lr,  # of the epoch's last step
         }
         metrics.update(self._run_evaluate())
         self.history.append({"epoch": epoch, **metrics})
@@ -594,7 +595,9 @@ class Trainer:
             changed = [
                 f"{k}: {v!r} -> {getattr(self.cfg, k)!r}"
                 for k, v in state["cfg"].items()
-                if k not in _RUNTIME_FIELDS and hasattr(self.cfg, k) and v != getattr(self.cfg, k)
+                if k not in _RUNTIME_FIELDS
+                and hasattr(self.cfg, k)
+                and v != getattr(self.cfg, k)
                 and not (k == "betas" and tuple(v) == tuple(self.cfg.betas))
             ]
             if changed:
@@ -612,7 +615,10 @@ class Trainer:
             self.best_metric, self.best_epoch = state["best_metric"], state["best_epoch"]
             self.bad_epochs, self.stopped_early = state["bad_epochs"], state["stopped_early"]
             self.history = [dict(h) for h in state["history"]]
-            self._epoch_loss_sum, self._epoch_tokens = state["epoch_loss_sum"], state["epoch_tokens"]
+            self._epoch_loss_sum, self._epoch_tokens = (
+                state["epoch_loss_sum"],
+                state["epoch_tokens"],
+            )
             win = state["window"]
             self._reset_window(win["loss_sum"], win["tokens"], win["steps"], win["time_s"])
             self._last_lr = win["last_lr"]
@@ -621,9 +627,7 @@ class Trainer:
         except (KeyError, TypeError, ValueError, RuntimeError) as err:
             raise CheckpointError(f"{path}: cannot resume from checkpoint ({err})") from err
         self.resumed = True
-        logger.info(
-            "resuming from %s at epoch %d, step %d", path, self.epoch, self.step_in_epoch
-        )
+        logger.info("resuming from %s at epoch %d, step %d", path, self.epoch, self.step_in_epoch)
 
     # ---- signals ------------------------------------------------------------------------
     def _install_signal_handlers(self) -> dict[int, Any]:

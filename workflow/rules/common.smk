@@ -6,10 +6,11 @@ from snakemake.exceptions import WorkflowError
 from synthmath.config import RESULTS, build_plan, validate_config
 from synthmath.tasks.base import ConfigError
 
+CONFIG_FILES = [str(p) for p in workflow.config_settings.configfiles] or ["config.yaml"]
 try:
     validate_config(config)
 except ConfigError as err:
-    raise WorkflowError(f"invalid configuration: {err}") from None
+    raise WorkflowError(f"invalid configuration in {', '.join(CONFIG_FILES)}: {err}") from None
 
 PLAN = build_plan(config)
 TRACKING_READY = str(RESULTS / ".tracking" / "ready.json")

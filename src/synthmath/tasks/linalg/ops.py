@@ -115,6 +115,8 @@ def _padded_coefficients(cfg, shape, pad_rows, pad_cols, rng) -> np.ndarray:
 
 def _groups(shape: np.ndarray) -> Iterator[tuple[tuple[int, int], np.ndarray | slice]]:
     """(rows, cols) and the examples of that shape, in sorted order (one slice if fixed)."""
+    if len(shape) == 0:
+        return
     first = shape[0]
     if np.all(shape == first):
         yield (int(first[0]), int(first[1])), slice(None)

@@ -49,7 +49,8 @@ def encode_blocks(
         parts = []
         for values, shape in blocks:
             parts.append(shape + dim_base)
-            parts.append(encoding.encode_ids(values).reshape(n, -1) + num_base)
+            width = values.shape[1] * values.shape[2] * encoding.tokens_per_number
+            parts.append(encoding.encode_ids(values).reshape(n, width) + num_base)
         tokens = np.concatenate(parts, axis=1).astype(np.int32)
         return tokens, np.full(n, tokens.shape[1], dtype=np.int64)
     return _encode_ragged(blocks, encoding, dim_base, num_base)
@@ -61,7 +62,7 @@ def _encode_ragged(blocks, encoding, dim_base, num_base):
     sizes = [2 + shape[:, 0] * shape[:, 1] * tpn for _, shape in blocks]
     starts = np.cumsum([np.zeros(n, dtype=np.int64), *sizes], axis=0)  # (blocks + 1, n)
     lengths = starts[-1]
-    out = np.full((n, int(lengths.max())), PAD, dtype=np.int32)
+    out = np.full((n, int(lengths.max(initial=0))), PAD, dtype=np.int32)
     examples = np.arange(n)
     for j, (values, shape) in enumerate(blocks):
         out[examples, starts[j]] = shape[:, 0] + dim_base

@@ -89,10 +89,19 @@ class LinalgTask(Task):
             check=lambda v: None if v >= 0 else "must be >= 0",
         ),
         "max_cond": Param(
-            1000.0,
-            "inverse: largest condition number kept",
+            100.0,
+            "inverse: largest condition number kept (a correct 3-digit answer passes the "
+            "reconstruction check at 5% for about 98% of 5x5 matrices at 100, 93% at 1000)",
             float,
             check=lambda v: None if v >= 1 else "must be >= 1",
+        ),
+        "dim_tokens": Param(
+            30,
+            "dimension tokens V1..V<n> in the vocabularies (at least the largest size), so "
+            "that models trained on small matrices can be grown to larger ones",
+            int,
+            check=_at_least_one,
+            data=False,
         ),
         "encoding": Param(
             "P10", "number encoding of inputs and outputs", str, choices=ENCODING_NAMES, data=False
@@ -192,11 +201,11 @@ class LinalgTask(Task):
 
     @cached_property
     def _src_vocab(self) -> Vocab:
-        return make_vocab(self.max_dim, self.input_encoding)
+        return make_vocab(max(self.max_dim, self.params["dim_tokens"]), self.input_encoding)
 
     @cached_property
     def _tgt_vocab(self) -> Vocab:
-        return make_vocab(self.max_dim, self.output_encoding)
+        return make_vocab(max(self.max_dim, self.params["dim_tokens"]), self.output_encoding)
 
     def src_vocab(self) -> Vocab:
         return self._src_vocab
