@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import signal
@@ -119,7 +120,14 @@ class Recorder(Callback):
 
 def small_cfg(**kw) -> TrainConfig:
     base = dict(
-        batch_size=8, epoch_size=80, max_epochs=3, lr=3e-3, warmup_steps=5, log_every=5, seed=7
+        batch_size=8,
+        epoch_size=80,
+        max_epochs=3,
+        lr=3e-3,
+        warmup_steps=5,
+        log_every=5,
+        seed=7,
+        device="cpu",  # bit-identical resume is promised on CPU
     )
     return TrainConfig(**{**base, **kw})
 
@@ -144,6 +152,7 @@ def trainer(run_dir, cfg, model=None, batches=None, evaluate=None, **kw) -> Trai
 @pytest.mark.parametrize("arch", ["encoder_decoder", "encoder_only"])
 def test_loss_decreases_and_logs(tmp_path, arch):
     cfg = small_cfg(batch_size=16, epoch_size=16 * 75, max_epochs=2, lr=1e-2, log_every=10)
+    assert cfg.device == "cpu"
     rec = Recorder()
     summary = Trainer(
         new_model(arch),
@@ -292,6 +301,17 @@ def test_resume_restores_python_and_numpy_rng(tmp_path):
     assert_same_run(model_a, summary_a, model_b, summary_b)
 
 
+def test_checkpoints_are_plain_data(uninterrupted):
+    """Tensors, numbers and containers only: loadable with weights_only=True (newer torch)."""
+    run_dir = uninterrupted[3]
+    for name in ("checkpoint.pt", "best.pt"):
+        state = torch.load(run_dir / name, map_location="cpu", weights_only=True)
+        assert state["format"] == 1 and TrainConfig.from_dict(state["cfg"]) == small_cfg(
+            checkpoint_every=4
+        )
+    assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["done"]
+
+
 @pytest.mark.parametrize("signame", ["SIGTERM", "SIGUSR1"])
 def test_signal_stops_after_step_and_resumes_exactly(tmp_path, uninterrupted, signame):
     model_a, summary_a, _, _ = uninterrupted
@@ -431,6 +451,34 @@ def test_validate_names_bad_fields(field, value, allowed):
     assert isinstance(info.value, ValueError)
     TrainConfig().validate()
     assert TrainConfig.from_dict(vars(TrainConfig(betas=[0.8, 0.9]))).betas == (0.8, 0.9)
+
+
+def test_bf16_autocast_on_cpu(tmp_path):
+    summary = trainer(tmp_path, small_cfg(max_epochs=1, precision="bf16")).fit()
+    assert math.isfinite(summary["history"][0]["train_loss"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_bf16_fused_and_resume(tmp_path):
+    cfg = small_cfg(max_epochs=2, device="cuda", checkpoint_every=3)
+    data = batches_for("encoder_decoder")
+
+    def crashing(epoch, start_step):
+        for step, batch in enumerate(data(epoch, start_step), start_step):
+            if (epoch, step) == (1, 5):
+                raise RuntimeError("node died")
+            yield batch
+
+    with pytest.raises(RuntimeError, match="node died"):
+        t = trainer(tmp_path, cfg, new_model(), crashing)
+        assert t.amp_dtype == torch.bfloat16 and t.optimizer.defaults["fused"]
+        t.fit()
+    assert "cuda" in load_checkpoint(tmp_path / "checkpoint.pt")["rng"]
+    model = new_model()
+    summary = trainer(tmp_path, cfg, model).fit()
+    assert summary["epochs_run"] == 2 and summary["steps"] == 20
+    assert all(p.is_cuda for p in model.parameters())
+    assert all(math.isfinite(h["train_loss"]) for h in summary["history"])
 
 
 def test_cuda_request_without_cuda_is_clear(tmp_path):

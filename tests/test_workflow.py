@@ -86,7 +86,7 @@ def test_tiny_end_to_end(tmp_path):
     for study, n_runs in (("tiny_ops", 2), ("tiny_ood", 2)):
         exp = client.get_experiment_by_name(study)
         assert exp is not None
-        runs = client.search_runs([exp.experiment_id], filter_string="tags.kind != 'study-report'")
+        runs = client.search_runs([exp.experiment_id])
         training = [r for r in runs if r.data.tags.get("snakemake_rule") == "train"]
         assert len(training) == n_runs
         for run in training:

@@ -13,12 +13,17 @@ so they also load under newer torch versions whose default is ``weights_only=Tru
 
 from __future__ import annotations
 
+import logging
 import os
+import random
 import secrets
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+
+logger = logging.getLogger("synthmath.checkpoint")
 
 _TMP_SUFFIX = ".tmp"
 
@@ -101,3 +106,30 @@ def remove_stale_temp_files(directory: str | os.PathLike[str], name: str) -> lis
         except OSError:
             pass
     return removed
+
+
+def capture_rng_state(device: torch.device) -> dict[str, Any]:
+    """RNG states of python, numpy, torch CPU and (training on CUDA) every CUDA device."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": (name, keys.tolist(), int(pos), int(has_gauss), float(cached)),
+        "torch": torch.get_rng_state(),
+    }
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    """Inverse of :func:`capture_rng_state`."""
+    random.setstate(state["python"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"].cpu())
+    if device.type == "cuda" and "cuda" in state:
+        cuda_states = [s.cpu() for s in state["cuda"]]
+        if len(cuda_states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda_states)
+        else:
+            logger.warning("checkpoint has CUDA RNG states of another device count; not restored")

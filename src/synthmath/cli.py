@@ -122,9 +122,8 @@ def cmd_evaluate(args) -> int:
 def cmd_predict(args) -> int:
     from synthmath.data import EncodedSet, take
     from synthmath.evaluation import predict_tokens
-    from synthmath.tasks.base import make_task
-
     from synthmath.pipeline import load_trained
+    from synthmath.tasks.base import make_task
 
     model, task, spec = load_trained(args.run_dir)
     if args.params:

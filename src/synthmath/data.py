@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from synthmath.tasks.base import BOS, EOS, PAD, ConfigError, RawBatch, Task, make_task
+from synthmath.tasks.base import BOS, EOS, PAD, RawBatch, Task, make_task
 
 META_KEY = "__meta__"
 GEN_CHUNK = 50_000  # examples drawn per generator call (bounds memory)

@@ -16,6 +16,7 @@ tokens and appends their self-attention keys/values to a preallocated :class:`KV
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -97,7 +98,7 @@ def attend(
     bias: Tensor | None = None,
     dropout_p: float = 0.0,
 ) -> Tensor:
-    """SDPA over (B, H, Tq, hs) queries and (B, H, Tk, hs) keys/values.
+    """Attention of (B, H, Tq, hs) queries over (B, H, Tk, hs) keys/values.
 
     ``keep`` is a boolean mask broadcastable to (B, H, Tq, Tk), True where attention is
     allowed; callers guarantee every query row keeps at least one key (no NaN). ``causal``
@@ -105,15 +106,34 @@ def attend(
     """
     Tq, Tk = q.size(-2), k.size(-2)
     if causal and Tq > 1:
-        if keep is None and bias is None and Tq == Tk:
+        if keep is None and bias is None and Tq == Tk and not _use_matmul(q, Tk, dropout_p):
             return F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout_p)
         tri = torch.ones(Tq, Tk, dtype=torch.bool, device=q.device).tril(diagonal=Tk - Tq)
         keep = tri if keep is None else keep & tri
     mask = keep
     if bias is not None:  # additive relative-position term; masked entries get -inf
         bias = bias.to(q.dtype)
-        mask = bias if keep is None else bias.masked_fill(~keep, float("-inf"))
+        mask = bias if keep is None else torch.where(keep, bias, float("-inf"))
+    if _use_matmul(q, Tk, dropout_p):
+        return _attend_matmul(q, k, v, mask)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+
+
+def _use_matmul(q: Tensor, Tk: int, dropout_p: float) -> bool:
+    """Whether to bypass SDPA: on CPU only, where its kernels are slow for decoding steps
+    (a few queries) and for bf16 (measured 1.5-4x slower than two matmuls, torch 2.13)."""
+    if q.device.type != "cpu" or dropout_p > 0.0:
+        return False
+    Tq = q.size(-2)
+    return Tq <= 8 or (q.dtype != torch.float32 and Tq * Tk <= 65536)
+
+
+def _attend_matmul(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
+    """softmax(q k^T / sqrt(hs) + mask) v, the softmax in fp32; same contract as SDPA."""
+    scores = torch.matmul(q * (q.size(-1) ** -0.5), k.transpose(-2, -1)).float()  # (B, H, Tq, Tk)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
+    return torch.matmul(scores.softmax(dim=-1).to(v.dtype), v)  # (B, H, Tq, hs)
 
 
 class SelfAttention(nn.Module):
@@ -159,8 +179,9 @@ class CrossAttention(nn.Module):
 
     def memory_kv(self, memory: Tensor) -> tuple[Tensor, Tensor]:
         B, S, D = memory.shape
-        k, v = self.kv(memory).view(B, S, 2, self.n_heads, D // self.n_heads).transpose(1, 3).unbind(2)
-        return k, v  # each (B, H, S, hs)
+        kv = self.kv(memory).view(B, S, 2, self.n_heads, D // self.n_heads)
+        k, v = kv.permute(2, 0, 3, 1, 4).contiguous().unbind(0)  # each (B, H, S, hs)
+        return k, v  # contiguous: decoding steps reuse them without copies
 
     def forward(self, x: Tensor, k: Tensor, v: Tensor, keep: Tensor) -> Tensor:
         rows, T, D = x.shape
@@ -174,44 +195,54 @@ class CrossAttention(nn.Module):
 class KVCache:
     """Decoder state for incremental decoding.
 
-    Self-attention keys/values live in buffers of ``max_len`` positions (allocated at the
-    first step, in the dtype the layers produce), filled ``length`` positions deep; the
-    cross-attention keys/values are computed once from the memory and never change.
+    Self-attention keys/values of the positions fed so far are kept as contiguous
+    (rows, H, length, hs) tensors, since batched matmuls over strided views of a longer
+    buffer run several times slower on CPU. Each step writes prefix and new position into
+    the other of two preallocated flat buffers (one pass; a pending beam reorder is applied
+    in the same pass). Cross-attention keys/values are computed once from the memory.
     """
 
     def __init__(self, cross_kv: list[tuple[Tensor, Tensor]], cross_keep: Tensor, rows: int, max_len: int):
         self.cross_kv = cross_kv  # per layer, (B, H, S, hs) each
         self.cross_keep = cross_keep  # (B, 1, 1, S) bool, True = attend
         self.rows, self.max_len, self.length = rows, max_len, 0
-        self.k: list[Tensor | None] = [None] * len(cross_kv)  # per layer (rows, H, max_len, hs)
-        self.v: list[Tensor | None] = [None] * len(cross_kv)
+        n_layers = len(cross_kv)
+        self.kv: list[list[Tensor | None]] = [[None, None] for _ in range(n_layers)]  # current k, v
+        self.flat: list[list[tuple[Tensor, Tensor] | None]] = [[None, None] for _ in range(n_layers)]
+        self.index: Tensor | None = None  # pending reorder of the rows
 
     def append(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        """Store new (rows, H, T, hs) keys/values; return all of them so far (views)."""
-        if self.k[layer] is None:
-            shape = (self.rows, k.size(1), self.max_len, k.size(3))
-            self.k[layer] = k.new_empty(shape)
-            self.v[layer] = v.new_empty(shape)
-        end = self.length + k.size(2)
-        self.k[layer][:, :, self.length : end] = k
-        self.v[layer][:, :, self.length : end] = v
-        return self.k[layer][:, :, :end], self.v[layer][:, :, :end]
+        """Add new (rows, H, T, hs) keys/values; return all of them so far (rows, H, length+T, hs)."""
+        n, T = self.length, k.size(2)
+        for j, new in enumerate((k, v)):
+            if self.flat[layer][j] is None:  # two buffers: the current tensor lives in one
+                size = self.rows * new.size(1) * self.max_len * new.size(3)
+                self.flat[layer][j] = (new.new_empty(size), new.new_empty(size))
+            old = self.kv[layer][j]
+            a, b = self.flat[layer][j]
+            store = b if old is not None and old.data_ptr() == a.data_ptr() else a
+            shape = (self.rows, new.size(1), n + T, new.size(3))
+            cur = store[: math.prod(shape)].view(shape)
+            if n and self.index is not None:
+                torch.index_select(old, 0, self.index, out=cur[:, :, :n])
+            elif n:
+                cur[:, :, :n] = old
+            cur[:, :, n:] = new
+            self.kv[layer][j] = cur
+        return self.kv[layer][0], self.kv[layer][1]
+
+    def advance(self, n_new: int) -> None:
+        """Close a step: every layer has appended ``n_new`` positions."""
+        self.length += n_new
+        self.index = None
 
     def reorder(self, index: Tensor) -> None:
-        """Make row i continue from row index[i] (beam search).
+        """Make row i continue from row index[i] (beam search); applied at the next append.
 
         Only the self-attention cache moves: ``index`` must keep each row among the rows of
         its own source example, whose cross-attention keys/values are shared.
         """
-        n = self.length
-        for i, (k, v) in enumerate(zip(self.k, self.v)):
-            if k is None:
-                continue
-            # one pass over the filled prefix into fresh buffers, instead of gather + copy back
-            new_k, new_v = torch.empty_like(k), torch.empty_like(v)
-            torch.index_select(k[:, :, :n], 0, index, out=new_k[:, :, :n])
-            torch.index_select(v[:, :, :n], 0, index, out=new_v[:, :, :n])
-            self.k[i], self.v[i] = new_k, new_v
+        self.index = index if self.index is None else self.index.index_select(0, index)
 
 
 # ---- blocks -------------------------------------------------------------------------------
@@ -374,6 +405,6 @@ class Transformer(nn.Module):
         x = self.tgt_embed(tgt, start=cache.length)
         for i, block in enumerate(self.decoder):
             x = block(x, *cache.cross_kv[i], cache.cross_keep, cache=cache, layer=i)
-        cache.length += tgt.size(1)
+        cache.advance(tgt.size(1))
         return self.head(self.dec_norm(x))
 

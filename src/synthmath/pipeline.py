@@ -119,7 +119,7 @@ def train_run(
 ) -> dict:
     """Train one run (resuming if its checkpoint exists); writes model.pt and train.json."""
     from synthmath.tracking import make_callback
-    from synthmath.training import Trainer, TrainConfig
+    from synthmath.training import TrainConfig, Trainer
 
     run_dir = run.dir
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 NO_VALUE = "-"
+TABLE_MARK = "<!-- table -->"
 
 
 def collect(eval_paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
@@ -151,7 +152,7 @@ def study_report(
     frame.to_csv(paths["all"], index=False)
     title = report.get("title") or f"{study}: {metric}"
     body = f"# {study}\n\n{description}\n\n" if description else f"# {study}\n\n"
-    paths["md"].write_text(body + to_markdown(table, metric))
+    paths["md"].write_text(body + TABLE_MARK + "\n" + to_markdown(table, metric))
     plot(table, report.get("kind", "bars"), metric, title, paths["png"])
     return paths
 
@@ -199,6 +200,7 @@ def write_summary(studies: dict[str, dict], table_paths: Sequence[str | os.PathL
             lines += [info["description"], ""]
         if info.get("paper"):
             lines += [f"**Paper:** {info['paper']}", ""]
-        table = Path(table_path).read_text().split("\n", 2)[-1] if Path(table_path).exists() else ""
+        text = Path(table_path).read_text() if Path(table_path).exists() else ""
+        table = text.split(TABLE_MARK, 1)[-1]
         lines += ["**Ours:**", "", table.strip(), "", f"![{name}]({name}/figure.png)", ""]
     Path(out).write_text("\n".join(lines))

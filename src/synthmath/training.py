@@ -42,8 +42,10 @@ from tqdm import tqdm
 
 from synthmath.checkpoint import (
     CheckpointError,
+    capture_rng_state,
     load_checkpoint,
     remove_stale_temp_files,
+    restore_rng_state,
     save_atomic,
 )
 from synthmath.tasks.base import PAD, ConfigError
@@ -268,31 +270,6 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) ->
     return torch.optim.AdamW(groups, **kwargs)
 
 
-def _rng_state(device: torch.device) -> dict[str, Any]:
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {
-        "python": random.getstate(),
-        "numpy": (name, keys.tolist(), int(pos), int(has_gauss), float(cached)),
-        "torch": torch.get_rng_state(),
-    }
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
-    random.setstate(state["python"])
-    name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(state["torch"].cpu())
-    if device.type == "cuda" and "cuda" in state:
-        cuda_states = [s.cpu() for s in state["cuda"]]
-        if len(cuda_states) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(cuda_states)
-        else:
-            logger.warning("checkpoint has CUDA RNG states of another device count; not restored")
-
-
 class Trainer:
     """Trains ``model`` for ``cfg.max_epochs`` epochs of ``cfg.epoch_size`` examples.
 
@@ -371,6 +348,7 @@ class Trainer:
                 return state["summary"]
             self._restore(state)
         self._time_origin = time.perf_counter()
+        self._stop_signal = None
         old_handlers = self._install_signal_handlers()
         try:
             self.model.train()
@@ -547,7 +525,7 @@ class Trainer:
             "summary": summary,
             "cfg": asdict(self.cfg),
             "main_metric": self.main_metric,
-            "torch_version": torch.__version__,
+            "torch_version": str(torch.__version__),
             "model": unwrap_model(self.model).state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -569,7 +547,7 @@ class Trainer:
                 "last_lr": getattr(self, "_last_lr", self.cfg.lr),
             },
             "train_time_s": self._train_time(),
-            "rng": _rng_state(self.device),
+            "rng": capture_rng_state(self.device),
         }
         save_atomic(state, self.checkpoint_path)
 
@@ -623,7 +601,7 @@ class Trainer:
             self._reset_window(win["loss_sum"], win["tokens"], win["steps"], win["time_s"])
             self._last_lr = win["last_lr"]
             self._train_time_before = state["train_time_s"]
-            _set_rng_state(state["rng"], self.device)
+            restore_rng_state(state["rng"], self.device)
         except (KeyError, TypeError, ValueError, RuntimeError) as err:
             raise CheckpointError(f"{path}: cannot resume from checkpoint ({err})") from err
         self.resumed = True
