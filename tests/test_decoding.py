@@ -36,7 +36,9 @@ def reverse_batch(n: int, gen: torch.Generator, max_len: int = 6):
 
 def random_model(seed: int, **overrides) -> Transformer:
     torch.manual_seed(seed)
-    cfg = dict(src_vocab_size=V, tgt_vocab_size=V, d_model=32, n_heads=4, n_dec_layers=2, max_len=32)
+    cfg = dict(
+        src_vocab_size=V, tgt_vocab_size=V, d_model=32, n_heads=4, n_dec_layers=2, max_len=32
+    )
     return Transformer(ModelConfig(**(cfg | overrides))).eval()
 
 
@@ -49,7 +51,9 @@ def trained_model() -> Transformer:
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     for _ in range(60):
         src, tgt = reverse_batch(64, gen)
-        loss = F.cross_entropy(model(src, tgt[:, :-1]).reshape(-1, V), tgt[:, 1:].reshape(-1), ignore_index=PAD)
+        loss = F.cross_entropy(
+            model(src, tgt[:, :-1]).reshape(-1, V), tgt[:, 1:].reshape(-1), ignore_index=PAD
+        )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -75,19 +79,27 @@ def normalised_scores(model, src, ids, lengths, max_len, length_penalty):
     return sequence_log_probs(model, src, ids, lengths, ended) / n_tokens.float() ** length_penalty
 
 
-@pytest.mark.parametrize("positions,norm", list(itertools.product(["learned", "sinusoidal"], ["post", "pre"])))
+@pytest.mark.parametrize(
+    "positions,norm", list(itertools.product(["learned", "sinusoidal"], ["post", "pre"]))
+)
 def test_cached_greedy_equals_uncached_random_model(positions, norm):
     model = random_model(1, positions=positions, norm=norm)
     src = padded_sources(1)
     for max_len in (1, 5, 20):
-        cached, uncached = greedy_decode(model, src, max_len), greedy_decode_uncached(model, src, max_len)
+        cached, uncached = (
+            greedy_decode(model, src, max_len),
+            greedy_decode_uncached(model, src, max_len),
+        )
         assert torch.equal(cached[0], uncached[0]) and torch.equal(cached[1], uncached[1])
         check_format(*cached, max_len)
 
 
 def test_cached_greedy_equals_uncached_trained_model(trained_model):
     src = padded_sources(2, n=40)
-    cached, uncached = greedy_decode(trained_model, src, 10), greedy_decode_uncached(trained_model, src, 10)
+    cached, uncached = (
+        greedy_decode(trained_model, src, 10),
+        greedy_decode_uncached(trained_model, src, 10),
+    )
     assert torch.equal(cached[0], uncached[0]) and torch.equal(cached[1], uncached[1])
     check_format(*cached, 10)
     assert (cached[1] < 10).all()  # the trained model ends its answers
@@ -129,7 +141,9 @@ def test_beam_scores_at_least_greedy(trained_model, length_penalty):
 def test_wide_beam_finds_the_best_hypothesis():
     """With room for every hypothesis, the beam returns the exhaustive-search optimum."""
     torch.manual_seed(6)
-    model = Transformer(ModelConfig(7, 5, d_model=16, n_heads=2, max_len=8)).eval()  # 5 target tokens
+    model = Transformer(
+        ModelConfig(7, 5, d_model=16, n_heads=2, max_len=8)
+    ).eval()  # 5 target tokens
     with torch.no_grad():
         model.head.bias[EOS] += 1.5  # make short, finished answers competitive
     src = torch.tensor([[3, 4, 5], [6, 3, 0]])
@@ -142,7 +156,9 @@ def test_wide_beam_finds_the_best_hypothesis():
     x = torch.tensor([seq + [PAD] * (max_len - len(seq)) for seq, _ in hypotheses])
     n = torch.tensor([len(seq) for seq, _ in hypotheses])
     ended = torch.tensor([e for _, e in hypotheses])
-    logp = [sequence_log_probs(model, src[b : b + 1].expand(len(x), -1), x, n, ended) for b in range(2)]
+    logp = [
+        sequence_log_probs(model, src[b : b + 1].expand(len(x), -1), x, n, ended) for b in range(2)
+    ]
     for length_penalty in (0.0, 1.0, 2.0):
         ids, lengths = beam_decode(model, src, len(hypotheses), max_len, length_penalty)
         for b in range(2):
@@ -158,7 +174,10 @@ def test_max_len_is_respected():
         model.head.bias[EOS] = -1e4  # never ends
     src = padded_sources(7)
     for max_len in (1, 3, 7):
-        for ids, lengths in (greedy_decode(model, src, max_len), beam_decode(model, src, 4, max_len)):
+        for ids, lengths in (
+            greedy_decode(model, src, max_len),
+            beam_decode(model, src, 4, max_len),
+        ):
             assert ids.shape == (12, max_len) and (lengths == max_len).all()
             assert not (ids == PAD).any()
     with pytest.raises(ValueError, match="max_len"):

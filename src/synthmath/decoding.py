@@ -47,11 +47,13 @@ def _eval_mode(model: Transformer) -> Iterator[None]:
         model.train(was_training)
 
 
-def _check(model: Transformer, max_len: int) -> None:
+def _check(model: Transformer, src: Tensor, max_len: int) -> Tensor:
+    """Validate the call; return ``src`` on the model's device."""
     if model.cfg.arch != "encoder_decoder":
         raise ValueError("autoregressive decoding needs an encoder_decoder model")
     if max_len < 1:
         raise ValueError(f"max_len: expected >= 1, got {max_len}")
+    return src.to(model.head.weight.device)
 
 
 def _trim(out: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
@@ -64,7 +66,7 @@ def _trim(out: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
 @torch.inference_mode()
 def greedy_decode(model: Transformer, src: Tensor, max_len: int) -> tuple[Tensor, Tensor]:
     """Most probable token at each step, with the KV cache; stops when every row has ended."""
-    _check(model, max_len)
+    src = _check(model, src, max_len)
     with _eval_mode(model):
         B, device = src.size(0), src.device
         memory, src_pad_mask = model.encode(src)
@@ -89,7 +91,7 @@ def greedy_decode(model: Transformer, src: Tensor, max_len: int) -> tuple[Tensor
 @torch.inference_mode()
 def greedy_decode_uncached(model: Transformer, src: Tensor, max_len: int) -> tuple[Tensor, Tensor]:
     """Reference greedy decoding that reruns the whole decoder at every step (for tests)."""
-    _check(model, max_len)
+    src = _check(model, src, max_len)
     with _eval_mode(model):
         B, device = src.size(0), src.device
         memory, src_pad_mask = model.encode(src)
@@ -114,7 +116,7 @@ def beam_decode(
     model: Transformer, src: Tensor, beam_size: int, max_len: int, length_penalty: float = 1.0
 ) -> tuple[Tensor, Tensor]:
     """Best hypothesis per example of a batched beam search (scores: see the module doc)."""
-    _check(model, max_len)
+    src = _check(model, src, max_len)
     if beam_size < 1:
         raise ValueError(f"beam_size: expected >= 1, got {beam_size}")
     with _eval_mode(model):
@@ -150,7 +152,9 @@ def beam_decode(
             if t + 1 < max_len:
                 # the most an unfinished hypothesis can still score: its log-prob only falls,
                 # and its normaliser is the better of the shortest and longest lengths left
-                bound = torch.maximum(score / (t + 2) ** length_penalty, score / max_len**length_penalty)
+                bound = torch.maximum(
+                    score / (t + 2) ** length_penalty, score / max_len**length_penalty
+                )
                 bound = torch.where(finished, float("-inf"), bound).max(dim=1).values
                 if bool((best_finished >= bound).all()):
                     break
@@ -176,6 +180,7 @@ def predict_encoder_only(model: Transformer, src: Tensor) -> tuple[Tensor, Tenso
     """
     if model.cfg.arch != "encoder_only":
         raise ValueError("predict_encoder_only needs an encoder_only model")
+    src = src.to(model.head.weight.device)
     with _eval_mode(model):
         ids = model(src).argmax(-1)  # (B, S)
         S = ids.size(1)

@@ -4,14 +4,19 @@ One network in two shapes: ``encoder_decoder`` (sequence to sequence, the paper'
 and ``encoder_only`` (one output token per input position). Post-norm layers by default,
 as in the original Transformer and Charton's code, whose embeddings are also layer-normed;
 pre-norm as an option (a final LayerNorm then closes each stack). Attention goes through
-``F.scaled_dot_product_attention``.
+``F.scaled_dot_product_attention``, except on CPU for decoding steps and bf16, where two
+plain matmuls are several times faster (see :func:`attend`).
 
 Positions are pluggable (see :mod:`synthmath.positions`): absolute variants are added to
 the token embeddings, relative ones act inside self-attention through one hook.
 
 Incremental decoding: :meth:`Transformer.init_cache` computes every layer's cross-attention
 keys/values from the encoder output once; :meth:`Transformer.decode_step` feeds new target
-tokens and appends their self-attention keys/values to a preallocated :class:`KVCache`.
+tokens and appends their self-attention keys/values to a :class:`KVCache`; beam search
+reorders the cache rows with :meth:`KVCache.reorder`.
+
+Initialisation: every linear and embedding weight ~ N(0, 0.02), biases zero, LayerNorms
+(1, 0). With sinusoidal positions the token embeddings are multiplied by sqrt(d_model).
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ ACTIVATIONS = ("relu", "gelu")
 
 @dataclass
 class ModelConfig:
+    """Architecture hyper-parameters; :meth:`validate` checks them (the model calls it)."""
+
     src_vocab_size: int
     tgt_vocab_size: int
     arch: str = "encoder_decoder"  # or "encoder_only"
@@ -68,7 +75,12 @@ class ModelConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
                 fail(key, f"expected an integer >= {minimum}")
 
-        for key, allowed in (("arch", ARCHS), ("positions", POSITIONS), ("norm", NORMS), ("activation", ACTIVATIONS)):
+        for key, allowed in (
+            ("arch", ARCHS),
+            ("positions", POSITIONS),
+            ("norm", NORMS),
+            ("activation", ACTIVATIONS),
+        ):
             if getattr(self, key) not in allowed:
                 fail(key, f"allowed: {', '.join(allowed)}")
         positive_int("src_vocab_size", 3)  # PAD, BOS, EOS and at least nothing else
@@ -129,11 +141,13 @@ def _use_matmul(q: Tensor, Tk: int, dropout_p: float) -> bool:
 
 
 def _attend_matmul(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
-    """softmax(q k^T / sqrt(hs) + mask) v, the softmax in fp32; same contract as SDPA."""
-    scores = torch.matmul(q * (q.size(-1) ** -0.5), k.transpose(-2, -1)).float()  # (B, H, Tq, Tk)
-    if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
-    return torch.matmul(scores.softmax(dim=-1).to(v.dtype), v)  # (B, H, Tq, hs)
+    """softmax(q k^T / sqrt(hs) + mask) v; same contract as SDPA (softmax accumulates in fp32)."""
+    scores = torch.matmul(q * (q.size(-1) ** -0.5), k.transpose(-2, -1))  # (B, H, Tq, Tk)
+    if mask is not None and mask.dtype == torch.bool:
+        scores.masked_fill_(~mask, float("-inf"))  # in place: matmul's backward needs q, k only
+    elif mask is not None:
+        scores = scores + mask
+    return torch.matmul(scores.softmax(dim=-1), v)  # (B, H, Tq, hs)
 
 
 class SelfAttention(nn.Module):
@@ -146,16 +160,23 @@ class SelfAttention(nn.Module):
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
         self.pos = pos  # relative positions (rotary, Shaw-style RPE) plug in here
 
-    def forward(self, x: Tensor, keep: Tensor | None = None, cache: KVCache | None = None, layer: int = 0) -> Tensor:
+    def forward(
+        self,
+        x: Tensor,
+        keep: Tensor | None = None,
+        cache: KVCache | None = None,
+        layer_idx: int = 0,
+    ) -> Tensor:
         B, T, D = x.shape
         H = self.n_heads
-        q, k, v = self.qkv(x).view(B, T, 3, H, D // H).transpose(1, 3).unbind(2)  # each (B, H, T, hs)
+        qkv = self.qkv(x).view(B, T, 3, H, D // H)
+        q, k, v = qkv.transpose(1, 3).unbind(2)  # each (B, H, T, hs)
         start = 0 if cache is None else cache.length
         bias = None
         if self.pos is not None:
             q, k = self.pos.rotate(q, k, start)
         if cache is not None:
-            k, v = cache.append(layer, k, v)  # (B, H, start + T, hs)
+            k, v = cache.append(layer_idx, k, v)  # (B, H, start + T, hs)
         if self.pos is not None:
             bias = self.pos.bias(q, k, start)
         dropout_p = self.dropout if self.training else 0.0
@@ -186,7 +207,10 @@ class CrossAttention(nn.Module):
     def forward(self, x: Tensor, k: Tensor, v: Tensor, keep: Tensor) -> Tensor:
         rows, T, D = x.shape
         B = k.size(0)
-        q = self.q(x).view(B, rows // B * T, self.n_heads, D // self.n_heads).transpose(1, 2)  # (B, H, g*T, hs)
+        g = rows // B  # decoder rows per source (beams)
+        q = (
+            self.q(x).view(B, g * T, self.n_heads, D // self.n_heads).transpose(1, 2)
+        )  # (B, H, g*T, hs)
         dropout_p = self.dropout if self.training else 0.0
         y = attend(q, k, v, keep, dropout_p=dropout_p)  # (B, H, g*T, hs)
         return self.proj(y.transpose(1, 2).reshape(rows, T, D))
@@ -202,24 +226,28 @@ class KVCache:
     in the same pass). Cross-attention keys/values are computed once from the memory.
     """
 
-    def __init__(self, cross_kv: list[tuple[Tensor, Tensor]], cross_keep: Tensor, rows: int, max_len: int):
+    def __init__(
+        self, cross_kv: list[tuple[Tensor, Tensor]], cross_keep: Tensor, rows: int, max_len: int
+    ):
         self.cross_kv = cross_kv  # per layer, (B, H, S, hs) each
         self.cross_keep = cross_keep  # (B, 1, 1, S) bool, True = attend
         self.rows, self.max_len, self.length = rows, max_len, 0
         n_layers = len(cross_kv)
         self.kv: list[list[Tensor | None]] = [[None, None] for _ in range(n_layers)]  # current k, v
-        self.flat: list[list[tuple[Tensor, Tensor] | None]] = [[None, None] for _ in range(n_layers)]
+        self.flat: list[list[tuple[Tensor, Tensor] | None]] = [
+            [None, None] for _ in range(n_layers)
+        ]
         self.index: Tensor | None = None  # pending reorder of the rows
 
-    def append(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+    def append(self, layer_idx: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Add new (rows, H, T, hs) keys/values; return all of them so far (rows, H, length+T, hs)."""
         n, T = self.length, k.size(2)
         for j, new in enumerate((k, v)):
-            if self.flat[layer][j] is None:  # two buffers: the current tensor lives in one
+            if self.flat[layer_idx][j] is None:  # two buffers: the current tensor lives in one
                 size = self.rows * new.size(1) * self.max_len * new.size(3)
-                self.flat[layer][j] = (new.new_empty(size), new.new_empty(size))
-            old = self.kv[layer][j]
-            a, b = self.flat[layer][j]
+                self.flat[layer_idx][j] = (new.new_empty(size), new.new_empty(size))
+            old = self.kv[layer_idx][j]
+            a, b = self.flat[layer_idx][j]
             store = b if old is not None and old.data_ptr() == a.data_ptr() else a
             shape = (self.rows, new.size(1), n + T, new.size(3))
             cur = store[: math.prod(shape)].view(shape)
@@ -228,8 +256,8 @@ class KVCache:
             elif n:
                 cur[:, :, :n] = old
             cur[:, :, n:] = new
-            self.kv[layer][j] = cur
-        return self.kv[layer][0], self.kv[layer][1]
+            self.kv[layer_idx][j] = cur
+        return self.kv[layer_idx][0], self.kv[layer_idx][1]
 
     def advance(self, n_new: int) -> None:
         """Close a step: every layer has appended ``n_new`` positions."""
@@ -260,17 +288,17 @@ class MLP(nn.Module):
 
 
 class Sublayer(nn.Module):
-    """A residual connection around ``f`` with its LayerNorm before (pre) or after (post)."""
+    """A residual connection around ``fn`` with its LayerNorm before (pre) or after (post)."""
 
-    def __init__(self, cfg: ModelConfig, f: nn.Module):
+    def __init__(self, cfg: ModelConfig, fn: nn.Module):
         super().__init__()
-        self.f, self.ln, self.drop = f, nn.LayerNorm(cfg.d_model), nn.Dropout(cfg.dropout)
+        self.fn, self.ln, self.drop = fn, nn.LayerNorm(cfg.d_model), nn.Dropout(cfg.dropout)
         self.pre = cfg.norm == "pre"
 
     def forward(self, x: Tensor, *args, **kwargs) -> Tensor:
         if self.pre:
-            return x + self.drop(self.f(self.ln(x), *args, **kwargs))
-        return self.ln(x + self.drop(self.f(x, *args, **kwargs)))
+            return x + self.drop(self.fn(self.ln(x), *args, **kwargs))
+        return self.ln(x + self.drop(self.fn(x, *args, **kwargs)))
 
 
 class EncoderBlock(nn.Module):
@@ -295,9 +323,15 @@ class DecoderBlock(nn.Module):
         self.mlp = Sublayer(cfg, MLP(cfg))
 
     def forward(
-        self, x: Tensor, cross_k: Tensor, cross_v: Tensor, cross_keep: Tensor, cache: KVCache | None = None, layer: int = 0
+        self,
+        x: Tensor,
+        cross_k: Tensor,
+        cross_v: Tensor,
+        cross_keep: Tensor,
+        cache: KVCache | None = None,
+        layer_idx: int = 0,
     ) -> Tensor:
-        x = self.self_attn(x, cache=cache, layer=layer)
+        x = self.self_attn(x, cache=cache, layer_idx=layer_idx)
         x = self.cross_attn(x, cross_k, cross_v, cross_keep)
         return self.mlp(x)
 
@@ -308,7 +342,8 @@ class Embedder(nn.Module):
     def __init__(self, cfg: ModelConfig, vocab_size: int):
         super().__init__()
         self.tok = nn.Embedding(vocab_size, cfg.d_model)
-        self.pos = token_positions(cfg.positions, cfg.max_len, cfg.d_model)  # absolute positions plug in here
+        # absolute positions (and later Abacus-style per-digit ones) plug in here
+        self.pos = token_positions(cfg.positions, cfg.max_len, cfg.d_model)
         # post-norm: the first sublayer's input is otherwise never normalised (Charton/XLM do this)
         self.ln = nn.LayerNorm(cfg.d_model) if cfg.norm == "post" else nn.Identity()
         self.drop = nn.Dropout(cfg.dropout)
@@ -316,7 +351,9 @@ class Embedder(nn.Module):
 
     def forward(self, ids: Tensor, start: int = 0) -> Tensor:
         if start + ids.size(1) > self.max_len:
-            raise ValueError(f"sequence of {start + ids.size(1)} positions exceeds max_len={self.max_len}")
+            raise ValueError(
+                f"sequence of {start + ids.size(1)} positions exceeds max_len={self.max_len}"
+            )
         return self.drop(self.ln(self.pos(self.tok(ids), ids, start)))  # (B, T, D)
 
 
@@ -375,7 +412,7 @@ class Transformer(nn.Module):
         keep = self._keep(src_pad_mask)
         x = self.tgt_embed(tgt_in)
         for block in self.decoder:
-            x = block(x, *block.cross_attn.f.memory_kv(memory), keep)
+            x = block(x, *block.cross_attn.fn.memory_kv(memory), keep)
         return self.head(self.dec_norm(x))
 
     def forward(self, src: Tensor, tgt_in: Tensor | None = None) -> Tensor:
@@ -388,23 +425,28 @@ class Transformer(nn.Module):
         return self.decode(tgt_in, memory, src_pad_mask)
 
     # ---- incremental decoding ---------------------------------------------------------------
-    def init_cache(self, memory: Tensor, src_pad_mask: Tensor, max_len: int, beams: int = 1) -> KVCache:
+    def init_cache(
+        self, memory: Tensor, src_pad_mask: Tensor, max_len: int, beams: int = 1
+    ) -> KVCache:
         """A cache for ``beams`` decoder rows per source (rows b*beams .. b*beams+beams-1).
 
         ``max_len`` counts decoder input positions (BOS included).
         """
         if max_len > self.cfg.max_len:
-            raise ValueError(f"max_len={max_len} decoder positions exceeds the model's max_len={self.cfg.max_len}")
-        cross_kv = [block.cross_attn.f.memory_kv(memory) for block in self.decoder]
+            raise ValueError(
+                f"max_len={max_len} decoder positions exceeds the model's max_len={self.cfg.max_len}"
+            )
+        cross_kv = [block.cross_attn.fn.memory_kv(memory) for block in self.decoder]
         return KVCache(cross_kv, self._keep(src_pad_mask), memory.size(0) * beams, max_len)
 
     def decode_step(self, tgt: Tensor, cache: KVCache) -> Tensor:
         """Feed the next target tokens (rows, T) (usually T=1); logits (rows, T, V)."""
         if cache.length + tgt.size(1) > cache.max_len:
-            raise ValueError(f"the cache holds {cache.max_len} positions; cannot add {tgt.size(1)} to {cache.length}")
+            raise ValueError(
+                f"the cache holds {cache.max_len} positions; cannot add {tgt.size(1)} to {cache.length}"
+            )
         x = self.tgt_embed(tgt, start=cache.length)
         for i, block in enumerate(self.decoder):
-            x = block(x, *cache.cross_kv[i], cache.cross_keep, cache=cache, layer=i)
+            x = block(x, *cache.cross_kv[i], cache.cross_keep, cache=cache, layer_idx=i)
         cache.advance(tgt.size(1))
         return self.head(self.dec_norm(x))
-

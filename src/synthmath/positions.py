@@ -70,7 +70,9 @@ class SinusoidalPositions(TokenPositions):
     def __init__(self, max_len: int, d_model: int):
         super().__init__()
         pos = torch.arange(max_len, dtype=torch.float32)[:, None]  # (L, 1)
-        freq = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model))
+        freq = torch.exp(
+            torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model)
+        )
         pe = torch.zeros(max_len, d_model)
         pe[:, 0::2] = torch.sin(pos * freq)
         pe[:, 1::2] = torch.cos(pos * freq[: d_model // 2])
@@ -108,7 +110,9 @@ def token_positions(name: str, max_len: int, d_model: int) -> TokenPositions:
     return NoPositions()
 
 
-def attention_positions(name: str, n_heads: int, head_size: int, max_len: int) -> AttentionPositions | None:
+def attention_positions(
+    name: str, n_heads: int, head_size: int, max_len: int
+) -> AttentionPositions | None:
     """The attention-side module of variant ``name`` for one self-attention layer.
 
     Relative variants (Shaw-style RPE on keys, on keys and queries, rotary) return their
