@@ -22,11 +22,16 @@ ORIGINAL = {"greedy": 130.0, "beam 5": 15.0}  # midpoints of the original ranges
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--n", type=int, default=512, help="examples per measurement")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--dtype", default="fp32", choices=["fp32", "bf16"], help="model weights for inference"
+    )
     args = parser.parse_args()
     set_threads(args.threads)
     import numpy as np
@@ -42,8 +47,12 @@ def main() -> None:
         task = make_task("linalg", task_params)
         encoded = EncodedSet(task, task.sample(args.n, np.random.default_rng(0)))
         torch.manual_seed(0)
-        model = Transformer(ModelConfig(len(task.src_vocab()), len(task.tgt_vocab()), **model_params))
+        model = Transformer(
+            ModelConfig(len(task.src_vocab()), len(task.tgt_vocab()), **model_params)
+        )
         model.to(args.device).eval()
+        if args.dtype == "bf16":
+            model.to(torch.bfloat16)
         max_len = encoded.max_tgt_len + 1
         for mode, beam in (("greedy", 1), ("beam 5", 5)):
             batch = args.batch_size if beam == 1 else max(1, args.batch_size // 4)
@@ -63,7 +72,7 @@ def main() -> None:
             rate = max(run() for _ in range(2))
             rows.append([name, mode, batch, rate, ORIGINAL[mode], rate / ORIGINAL[mode]])
     print_table(
-        f"Decoding, {args.threads} threads, {args.device} ({machine()})",
+        f"Decoding, {args.threads} threads, {args.device} {args.dtype} ({machine()})",
         ["model", "mode", "batch", "examples/s", "original", "x original"],
         rows,
     )

@@ -17,12 +17,24 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import best_rate, machine, print_table, set_threads  # noqa: E402
 
-OPS = ["transpose", "add", "matvec", "matmul", "eigenvalues", "eigenvectors", "singular_values", "svd", "inverse"]
+OPS = [
+    "transpose",
+    "add",
+    "matvec",
+    "matmul",
+    "eigenvalues",
+    "eigenvectors",
+    "singular_values",
+    "svd",
+    "inverse",
+]
 REFERENCE = 5000.0  # midpoint of the original 4,000-6,000 examples/s per core
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dim", type=int, default=5)
     parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--encodings", default="P1000,FP15")
@@ -40,7 +52,9 @@ def main() -> None:
         for enc in encodings:
             # FP15 in, P1000 out (the paper's pairing); P1000 both ways
             out = "P1000" if enc == "FP15" else enc
-            task = make_task("linalg", {"op": op, "dim": args.dim, "input_encoding": enc, "output_encoding": out})
+            task = make_task(
+                "linalg", {"op": op, "dim": args.dim, "input_encoding": enc, "output_encoding": out}
+            )
             rng = np.random.default_rng(0)
 
             def step() -> int:
@@ -54,7 +68,11 @@ def main() -> None:
     for enc in encodings:
         label = f"{enc} in" + (" / P1000 out" if enc == "FP15" else "")
         header += [f"{label} (ex/s/core)", "x original"]
-    print_table(f"Generation, {args.dim}x{args.dim}, batches of {args.batch}, 1 thread ({machine()})", header, rows)
+    print_table(
+        f"Generation, {args.dim}x{args.dim}, batches of {args.batch}, 1 thread ({machine()})",
+        header,
+        rows,
+    )
 
 
 if __name__ == "__main__":

@@ -36,14 +36,16 @@ MODELS = {
 }
 
 
-def measure(task_params: dict, model_params: dict, steps: int, batch_size: int, precision: str, device: str) -> tuple[float, float]:
+def measure(
+    task_params: dict, model_params: dict, steps: int, batch_size: int, precision: str, device: str
+) -> tuple[float, float]:
     import numpy as np
     import torch
 
     from synthmath.data import EncodedSet, TrainBatches
     from synthmath.model import ModelConfig, Transformer
     from synthmath.tasks.base import PAD, make_task
-    from synthmath.training import Trainer, TrainConfig
+    from synthmath.training import TrainConfig, Trainer
 
     task = make_task("linalg", task_params)
     encoded = EncodedSet(task, task.sample(steps * batch_size, np.random.default_rng(0)))
@@ -59,8 +61,16 @@ def measure(task_params: dict, model_params: dict, steps: int, batch_size: int, 
         torch.manual_seed(0)
         cfg = ModelConfig(len(task.src_vocab()), len(task.tgt_vocab()), **model_params)
         model = Transformer(cfg).to(device)
-        tcfg = TrainConfig(batch_size=batch_size, epoch_size=n_steps * batch_size, max_epochs=1,
-                           lr=1e-4, warmup_steps=100, log_every=1000, device=device, precision=precision)
+        tcfg = TrainConfig(
+            batch_size=batch_size,
+            epoch_size=n_steps * batch_size,
+            max_epochs=1,
+            lr=1e-4,
+            warmup_steps=100,
+            log_every=1000,
+            device=device,
+            precision=precision,
+        )
         with tempfile.TemporaryDirectory() as tmp:
             trainer = Trainer(model, tcfg, batches, None, Path(tmp), progress=False)
             counted.update(tokens=0, examples=0)
@@ -74,7 +84,9 @@ def measure(task_params: dict, model_params: dict, steps: int, batch_size: int, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -84,7 +96,9 @@ def main() -> None:
     set_threads(args.threads)
     rows = []
     for name, (task_params, model_params, original) in MODELS.items():
-        tokens, examples = measure(task_params, model_params, args.steps, args.batch_size, args.precision, args.device)
+        tokens, examples = measure(
+            task_params, model_params, args.steps, args.batch_size, args.precision, args.device
+        )
         rows.append([name, tokens, examples, original, tokens / original])
     print_table(
         f"Training, batch {args.batch_size}, {args.threads} threads, {args.device} {args.precision} ({machine()})",

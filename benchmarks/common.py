@@ -14,6 +14,9 @@ def set_threads(n: int) -> None:
         os.environ[var] = str(n)
     import torch
 
+    from synthmath.jobs import tune_cpu_allocator
+
+    tune_cpu_allocator()  # as the workflow's jobs do
     torch.set_num_threads(n)
     try:
         from threadpoolctl import threadpool_limits

@@ -25,14 +25,34 @@ def with_change(path: list, value):
 @pytest.mark.parametrize(
     "path, value, message",
     [
-        (["studies", "tiny_ops", "model", "n_layers"], 3, "studies.tiny_ops.model.n_layers: unknown key"),
-        (["studies", "tiny_ops", "model", "positions"], "rotaryx", "allowed: learned, sinusoidal, none"),
-        (["studies", "tiny_ops", "training", "lr"], "fast", "studies.tiny_ops.training.lr: expected number"),
+        (
+            ["studies", "tiny_ops", "model", "n_layers"],
+            3,
+            "studies.tiny_ops.model.n_layers: unknown key",
+        ),
+        (
+            ["studies", "tiny_ops", "model", "positions"],
+            "rotaryx",
+            "allowed: learned, sinusoidal, none",
+        ),
+        (
+            ["studies", "tiny_ops", "training", "lr"],
+            "fast",
+            "studies.tiny_ops.training.lr: expected number",
+        ),
         (["studies", "tiny_ops", "task"], "linalgx", "task: unknown task 'linalgx'; allowed:"),
-        (["studies", "tiny_ops", "params", "op"], "trace", "studies.tiny_ops.params.op: unknown value 'trace'"),
+        (
+            ["studies", "tiny_ops", "params", "op"],
+            "trace",
+            "studies.tiny_ops.params.op: unknown value 'trace'",
+        ),
         (["studies", "tiny_ops", "params", "encoding"], "P100", "allowed: P10, P1000, B1999, FP15"),
         (["studies", "tiny_ops", "grid", "params.op"], ["transpose", "det"], "unknown value 'det'"),
-        (["studies", "tiny_ood", "test_sets", "positive", "dist"], "cauchy", "studies.tiny_ood.test_sets.positive"),
+        (
+            ["studies", "tiny_ood", "test_sets", "positive", "dist"],
+            "cauchy",
+            "studies.tiny_ood.test_sets.positive",
+        ),
         (["studies", "tiny_ops", "report", "rows"], "params.dim", "report.rows: unknown value"),
         (["studies", "tiny_ops", "colour"], "red", "studies.tiny_ops.colour: unknown key"),
         (["trackin"], {}, "trackin: unknown key"),
@@ -87,7 +107,10 @@ def test_variants_overrides_and_init_from():
     config["studies"]["sizes"] = {
         "task": "linalg",
         "params": {"op": "eigenvalues"},
-        "variants": {"fixed3": {"params.dim": 3}, "mixed": {"params.dim_min": 2, "params.dim_max": 4}},
+        "variants": {
+            "fixed3": {"params.dim": 3},
+            "mixed": {"params.dim_min": 2, "params.dim_max": 4},
+        },
         "overrides": [{"when": {"variant": "mixed"}, "set": {"model.d_model": 48}}],
         "report": {"kind": "lines", "rows": "variant", "cols": "size"},
     }

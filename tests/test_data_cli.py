@@ -15,7 +15,6 @@ from synthmath.data import (
     EncodedSet,
     TrainBatches,
     concat_raw,
-    generate_dataset,
     generate_shard,
     load_dataset_dir,
     read_shard,
@@ -36,8 +35,27 @@ def test_shards_are_reproducible_and_match_cli(tmp_path):
         np.testing.assert_array_equal(raw_a[key], raw_b[key])
     # the CLI writes the shards the workflow writes
     out = tmp_path / "cli"
-    assert main(["generate", "linalg", "op=eigenvalues", "dim_min=2", "dim_max=4", "dist=laplace",
-                 "-n", "101", "--shards", "2", "--seed", "7", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "linalg",
+                "op=eigenvalues",
+                "dim_min=2",
+                "dim_max=4",
+                "dist=laplace",
+                "-n",
+                "101",
+                "--shards",
+                "2",
+                "--seed",
+                "7",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     shard1, _ = read_shard(out / "shard-0001.npz")
     for key in raw_a:
         np.testing.assert_array_equal(shard1[key], raw_a[key])
@@ -98,7 +116,18 @@ def run_cli(*args):
 
 
 def test_cli_sample_prints_json_lines():
-    proc = run_cli("sample", "linalg", "op=eigenvalues", "dim=5", "dist=laplace", "encoding=P1000", "-n", "3", "--seed", "0")
+    proc = run_cli(
+        "sample",
+        "linalg",
+        "op=eigenvalues",
+        "dim=5",
+        "dist=laplace",
+        "encoding=P1000",
+        "-n",
+        "3",
+        "--seed",
+        "0",
+    )
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(lines) == 3
@@ -106,10 +135,23 @@ def test_cli_sample_prints_json_lines():
         assert set(ex) == {"problem", "answer", "src", "tgt"}
         matrix = np.array(ex["problem"])
         assert matrix.shape == (5, 5) and np.allclose(matrix, matrix.T)
-        np.testing.assert_allclose(ex["answer"], np.sort(np.linalg.eigvalsh(matrix))[::-1], rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(
+            ex["answer"], np.sort(np.linalg.eigvalsh(matrix))[::-1], rtol=1e-9, atol=1e-9
+        )
         assert ex["src"].startswith("V5 V5 ") and len(ex["src"].split()) == 77
         assert ex["tgt"].startswith("V5 V1 ") and len(ex["tgt"].split()) == 2 + 5 * 3
-    again = run_cli("sample", "linalg", "op=eigenvalues", "dim=5", "dist=laplace", "encoding=P1000", "-n", "3", "--seed", "0")
+    again = run_cli(
+        "sample",
+        "linalg",
+        "op=eigenvalues",
+        "dim=5",
+        "dist=laplace",
+        "encoding=P1000",
+        "-n",
+        "3",
+        "--seed",
+        "0",
+    )
     assert again.stdout == proc.stdout
 
 

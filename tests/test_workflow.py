@@ -11,7 +11,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-CONFIGS = ["config.yaml", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").rglob("*.yaml"))]
+CONFIGS = [
+    "config.yaml",
+    *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").rglob("*.yaml")),
+]
 
 
 def workdir_copy(tmp_path: Path) -> Path:
@@ -73,17 +76,25 @@ def test_tiny_end_to_end(tmp_path):
     proc = snakemake(work, "--configfile", "configs/ci.yaml")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     results = work / "results"
-    for study in ("tiny_ops", "tiny_ood"):
+    for study in ("tiny_ops", "tiny_ood", "tiny_grow"):
         for name in ("table.csv", "table.md", "figure.png"):
             assert (results / study / name).stat().st_size > 0
     assert "tiny_ood" in (results / "README.md").read_text()
     evals = sorted(results.glob("*/*/eval/*.json"))
-    assert len(evals) == 2 * 1 + 2 * 2  # tiny_ops: 2 runs x 1 test set; tiny_ood: 2 x 2
+    assert (
+        len(evals) == 2 * 1 + 2 * 2 + 1
+    )  # tiny_ops: 2 runs x 1 test set; tiny_ood: 2 x 2; tiny_grow
+    grow = json.loads(next(results.glob("tiny_grow/*/eval/id.json")).read_text())
+    assert set(grow["by_group"]["size"]) == {"3x3", "4x4"}
+    grow_run = json.loads(next(results.glob("tiny_grow/*/config.json")).read_text())
+    assert grow_run["init_from"].startswith("results/tiny_ops/op-transpose")
+    grow_log = next((results / "logs" / "train" / "tiny_grow").glob("*.log")).read_text()
+    assert "initialised from results/tiny_ops/op-transpose" in grow_log
     summary = json.loads(evals[0].read_text())
     assert summary["n"] == 24 and "acc_tol5" in summary["metrics"]
 
     client = MlflowClient(tracking_uri=f"sqlite:///{results / 'mlflow.db'}")
-    for study, n_runs in (("tiny_ops", 2), ("tiny_ood", 2)):
+    for study, n_runs in (("tiny_ops", 2), ("tiny_ood", 2), ("tiny_grow", 1)):
         exp = client.get_experiment_by_name(study)
         assert exp is not None
         runs = client.search_runs([exp.experiment_id])
@@ -96,7 +107,9 @@ def test_tiny_end_to_end(tmp_path):
             assert any(k.startswith("test/") for k in run.data.metrics)
             history = client.get_metric_history(run.info.run_id, "train/loss")
             assert len(history) >= 2
-        reports = client.search_runs([exp.experiment_id], filter_string="tags.kind = 'study-report'")
+        reports = client.search_runs(
+            [exp.experiment_id], filter_string="tags.kind = 'study-report'"
+        )
         assert len(reports) == 1
         artifacts = {a.path for a in client.list_artifacts(reports[0].info.run_id)}
         assert {"figure.png", "table.csv", "table.md"} <= artifacts

@@ -1,11 +1,11 @@
 """Command line: look at generated data, and train/evaluate/query models outside Snakemake.
 
-    synthmath sample linalg op=eigenvalues dim=5 dist=laplace encoding=P1000 -n 3 --seed 0
-    synthmath generate linalg op=transpose dim=5 -n 10000 --seed 0 --out data/transpose
-    synthmath runs --config config.yaml
-    synthmath train --config config.yaml --study linalg_ops [--run RUN_ID]
-    synthmath evaluate results/linalg_ops/<run_id> [--test id]
-    synthmath predict results/linalg_ops/<run_id> -n 5
+synthmath sample linalg op=eigenvalues dim=5 dist=laplace encoding=P1000 -n 3 --seed 0
+synthmath generate linalg op=transpose dim=5 -n 10000 --seed 0 --out data/transpose
+synthmath runs --config config.yaml
+synthmath train --config config.yaml --study linalg_ops [--run RUN_ID]
+synthmath evaluate results/linalg_ops/<run_id> [--test id]
+synthmath predict results/linalg_ops/<run_id> -n 5
 """
 
 from __future__ import annotations
@@ -102,7 +102,11 @@ def cmd_train(args) -> int:
     for run in _select_runs(plan, args.study, args.run):
         print(f"training {run.study}/{run.run_id}", file=sys.stderr)
         summary = train_run(run, progress=not args.no_progress, threads=args.threads)
-        print(json.dumps({"run": str(run.dir), **{k: summary.get(k) for k in ("best_metric", "best_epoch")}}))
+        print(
+            json.dumps(
+                {"run": str(run.dir), **{k: summary.get(k) for k in ("best_metric", "best_epoch")}}
+            )
+        )
     return 0
 
 
@@ -141,7 +145,9 @@ def cmd_predict(args) -> int:
             decoded = decoded.tolist() if hasattr(decoded, "tolist") else decoded
         except DecodeError as err:
             decoded = f"(does not decode: {err})"
-        print(f"predicted: {json.dumps(decoded, default=str) if decoded is not None else ' '.join(pred)}")
+        print(
+            f"predicted: {json.dumps(decoded, default=str) if decoded is not None else ' '.join(pred)}"
+        )
         print("scores:    " + ", ".join(f"{k}={_fmt(v[i])}" for k, v in scores.items()))
     return 0
 
@@ -151,7 +157,9 @@ def _fmt(v) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="synthmath", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="synthmath", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("sample", help="print generated examples as JSON lines")
@@ -174,7 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--config", default="config.yaml")
     r.set_defaults(fn=cmd_runs)
 
-    t = sub.add_parser("train", help="train the runs of a study (no Snakemake; data made in memory)")
+    t = sub.add_parser(
+        "train", help="train the runs of a study (no Snakemake; data made in memory)"
+    )
     t.add_argument("--config", default="config.yaml")
     t.add_argument("--study", required=True)
     t.add_argument("--run", default=None, help="one run id (default: every run of the study)")

@@ -84,7 +84,9 @@ def _explain(error: jsonschema.ValidationError, root: dict) -> str:
     if error.validator == "type":
         expected = error.validator_value
         expected = "/".join(expected) if isinstance(expected, list) else expected
-        return f"{where}: expected {expected}, got {type(error.instance).__name__} {error.instance!r}"
+        return (
+            f"{where}: expected {expected}, got {type(error.instance).__name__} {error.instance!r}"
+        )
     if error.validator == "required":
         return f"{where}: {error.message}"
     if error.validator == "propertyNames":
@@ -142,7 +144,9 @@ class DatasetSpec:
         return base + (1 if i < extra else 0)
 
 
-def make_dataset(task: str, params: dict, size: int, seed: int, shards: int, role: str) -> DatasetSpec:
+def make_dataset(
+    task: str, params: dict, size: int, seed: int, shards: int, role: str
+) -> DatasetSpec:
     gen = get_task_class(task)(**params).generator_params()
     ident = f"{task}-{role}-{stable_hash([task, gen, size, seed, shards], 10)}"
     return DatasetSpec(ident, task, gen, size, seed, min(shards, size), role)
@@ -268,7 +272,9 @@ def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySp
             else:
                 props = load_schema()["$defs"][section]["properties"]
                 if sub not in props:
-                    raise ConfigError(f"{where}: {key}: unknown key; allowed: {', '.join(sorted(props))}")
+                    raise ConfigError(
+                        f"{where}: {key}: unknown key; allowed: {', '.join(sorted(props))}"
+                    )
                 secs[section][sub] = value
         full = task_cls.validate_params(params, f"{where}.grid" if point else f"{where}.params")
         init_dir = _resolve_init(name, study.get("init_from"), point, plan)
@@ -284,13 +290,17 @@ def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySp
             train_data = make_dataset(
                 study["task"], full, data["train_size"], data["seed"], data["shards"], "train"
             )
-        valid_data = make_dataset(study["task"], full, data["valid_size"], data["seed"] + 1, 1, "valid")
+        valid_data = make_dataset(
+            study["task"], full, data["valid_size"], data["seed"] + 1, 1, "valid"
+        )
         tests = {}
         for test_name, overrides in test_sets.items():
             tparams = {**full, **(overrides or {})}
             task_cls.validate_params(tparams, f"{where}.test_sets.{test_name}")
             ev = secs["eval"]
-            tests[test_name] = make_dataset(study["task"], tparams, ev["size"], ev["seed"], 1, "test")
+            tests[test_name] = make_dataset(
+                study["task"], tparams, ev["size"], ev["seed"], 1, "test"
+            )
         run = RunSpec(
             study=name,
             run_id=run_id,
@@ -313,13 +323,20 @@ def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySp
         for ds in [train_data, valid_data, *tests.values()]:
             if ds is not None:
                 plan.datasets[ds.id] = ds
-    report = {"kind": "bars", "cols": "test_set", "metric": "acc_tol5", **(study.get("report") or {})}
+    report = {
+        "kind": "bars",
+        "cols": "test_set",
+        "metric": "acc_tol5",
+        **(study.get("report") or {}),
+    }
     if "rows" not in report:
         report["rows"] = keys[0] if keys else "test_set"
     for axis in ("rows", "cols"):
         if report[axis] not in (*keys, "test_set", "size"):
             allowed = ", ".join([*keys, "test_set", "size"])
-            raise ConfigError(f"{where}.report.{axis}: unknown value {report[axis]!r}; allowed: {allowed}")
+            raise ConfigError(
+                f"{where}.report.{axis}: unknown value {report[axis]!r}; allowed: {allowed}"
+            )
     return StudySpec(
         name=name,
         task=study["task"],

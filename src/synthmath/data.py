@@ -117,7 +117,11 @@ def generate_dataset(
     out = Path(out_dir)
     paths = []
     for i in range(spec.shards):
-        paths.append(generate_shard(task_name, params, spec.shard_size(i), seed, i, out / spec.shard_path(i).name))
+        paths.append(
+            generate_shard(
+                task_name, params, spec.shard_size(i), seed, i, out / spec.shard_path(i).name
+            )
+        )
     return paths
 
 
@@ -128,7 +132,9 @@ def read_shard(path: str | os.PathLike) -> tuple[RawBatch, dict]:
             raw = {k: z[k] for k in z.files if k != META_KEY}
             meta = json.loads(str(z[META_KEY])) if META_KEY in z.files else {}
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: dataset shard not found (run the generate step)") from None
+        raise FileNotFoundError(
+            f"{path}: dataset shard not found (run the generate step)"
+        ) from None
     except Exception as err:  # truncated or foreign file
         raise ValueError(f"{path}: not a readable dataset shard ({err})") from err
     return raw, meta
@@ -236,7 +242,9 @@ class TrainBatches:
         stream = np.concatenate([self._perm(epoch, k) for k in range(first, last + 1)])
         return stream[start - first * n : stop - first * n]
 
-    def __call__(self, epoch: int, start_step: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def __call__(
+        self, epoch: int, start_step: int = 0
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         bs = self.batch_size
         for step in range(start_step, self.steps_per_epoch):
             if self.encoded is not None:
@@ -245,4 +253,3 @@ class TrainBatches:
                 rng = np.random.default_rng([self.seed, epoch, step])
                 enc = EncodedSet(self.task, self.task.sample(bs, rng))
                 yield enc.batch(np.arange(bs))
-

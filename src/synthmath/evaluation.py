@@ -117,7 +117,13 @@ def evaluate(
     """Decode and score ``raw``; returns the summary dict (see module docstring)."""
     encoded = EncodedSet(task, raw)
     preds = predict_tokens(
-        model, task, encoded, batch_size=batch_size, beam_size=beam_size, device=device, progress=progress
+        model,
+        task,
+        encoded,
+        batch_size=batch_size,
+        beam_size=beam_size,
+        device=device,
+        progress=progress,
     )
     return summarize(task, raw, preds)
 

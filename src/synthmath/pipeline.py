@@ -104,6 +104,9 @@ def load_trained(run_dir: str | os.PathLike, device: str = "cpu"):
 
 
 def _set_threads(n: int) -> None:
+    from synthmath.jobs import tune_cpu_allocator
+
+    tune_cpu_allocator()
     if n > 0:
         torch.set_num_threads(n)
 
@@ -128,7 +131,7 @@ def train_run(
     if tcfg.num_threads == 0 and threads:
         tcfg.num_threads = threads
     tcfg.validate()
-    _set_threads(tcfg.num_threads)
+    _set_threads(tcfg.num_threads)  # also keeps large freed buffers mapped (CPU speed)
     device = pick_device(tcfg.device)
     torch.manual_seed(tcfg.seed)
     task = make_task(run.task, run.params)
@@ -157,7 +160,11 @@ def train_run(
         encoded = EncodedSet(task, train_raw)
     steps = max(1, tcfg.epoch_size // tcfg.batch_size)
     batches = TrainBatches(task, tcfg.batch_size, steps, run.data["seed"], encoded)
-    log.info("data ready in %.1fs (%s training examples)", time.time() - t0, len(encoded) if encoded else "online")
+    log.info(
+        "data ready in %.1fs (%s training examples)",
+        time.time() - t0,
+        len(encoded) if encoded else "online",
+    )
 
     main = f"valid_{task.main_metric()}"
 
@@ -268,7 +275,9 @@ def _log_eval(spec: RunSpec, run_dir: Path, test_name: str, summary: dict) -> No
 
     tracker = Tracker(spec.tracking_uri)
     mlflow_id = json.loads(record.read_text())["run_id"]
-    rows = [(f"test/{test_name}/{k}", v, 0) for k, v in summary["metrics"].items() if np.isfinite(v)]
+    rows = [
+        (f"test/{test_name}/{k}", v, 0) for k, v in summary["metrics"].items() if np.isfinite(v)
+    ]
     for group, per in summary["by_group"].items():
         for label, values in per.items():
             for k, v in values.items():

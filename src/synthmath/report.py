@@ -44,13 +44,19 @@ def _label(value) -> str:
 
 def pivot(frame: pd.DataFrame, rows: str, cols: str, metric: str) -> pd.DataFrame:
     """Table of ``metric`` (mean over the runs that share a cell), rows x cols."""
-    data = frame[frame["group"] == "size"] if "size" in (rows, cols) else frame[frame["group"] == "all"]
+    data = (
+        frame[frame["group"] == "size"]
+        if "size" in (rows, cols)
+        else frame[frame["group"] == "all"]
+    )
     if data.empty or metric not in data:
         raise ValueError(f"no values of metric {metric!r} for rows={rows!r} cols={cols!r}")
     if rows == cols:
         table = data.groupby(rows, sort=False)[metric].mean().to_frame(metric)
     else:
-        table = data.pivot_table(index=rows, columns=cols, values=metric, aggfunc="mean", sort=False)
+        table = data.pivot_table(
+            index=rows, columns=cols, values=metric, aggfunc="mean", sort=False
+        )
     table = table.reindex(sorted(table.index, key=_order_key))
     if rows != cols:
         table = table[sorted(table.columns, key=_order_key)]
@@ -90,10 +96,14 @@ def plot(table: pd.DataFrame, kind: str, metric: str, title: str, path: str | os
     import matplotlib.pyplot as plt
 
     values = 100 * table.to_numpy(dtype=float)
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.0 + 0.9 * table.shape[1]), max(3.5, 0.6 * table.shape[0] + 2)))
+    fig, ax = plt.subplots(
+        figsize=(max(5.0, 1.0 + 0.9 * table.shape[1]), max(3.5, 0.6 * table.shape[0] + 2))
+    )
     if kind == "heatmap":
         im = ax.imshow(values, vmin=0, vmax=100, cmap="viridis", aspect="auto")
-        ax.set_xticks(range(table.shape[1]), [str(c) for c in table.columns], rotation=30, ha="right")
+        ax.set_xticks(
+            range(table.shape[1]), [str(c) for c in table.columns], rotation=30, ha="right"
+        )
         ax.set_yticks(range(table.shape[0]), [str(r) for r in table.index])
         for i in range(values.shape[0]):
             for j in range(values.shape[1]):
@@ -147,7 +157,12 @@ def study_report(
     table = pivot(frame, report["rows"], report["cols"], metric)
     table.index.name = report["rows"].split(".")[-1]
     table.columns.name = report["cols"].split(".")[-1]
-    paths = {"csv": out / "table.csv", "md": out / "table.md", "png": out / "figure.png", "all": out / "results.csv"}
+    paths = {
+        "csv": out / "table.csv",
+        "md": out / "table.md",
+        "png": out / "figure.png",
+        "all": out / "results.csv",
+    }
     table.to_csv(paths["csv"])
     frame.to_csv(paths["all"], index=False)
     title = report.get("title") or f"{study}: {metric}"
@@ -157,7 +172,9 @@ def study_report(
     return paths
 
 
-def log_report(tracking_uri: str | None, study: str, paths: dict[str, Path], table_path: Path) -> None:
+def log_report(
+    tracking_uri: str | None, study: str, paths: dict[str, Path], table_path: Path
+) -> None:
     """Log the study's table and figure as artifacts of a study-level MLflow run."""
     if not tracking_uri:
         return
@@ -185,7 +202,9 @@ def log_report(tracking_uri: str | None, study: str, paths: dict[str, Path], tab
     tracker.end_run(run_id)
 
 
-def write_summary(studies: dict[str, dict], table_paths: Sequence[str | os.PathLike], out: str | os.PathLike) -> None:
+def write_summary(
+    studies: dict[str, dict], table_paths: Sequence[str | os.PathLike], out: str | os.PathLike
+) -> None:
     """results/README.md: each study's table next to what its paper reports."""
     lines = [
         "# Results",

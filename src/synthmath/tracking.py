@@ -101,7 +101,9 @@ class Tracker:
             location = (Path("results") / "mlartifacts" / name).resolve().as_uri()
         tags = {"mlflow.note.content": description} if description else None
         try:
-            return retrying(self.client.create_experiment)(name, artifact_location=location, tags=tags)
+            return retrying(self.client.create_experiment)(
+                name, artifact_location=location, tags=tags
+            )
         except Exception:
             exp = retrying(self.client.get_experiment_by_name)(name)
             if exp is None:
@@ -185,7 +187,9 @@ def open_run_for(run_spec, rule: str = "train") -> tuple[Tracker, str] | None:
         return None
     tracker = Tracker(run_spec.tracking_uri)
     tracker.experiment(run_spec.study)
-    mlflow_id = tracker.open_run(run_spec.study, run_spec.run_id, run_spec.dir, run_tags(run_spec, rule))
+    mlflow_id = tracker.open_run(
+        run_spec.study, run_spec.run_id, run_spec.dir, run_tags(run_spec, rule)
+    )
     return tracker, mlflow_id
 
 
@@ -217,7 +221,11 @@ def make_callback(run_spec):
             tracker.log_metrics(mlflow_id, [(k, v, epoch) for k, v in metrics.items()])
 
         def on_train_end(self, trainer, summary: dict) -> None:
-            keep = {k: v for k, v in summary.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+            keep = {
+                k: v
+                for k, v in summary.items()
+                if isinstance(v, int | float) and not isinstance(v, bool)
+            }
             tracker.log_metrics(mlflow_id, [(f"final/{k}", v, 0) for k, v in keep.items()])
 
     return MlflowCallback()

@@ -23,6 +23,7 @@ that covers them is written, so work redone after a kill is reported again.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import random
@@ -79,7 +80,9 @@ class TrainConfig:
     patience: int = 0  # stop after this many epochs without improvement, 0 = off
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
+    precision: str = (
+        "auto"  # auto (bf16 autocast on CUDA and on CPUs with native bf16, else fp32) | fp32 | bf16
+    )
     num_threads: int = 0  # torch CPU threads, 0 = leave as is
     log_every: int = 50  # steps between logged loss points
     checkpoint_every: int = 0  # extra checkpoints every N steps, 0 = end of epoch only
@@ -250,8 +253,23 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """True on CPUs with bf16 matrix instructions (AVX512-BF16, AMX), where bf16 autocast
+    roughly doubles training speed; elsewhere bf16 is emulated and slower than fp32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def _amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "auto" and (
+        device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
+    ):
         return torch.bfloat16
     return None
 

@@ -4,5 +4,11 @@ from synthmath.report import log_report, study_report
 with job_log(snakemake):
     spec = snakemake.params.spec
     study = snakemake.wildcards.study
-    paths = study_report(study, spec["report"], snakemake.input, snakemake.output.csv.rsplit("/", 1)[0], spec["description"])
+    paths = study_report(
+        study,
+        spec["report"],
+        snakemake.input,
+        snakemake.output.csv.rsplit("/", 1)[0],
+        spec["description"],
+    )
     log_report(spec["tracking_uri"], study, paths, paths["csv"])

@@ -4,4 +4,7 @@ from synthmath.tracking import init_tracking
 
 with job_log(snakemake):
     init_tracking(snakemake.params.uri, snakemake.params.experiments)
-    write_json(snakemake.output[0], {"uri": snakemake.params.uri, "experiments": sorted(snakemake.params.experiments)})
+    write_json(
+        snakemake.output[0],
+        {"uri": snakemake.params.uri, "experiments": sorted(snakemake.params.experiments)},
+    )

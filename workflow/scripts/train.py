@@ -4,4 +4,6 @@ from synthmath.pipeline import train_run
 
 with job_log(snakemake):
     run = RunSpec.from_json(snakemake.params.run)
-    train_run(run, snakemake.input.train, snakemake.input.valid, progress=False, threads=snakemake.threads)
+    train_run(
+        run, snakemake.input.train, snakemake.input.valid, progress=False, threads=snakemake.threads
+    )
