@@ -142,7 +142,7 @@ def cmd_predict(args) -> int:
         print(f"exact:     {json.dumps(ex['answer'])}")
         try:
             decoded = task.decode_answer(pred) if hasattr(task, "decode_answer") else None
-            decoded = decoded.tolist() if hasattr(decoded, "tolist") else decoded
+            decoded = _plain(decoded)
         except DecodeError as err:
             decoded = f"(does not decode: {err})"
         print(
@@ -150,6 +150,15 @@ def cmd_predict(args) -> int:
         )
         print("scores:    " + ", ".join(f"{k}={_fmt(v[i])}" for k, v in scores.items()))
     return 0
+
+
+def _plain(value):
+    """Arrays (also inside dicts) as nested lists, for printing as JSON."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
 
 
 def _fmt(v) -> str:

@@ -128,7 +128,8 @@ def plot(table: pd.DataFrame, kind: str, metric: str, title: str, path: str | os
         width = 0.8 / max(n_cols, 1)
         for j in range(n_cols):
             xs = np.arange(n_rows) + (j - (n_cols - 1) / 2) * width
-            ax.bar(xs, np.nan_to_num(values[:, j]), width, label=str(table.columns[j]))
+            bars = ax.bar(xs, np.nan_to_num(values[:, j]), width, label=str(table.columns[j]))
+            ax.bar_label(bars, fmt="%.0f", fontsize="small")
         ax.set_xticks(range(n_rows), [str(r) for r in table.index], rotation=20, ha="right")
         ax.set_ylabel(f"{metric} (%)")
         ax.set_ylim(0, 105)
