@@ -17,17 +17,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import best_rate, machine, print_table, set_threads  # noqa: E402
 
-OPS = [
-    "transpose",
-    "add",
-    "matvec",
-    "matmul",
-    "eigenvalues",
-    "eigenvectors",
-    "singular_values",
-    "svd",
-    "inverse",
-]
 REFERENCE = 5000.0  # midpoint of the original 4,000-6,000 examples/s per core
 
 
@@ -44,10 +33,11 @@ def main() -> None:
 
     from synthmath.data import EncodedSet
     from synthmath.tasks.base import make_task
+    from synthmath.tasks.linalg.ops import OP_NAMES
 
     encodings = args.encodings.split(",")
     rows = []
-    for op in OPS:
+    for op in OP_NAMES:
         row = [op]
         for enc in encodings:
             # FP15 in, P1000 out (the paper's pairing); P1000 both ways

@@ -5,6 +5,7 @@ import pytest
 
 from synthmath.encoding import round_sig3
 from synthmath.tasks import ConfigError, make_task
+from synthmath.tasks.linalg.ops import OP_NAMES
 
 ALL_OPS = (
     "transpose",
@@ -18,6 +19,12 @@ ALL_OPS = (
     "inverse",
 )
 RECTANGULAR_OPS = ("transpose", "add", "matvec", "matmul", "singular_values", "svd")
+
+
+def test_the_nine_operations_of_the_paper():
+    assert OP_NAMES == ALL_OPS
+
+
 SIZES = {
     "fixed": {"dim": 5},
     "ranged": {"dim_min": 2, "dim_max": 6},

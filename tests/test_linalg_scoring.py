@@ -4,18 +4,9 @@ import numpy as np
 import pytest
 
 from synthmath.tasks import ConfigError, DecodeError, make_task
+from synthmath.tasks.linalg.ops import OP_NAMES
 
-ALL_OPS = (
-    "transpose",
-    "add",
-    "matvec",
-    "matmul",
-    "eigenvalues",
-    "eigenvectors",
-    "singular_values",
-    "svd",
-    "inverse",
-)
+ALL_OPS = OP_NAMES  # the list itself is checked in test_linalg_ops.py
 # the exact inverse, rounded to 3 digits, fails the reconstruction check when M is badly
 # conditioned (||M dP|| ~ cond * 0.3%): keep these tests well conditioned
 WELL_CONDITIONED = {"max_cond": 10.0}

@@ -94,8 +94,11 @@ def _explain(error: jsonschema.ValidationError, root: dict) -> str:
     return f"{where}: {error.message}"
 
 
-def validate_config(config: dict) -> None:
-    """Schema check, then task-level checks of every study (params, grid values, test sets)."""
+def validate_config(config: dict) -> Plan:
+    """Schema check, then task-level checks of every study (params, grid values, test sets).
+
+    Returns the expanded plan (expansion is where the task-level checks happen).
+    """
     schema = load_schema()
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.path), str(e.path)))
@@ -103,7 +106,7 @@ def validate_config(config: dict) -> None:
         # the deepest error is usually the most specific one
         best = max(errors, key=lambda e: len(e.absolute_path))
         raise ConfigError(_explain(best, schema))
-    build_plan(config)  # task params, grid values, init_from: errors name the key
+    return build_plan(config)  # task params, grid values, init_from: errors name the key
 
 
 # ---- specs -------------------------------------------------------------------------------

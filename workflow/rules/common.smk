@@ -1,18 +1,15 @@
 # Study expansion and input helpers. The config is validated here, before any job runs.
-import json
-
 from snakemake.exceptions import WorkflowError
 
-from synthmath.config import RESULTS, build_plan, validate_config
+from synthmath.config import RESULTS, validate_config
 from synthmath.tasks.base import ConfigError
 
 CONFIG_FILES = [str(p) for p in workflow.config_settings.configfiles] or ["config.yaml"]
 try:
-    validate_config(config)
+    PLAN = validate_config(config)
 except ConfigError as err:
     raise WorkflowError(f"invalid configuration in {', '.join(CONFIG_FILES)}: {err}") from None
 
-PLAN = build_plan(config)
 TRACKING_READY = str(RESULTS / ".tracking" / "ready.json")
 
 
