@@ -5,7 +5,7 @@ token ids and lay them out as padded (BOS ... EOS) id arrays, exactly what train
 One thread (per core). The original code did 4,000 to 6,000 examples/s per core (5x5,
 P1000 or FP15 input).
 
-    .venv/bin/python benchmarks/bench_generation.py [--dim 5] [--batch 10000]
+    .venv/bin/python benchmarks/bench_generation.py [--dim 5] [--batch 4096]
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--dim", type=int, default=5)
-    parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=4096)
     parser.add_argument("--encodings", default="P1000,FP15")
     args = parser.parse_args()
     set_threads(1)
