@@ -67,9 +67,9 @@ def cmd_generate(args) -> int:
 
 
 def _plan(config_path: str):
-    from synthmath.config import build_plan, load_config
+    from synthmath.config import load_plan
 
-    return build_plan(load_config(config_path))
+    return load_plan(config_path)
 
 
 def cmd_runs(args) -> int:

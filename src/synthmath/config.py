@@ -41,9 +41,7 @@ def load_schema() -> dict:
     return yaml.safe_load(SCHEMA_PATH.read_text())
 
 
-def load_config(path: str | os.PathLike) -> dict:
-    """Read a YAML config and validate it (errors name the file and the key)."""
-    path = Path(path)
+def _read_config(path: Path) -> dict:
     try:
         config = yaml.safe_load(path.read_text())
     except FileNotFoundError:
@@ -52,11 +50,26 @@ def load_config(path: str | os.PathLike) -> dict:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: expected a mapping with a 'studies' key")
+    return config
+
+
+def _load(path: str | os.PathLike) -> tuple[dict, Plan]:
+    path = Path(path)
+    config = _read_config(path)
     try:
-        validate_config(config)
+        return config, validate_config(config)
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
-    return config
+
+
+def load_config(path: str | os.PathLike) -> dict:
+    """Read a YAML config and validate it (errors name the file and the key)."""
+    return _load(path)[0]
+
+
+def load_plan(path: str | os.PathLike) -> Plan:
+    """Read, validate and expand a config file in one pass (errors name the file and key)."""
+    return _load(path)[1]
 
 
 def _key_path(parts) -> str:

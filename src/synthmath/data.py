@@ -70,6 +70,19 @@ def sample_raw(task: Task, n: int, rng: np.random.Generator) -> RawBatch:
 
 
 # ---- shards ------------------------------------------------------------------------------
+def draw_shard(task: Task, size: int, seed: int, shard: int) -> RawBatch:
+    """The examples of shard ``shard`` of a dataset with seed ``seed`` (one seeding convention
+    for the files the workflow writes and the data made in memory outside it)."""
+    return sample_raw(task, size, np.random.default_rng([seed, shard]))
+
+
+def draw_dataset(task: Task, spec) -> RawBatch:
+    """All shards of a :class:`~synthmath.config.DatasetSpec`, in memory."""
+    return concat_raw(
+        [draw_shard(task, spec.shard_size(i), spec.seed, i) for i in range(spec.shards)]
+    )
+
+
 def atomic_save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,8 +106,7 @@ def generate_shard(
     The Snakemake rule and ``synthmath generate`` both call this, so they write the same bytes.
     """
     task = make_task(task_name, params)
-    rng = np.random.default_rng([seed, shard])
-    raw = sample_raw(task, size, rng)
+    raw = draw_shard(task, size, seed, shard)
     meta = {
         "task": task_name,
         "params": task.generator_params(),

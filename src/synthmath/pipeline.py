@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from synthmath.config import RunSpec
-from synthmath.data import EncodedSet, TrainBatches, load_dataset, sample_raw
+from synthmath.data import EncodedSet, TrainBatches, draw_dataset, load_dataset
 from synthmath.tasks.base import Task, make_task
 
 log = logging.getLogger("synthmath.pipeline")
@@ -144,18 +144,12 @@ def train_run(
     model.to(device)
 
     t0 = time.time()
-    valid_raw = (
-        load_dataset(valid_paths)[0]
-        if valid_paths
-        else sample_raw(task, run.valid_data.size, np.random.default_rng([run.valid_data.seed, 0]))
-    )
+    valid_raw = load_dataset(valid_paths)[0] if valid_paths else draw_dataset(task, run.valid_data)
     valid_set = EncodedSet(task, valid_raw)
     encoded = None
     if not run.data["online"]:
         train_raw = (
-            load_dataset(train_paths)[0]
-            if train_paths
-            else _generate_in_memory(task, run.train_data)
+            load_dataset(train_paths)[0] if train_paths else draw_dataset(task, run.train_data)
         )
         encoded = EncodedSet(task, train_raw)
     steps = max(1, tcfg.epoch_size // tcfg.batch_size)
@@ -209,16 +203,6 @@ def _plain(obj):
     return json.loads(json.dumps(obj, default=_json_default))
 
 
-def _generate_in_memory(task: Task, spec) -> dict:
-    from synthmath.data import concat_raw
-
-    parts = [
-        sample_raw(task, spec.shard_size(i), np.random.default_rng([spec.seed, i]))
-        for i in range(spec.shards)
-    ]
-    return concat_raw(parts)
-
-
 def evaluate_run(
     run_dir: str | os.PathLike,
     test_name: str,
@@ -238,7 +222,7 @@ def evaluate_run(
         raise KeyError(f"{run_dir}: no test set {test_name!r}; it has {', '.join(spec.test_sets)}")
     ds = spec.test_sets[test_name]
     test_task = make_task(spec.task, {**spec.params, **ds.params})
-    raw = load_dataset(test_paths)[0] if test_paths else _generate_in_memory(test_task, ds)
+    raw = load_dataset(test_paths)[0] if test_paths else draw_dataset(test_task, ds)
     from synthmath.evaluation import evaluate
 
     t0 = time.time()
