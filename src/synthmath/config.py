@@ -339,20 +339,16 @@ def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySp
         for ds in [train_data, valid_data, *tests.values()]:
             if ds is not None:
                 plan.datasets[ds.id] = ds
+    first = task_cls(**(runs[0].params if runs else base_params))
     report = {
         "kind": "bars",
         "cols": "test_set",
-        "metric": "acc_tol5",
+        "metric": first.main_metric(),  # the task's own, e.g. acc_tol5 or acc
         **(study.get("report") or {}),
     }
     if "rows" not in report:
         report["rows"] = keys[0] if keys else "test_set"
-    for axis in ("rows", "cols"):
-        if report[axis] not in (*keys, "test_set", "size"):
-            allowed = ", ".join([*keys, "test_set", "size"])
-            raise ConfigError(
-                f"{where}.report.{axis}: unknown value {report[axis]!r}; allowed: {allowed}"
-            )
+    _check_report(where, report, keys, task_cls.group_names, list(test_sets))
     return StudySpec(
         name=name,
         task=study["task"],
@@ -362,6 +358,33 @@ def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySp
         report=report,
         test_sets=list(test_sets),
     )
+
+
+def _check_report(
+    where: str, report: dict, keys: list[str], groups: tuple[str, ...], test_sets: list[str]
+) -> None:
+    """Report axes must be grid keys, ``test_set`` or one of the task's breakdowns."""
+    axes = [*keys, "test_set", *groups]
+    for axis in ("rows", "cols"):
+        if report[axis] not in axes:
+            raise ConfigError(
+                f"{where}.report.{axis}: unknown value {report[axis]!r}; allowed: {', '.join(axes)}"
+            )
+    if report.get("seeds") is not None:
+        if report["seeds"] not in keys:
+            raise ConfigError(
+                f"{where}.report.seeds: {report['seeds']!r} is not a grid key; "
+                f"allowed: {', '.join(keys) or '(no grid keys)'}"
+            )
+        if report["seeds"] in (report["rows"], report["cols"]):
+            raise ConfigError(f"{where}.report.seeds: {report['seeds']!r} is also a table axis")
+    if report.get("test_set") is not None and report["test_set"] not in test_sets:
+        raise ConfigError(
+            f"{where}.report.test_set: unknown test set {report['test_set']!r}; "
+            f"allowed: {', '.join(test_sets)}"
+        )
+    if report["kind"] == "threshold" and report["rows"] == report["cols"]:
+        raise ConfigError(f"{where}.report: kind threshold needs different rows and cols")
 
 
 def _matches(value: Any, wanted: Any) -> bool:
