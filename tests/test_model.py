@@ -142,7 +142,7 @@ def test_causal_masking(norm):
     "field,value",
     [
         ("arch", "decoder_only"),
-        ("positions", "rotary"),
+        ("positions", "fire"),  # not implemented
         ("norm", "sandwich"),
         ("activation", "swish"),
         ("d_model", 0),
@@ -166,7 +166,7 @@ def test_validate_names_the_field(field, value):
 
 def test_validate_lists_allowed_values():
     with pytest.raises(ValueError, match="learned, sinusoidal, none"):
-        small_config(positions="alibi").validate()
+        small_config(positions="fire").validate()
     small_config(arch="encoder_only", n_dec_layers=0).validate()  # no decoder needed
 
 

@@ -6,6 +6,8 @@ synthmath runs --config config.yaml
 synthmath train --config config.yaml --study linalg_ops [--run RUN_ID]
 synthmath evaluate results/linalg_ops/<run_id> [--test id]
 synthmath predict results/linalg_ops/<run_id> -n 5
+synthmath solve metabolic network.json [--json]
+synthmath predict results/metabolic_known/<run_id> network.json
 """
 
 from __future__ import annotations
@@ -123,6 +125,15 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_solve(args) -> int:
+    if args.task != "metabolic":
+        raise ConfigError(f"solve: task {args.task!r} reads no problem files; allowed: metabolic")
+    from synthmath.tasks.metabolic.commands import solve_file
+
+    print(solve_file(args.file, as_json=args.json), end="")
+    return 0
+
+
 def cmd_predict(args) -> int:
     from synthmath.data import EncodedSet, take
     from synthmath.evaluation import predict_tokens
@@ -130,6 +141,13 @@ def cmd_predict(args) -> int:
     from synthmath.tasks.base import make_task
 
     model, task, spec = load_trained(args.run_dir)
+    if args.params and args.params[0].endswith(".json"):  # predict RUN_DIR FILE
+        from synthmath.tasks.metabolic.commands import predict_file
+
+        if len(args.params) > 1:
+            raise ConfigError(f"predict: a network file takes no overrides, got {args.params[1:]}")
+        print(predict_file(model, task, args.params[0], beam_size=args.beam), end="")
+        return 0
     if args.params:
         task = make_task(spec.task, {**task.params, **parse_assignments(args.params)})
     raw = task.sample(args.n, np.random.default_rng(args.seed))
@@ -208,9 +226,19 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-progress", action="store_true")
     e.set_defaults(fn=cmd_evaluate)
 
+    v = sub.add_parser("solve", help="solve a problem file exactly (metabolic network JSON)")
+    v.add_argument("task")
+    v.add_argument("file")
+    v.add_argument("--json", action="store_true", help="print the solution as one JSON object")
+    v.set_defaults(fn=cmd_solve)
+
     q = sub.add_parser("predict", help="show a trained model's answers beside the exact ones")
     q.add_argument("run_dir")
-    q.add_argument("params", nargs="*", help="task parameter overrides, e.g. dist=laplace")
+    q.add_argument(
+        "params",
+        nargs="*",
+        help="task parameter overrides, e.g. dist=laplace; or one network .json file (metabolic)",
+    )
     q.add_argument("-n", type=int, default=5)
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--beam", type=int, default=1)

@@ -187,6 +187,7 @@ class RunSpec:
     init_from: str | None = None  # run dir of the starting model
     tracking_uri: str | None = None
     config_hash: str = ""
+    prime_data: DatasetSpec | None = None  # priming examples mixed into the training set
 
     @property
     def dir(self) -> Path:
@@ -201,6 +202,7 @@ class RunSpec:
         obj["train_data"] = DatasetSpec(**obj["train_data"]) if obj.get("train_data") else None
         obj["valid_data"] = DatasetSpec(**obj["valid_data"])
         obj["test_sets"] = {k: DatasetSpec(**v) for k, v in obj["test_sets"].items()}
+        obj["prime_data"] = DatasetSpec(**obj["prime_data"]) if obj.get("prime_data") else None
         return cls(**obj)
 
 
@@ -296,7 +298,13 @@ def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySp
         init_dir = _resolve_init(name, study.get("init_from"), point, plan)
         if secs["model"].get("arch") is None:
             secs["model"]["arch"] = task_cls.model_kind
-        shaping = [study["task"], full, secs["model"], secs["training"], secs["data"], init_dir]
+        if task_cls.model_kind == "encoder_only" and secs["model"]["arch"] != "encoder_only":
+            raise ConfigError(
+                f"{where}.model.arch: task {study['task']!r} predicts aligned outputs and needs "
+                f"encoder_only (got {secs['model']['arch']!r})"
+            )
+        data_shaping = _shaping_data(secs["data"])
+        shaping = [study["task"], full, secs["model"], secs["training"], data_shaping, init_dir]
         run_hash = stable_hash(shaping, 6)
         slug = "_".join(f"{k.split('.')[-1]}-{_slug(v)}" for k, v in point.items()) or "run"
         run_id = f"{slug}-{run_hash}"
@@ -309,6 +317,7 @@ def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySp
         valid_data = make_dataset(
             study["task"], full, data["valid_size"], data["seed"] + 1, 1, "valid"
         )
+        prime_data = _prime_dataset(study["task"], full, data, where)
         tests = {}
         for test_name, overrides in test_sets.items():
             tparams = {**full, **(overrides or {})}
@@ -333,10 +342,11 @@ def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySp
             init_from=init_dir,
             tracking_uri=plan.tracking_uri if plan.tracking_enabled else None,
             config_hash=stable_hash(shaping, 12),
+            prime_data=prime_data,
         )
         runs.append(run)
         plan.runs[f"{name}/{run_id}"] = run
-        for ds in [train_data, valid_data, *tests.values()]:
+        for ds in [train_data, prime_data, valid_data, *tests.values()]:
             if ds is not None:
                 plan.datasets[ds.id] = ds
     first = task_cls(**(runs[0].params if runs else base_params))
@@ -385,6 +395,38 @@ def _check_report(
         )
     if report["kind"] == "threshold" and report["rows"] == report["cols"]:
         raise ConfigError(f"{where}.report: kind threshold needs different rows and cols")
+
+
+def _shaping_data(data: dict) -> dict:
+    """The data settings that shape a run: priming keys only when priming is on, so that runs
+    without priming keep the ids they had before priming existed."""
+    if data.get("prime_size", 0) > 0:
+        return data
+    return {k: v for k, v in data.items() if k not in ("prime_size", "prime_params")}
+
+
+def _prime_dataset(task: str, params: dict, data: dict, where: str) -> DatasetSpec | None:
+    """The priming examples of a run (``data.prime_size`` > 0): the run's task parameters with
+    ``data.prime_params`` on top, seed ``data.seed + 2`` (train: seed, valid: seed + 1)."""
+    overrides = dict(data.get("prime_params") or {})
+    task_cls = get_task_class(task)
+    prime_where = f"{where}.data.prime_params"
+    full = task_cls.validate_params({**params, **overrides}, prime_where)
+    for key in overrides:
+        if not task_cls.PARAMS[key].data:
+            raise ConfigError(
+                f"{prime_where}.{key}: not a generator parameter (priming examples are encoded "
+                "like the training set); allowed: "
+                + ", ".join(k for k, p in task_cls.PARAMS.items() if p.data)
+            )
+    size = data.get("prime_size", 0)
+    if size == 0:
+        return None
+    if data["online"]:
+        raise ConfigError(
+            f"{where}.data.prime_size: priming needs a stored training set (data.online: false)"
+        )
+    return make_dataset(task, full, size, data["seed"] + 2, 1, "prime")
 
 
 def _matches(value: Any, wanted: Any) -> bool:

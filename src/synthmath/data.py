@@ -181,18 +181,42 @@ def add_bos_eos(ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return out
 
 
+def _check_aligned(task: Task, src: np.ndarray, src_len: np.ndarray, tgt: np.ndarray) -> None:
+    """An encoder-only task's targets must be one per source position, PAD past the source."""
+    if src.shape != tgt.shape:
+        raise ValueError(
+            f"task {task.name!r}: encode_tgt must align with encode_src (encoder-only), got "
+            f"shapes {tgt.shape} and {src.shape}"
+        )
+    outside = np.arange(src.shape[1])[None, :] >= src_len[:, None]
+    if (tgt[outside] != PAD).any():
+        raise ValueError(f"task {task.name!r}: targets past the end of the source")
+
+
 class EncodedSet:
-    """Token ids of a raw batch (with BOS/EOS), ready to be cut into batches."""
+    """Token ids of a raw batch, ready to be cut into batches.
+
+    Sequence-to-sequence tasks (``task.model_kind == "encoder_decoder"``): src and tgt each get
+    BOS/EOS. Encoder-only tasks: src and tgt are kept as the task encodes them, aligned
+    position by position (same width and lengths, tgt PAD where there is no target), without
+    specials; ``tgt != PAD`` marks the answer positions.
+    """
 
     def __init__(self, task: Task, raw: RawBatch):
         self.task = task
         self.raw = raw
         src, src_len = task.encode_src(raw)
         tgt, tgt_len = task.encode_tgt(raw)
-        self.src = add_bos_eos(src, np.asarray(src_len))
-        self.src_len = np.asarray(src_len) + 2
-        self.tgt = add_bos_eos(tgt, np.asarray(tgt_len))
-        self.tgt_len = np.asarray(tgt_len) + 2
+        src_len, tgt_len = np.asarray(src_len), np.asarray(tgt_len)
+        if task.model_kind == "encoder_only":
+            _check_aligned(task, src, src_len, tgt)
+            self.src, self.tgt = src.astype(np.int64), tgt.astype(np.int64)
+            self.src_len, self.tgt_len = src_len, src_len
+        else:
+            self.src = add_bos_eos(src, src_len)
+            self.src_len = src_len + 2
+            self.tgt = add_bos_eos(tgt, tgt_len)
+            self.tgt_len = tgt_len + 2
 
     def __len__(self) -> int:
         return len(self.src)

@@ -172,11 +172,15 @@ def beam_decode(
 
 
 @torch.inference_mode()
-def predict_encoder_only(model: Transformer, src: Tensor) -> tuple[Tensor, Tensor]:
+def predict_encoder_only(
+    model: Transformer, src: Tensor, aligned: bool = False
+) -> tuple[Tensor, Tensor]:
     """Argmax token at every input position of an encoder-only model: ids (B, S), lengths (B,).
 
     A predicted sequence ends at its first PAD or EOS, and never runs past the source's own
-    length (its first PAD): positions after the end are set to PAD.
+    length (its first PAD): positions after the end are set to PAD. ``aligned=True`` (tasks
+    whose outputs sit on given input positions): the argmax at every source position, whatever
+    it is, PAD past the source; lengths are the source lengths.
     """
     if model.cfg.arch != "encoder_only":
         raise ValueError("predict_encoder_only needs an encoder_only model")
@@ -184,7 +188,7 @@ def predict_encoder_only(model: Transformer, src: Tensor) -> tuple[Tensor, Tenso
     with _eval_mode(model):
         ids = model(src).argmax(-1)  # (B, S)
         S = ids.size(1)
-        end = (ids == PAD) | (ids == EOS) | (src == PAD)
+        end = (src == PAD) if aligned else (ids == PAD) | (ids == EOS) | (src == PAD)
         lengths = torch.where(end.any(dim=1), end.int().argmax(dim=1), S)
         positions = torch.arange(S, device=src.device)
         ids = ids.masked_fill(positions[None, :] >= lengths[:, None], PAD)

@@ -16,7 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from synthmath.data import EncodedSet, raw_len, take
-from synthmath.tasks.base import RawBatch, Task
+from synthmath.tasks.base import PAD, RawBatch, Task
 
 
 @torch.inference_mode()
@@ -30,7 +30,13 @@ def predict_tokens(
     device: str | torch.device = "cpu",
     progress: bool = False,
 ) -> list[list[str]]:
-    """Predicted output token strings for every example of ``encoded`` (in order)."""
+    """Predicted output token strings for every example of ``encoded`` (in order).
+
+    Sequence-to-sequence tasks: the decoded tokens up to EOS. Encoder-only tasks
+    (``task.model_kind == "encoder_only"``): the argmax tokens at the answer positions
+    (``encoded.tgt != PAD``, which the task's layout fixes from the input alone), in position
+    order, whatever they are (a predicted PAD is the token ``<pad>``, a wrong digit).
+    """
     from synthmath.decoding import beam_decode, greedy_decode, predict_encoder_only
 
     was_training = model.training
@@ -41,11 +47,22 @@ def predict_tokens(
     order = np.argsort(encoded.src_len, kind="stable")  # similar lengths batch together
     max_len = encoded.max_tgt_len + 1
     arch = getattr(getattr(model, "cfg", None), "arch", "encoder_decoder")
+    aligned = task.model_kind == "encoder_only"
+    if aligned and arch != "encoder_only":
+        raise ValueError(
+            f"task {task.name!r} predicts aligned outputs: needs an encoder_only model"
+        )
     batches = range(0, n, batch_size)
     for start in tqdm(batches, desc="decode", disable=not progress, leave=False):
         index = order[start : start + batch_size]
         src, _ = encoded.batch(index)
         src = src.to(device)
+        if aligned:
+            ids = predict_encoder_only(model, src, aligned=True)[0].cpu().numpy()
+            answer = encoded.tgt[index, : ids.shape[1]] != PAD
+            for row, i in enumerate(index):
+                predictions[i] = [vocab.tokens[t] for t in ids[row][answer[row]].tolist()]
+            continue
         if arch == "encoder_only":
             ids, lengths = predict_encoder_only(model, src)
         elif beam_size > 1:
@@ -70,7 +87,8 @@ def summarize(
         out = {}
         for name, values in scores.items():
             v = np.asarray(values)[index]
-            if v.dtype == bool:
+            if v.dtype == bool or name.endswith("_acc") or name.startswith("frac_"):
+                # accuracies and fractions (e.g. of components within tolerance): mean
                 out[name] = float(v.mean()) if len(v) else math.nan
             else:
                 finite = v[np.isfinite(v)]

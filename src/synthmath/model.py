@@ -54,10 +54,15 @@ class ModelConfig:
     n_heads: int = 8
     d_ff: int | None = None  # default 4 * d_model
     dropout: float = 0.0
-    positions: str = "learned"  # learned | sinusoidal | none
+    positions: str = "learned"  # see synthmath.positions.POSITIONS
     norm: str = "post"  # post (the paper) | pre
     activation: str = "relu"  # relu | gelu
     max_len: int = 1024  # max positions (src and tgt each)
+    max_distance: int | None = None  # rpe_k/rpe_kq: clip distances to +-max_distance
+    abacus_offset: int = 0  # abacus: largest random index offset in training
+    # abacus: ids of the digit tokens (filled from the task's digit_token_ids(), not the config)
+    src_digit_ids: list[int] | None = None
+    tgt_digit_ids: list[int] | None = None
 
     @property
     def ff_size(self) -> int:
@@ -96,6 +101,24 @@ class ModelConfig:
         if not isinstance(self.dropout, int | float) or not 0.0 <= self.dropout < 1.0:
             fail("dropout", "expected a number in [0, 1)")
         positive_int("max_len")
+        if self.max_distance is not None:
+            positive_int("max_distance")
+        positive_int("abacus_offset", 0)
+        if self.positions == "rotary" and (self.d_model // self.n_heads) % 2:
+            fail("n_heads", "rotary positions need an even head size d_model/n_heads")
+        sides = [("src_digit_ids", self.src_vocab_size)]
+        if self.arch == "encoder_decoder":
+            sides.append(("tgt_digit_ids", self.tgt_vocab_size))
+        for key, vocab_size in sides:
+            ids = getattr(self, key)
+            if ids is None and self.positions == "abacus":
+                fail(key, "abacus positions need the digit token ids (task.digit_token_ids())")
+            if ids is not None and (
+                not isinstance(ids, list | tuple)
+                or not ids
+                or not all(isinstance(i, int) and 3 <= i < vocab_size for i in ids)
+            ):
+                fail(key, f"expected a non-empty list of token ids in 3..{vocab_size - 1}")
 
 
 # ---- attention ----------------------------------------------------------------------------
@@ -238,6 +261,7 @@ class KVCache:
             [None, None] for _ in range(n_layers)
         ]
         self.index: Tensor | None = None  # pending reorder of the rows
+        self.token_state: Tensor | None = None  # token-side positions' state (abacus), per row
 
     def append(self, layer_idx: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Add new (rows, H, T, hs) keys/values; return all of them so far (rows, H, length+T, hs)."""
@@ -258,6 +282,12 @@ class KVCache:
             cur[:, :, n:] = new
             self.kv[layer_idx][j] = cur
         return self.kv[layer_idx][0], self.kv[layer_idx][1]
+
+    def pending_token_state(self) -> Tensor | None:
+        """The token-side positions' state with the pending beam reorder applied."""
+        if self.token_state is None or self.index is None:
+            return self.token_state
+        return self.token_state.index_select(0, self.index)
 
     def advance(self, n_new: int) -> None:
         """Close a step: every layer has appended ``n_new`` positions."""
@@ -301,11 +331,18 @@ class Sublayer(nn.Module):
         return self.ln(x + self.drop(self.fn(x, *args, **kwargs)))
 
 
+def _attention_positions(cfg: ModelConfig) -> AttentionPositions | None:
+    """A self-attention layer's own relative-position module (None for absolute variants)."""
+    head_size = cfg.d_model // cfg.n_heads
+    return attention_positions(
+        cfg.positions, cfg.n_heads, head_size, cfg.max_len, max_distance=cfg.max_distance
+    )
+
+
 class EncoderBlock(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        head_size = cfg.d_model // cfg.n_heads
-        pos = attention_positions(cfg.positions, cfg.n_heads, head_size, cfg.max_len)
+        pos = _attention_positions(cfg)
         self.attn = Sublayer(cfg, SelfAttention(cfg, causal=False, pos=pos))
         self.mlp = Sublayer(cfg, MLP(cfg))
 
@@ -316,8 +353,7 @@ class EncoderBlock(nn.Module):
 class DecoderBlock(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        head_size = cfg.d_model // cfg.n_heads
-        pos = attention_positions(cfg.positions, cfg.n_heads, head_size, cfg.max_len)
+        pos = _attention_positions(cfg)
         self.self_attn = Sublayer(cfg, SelfAttention(cfg, causal=True, pos=pos))
         self.cross_attn = Sublayer(cfg, CrossAttention(cfg))
         self.mlp = Sublayer(cfg, MLP(cfg))
@@ -339,22 +375,40 @@ class DecoderBlock(nn.Module):
 class Embedder(nn.Module):
     """Token embeddings combined with (absolute) positions; layer-normed in post-norm models."""
 
-    def __init__(self, cfg: ModelConfig, vocab_size: int):
+    def __init__(self, cfg: ModelConfig, vocab_size: int, digit_ids: list[int] | None = None):
         super().__init__()
         self.tok = nn.Embedding(vocab_size, cfg.d_model)
-        # absolute positions (and later Abacus-style per-digit ones) plug in here
-        self.pos = token_positions(cfg.positions, cfg.max_len, cfg.d_model)
+        # absolute positions and Abacus per-digit ones plug in here
+        self.pos = token_positions(
+            cfg.positions,
+            cfg.max_len,
+            cfg.d_model,
+            vocab_size=vocab_size,
+            digit_ids=digit_ids,
+            abacus_offset=cfg.abacus_offset,
+        )
         # post-norm: the first sublayer's input is otherwise never normalised (Charton/XLM do this)
         self.ln = nn.LayerNorm(cfg.d_model) if cfg.norm == "post" else nn.Identity()
         self.drop = nn.Dropout(cfg.dropout)
         self.max_len = cfg.max_len
 
-    def forward(self, ids: Tensor, start: int = 0) -> Tensor:
+    def _check_length(self, ids: Tensor, start: int) -> None:
         if start + ids.size(1) > self.max_len:
             raise ValueError(
-                f"sequence of {start + ids.size(1)} positions exceeds max_len={self.max_len}"
+                f"sequence of {start + ids.size(1)} positions exceeds model.max_len="
+                f"{self.max_len} (positions are defined up to max_len; raise it to go further)"
             )
-        return self.drop(self.ln(self.pos(self.tok(ids), ids, start)))  # (B, T, D)
+
+    def forward(self, ids: Tensor, start: int = 0, state: Tensor | None = None) -> Tensor:
+        """ids (B, T) at positions start.. -> (B, T, D); ``state``: see TokenPositions."""
+        self._check_length(ids, start)
+        return self.drop(self.ln(self.pos(self.tok(ids), ids, start, state)))  # (B, T, D)
+
+    def step(self, ids: Tensor, start: int, state: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """Incremental decoding: embed tokens at ``start..`` with the positions' carried state."""
+        self._check_length(ids, start)
+        x, state = self.pos.step(self.tok(ids), ids, start, state)
+        return self.drop(self.ln(x)), state
 
 
 # ---- the model ----------------------------------------------------------------------------
@@ -366,11 +420,11 @@ class Transformer(nn.Module):
         cfg.validate()
         self.cfg = cfg
         final_norm = (lambda: nn.LayerNorm(cfg.d_model)) if cfg.norm == "pre" else nn.Identity
-        self.src_embed = Embedder(cfg, cfg.src_vocab_size)
+        self.src_embed = Embedder(cfg, cfg.src_vocab_size, cfg.src_digit_ids)
         self.encoder = nn.ModuleList(EncoderBlock(cfg) for _ in range(cfg.n_enc_layers))
         self.enc_norm = final_norm()
         if cfg.arch == "encoder_decoder":
-            self.tgt_embed = Embedder(cfg, cfg.tgt_vocab_size)
+            self.tgt_embed = Embedder(cfg, cfg.tgt_vocab_size, cfg.tgt_digit_ids)
             self.decoder = nn.ModuleList(DecoderBlock(cfg) for _ in range(cfg.n_dec_layers))
             self.dec_norm = final_norm()
         self.head = nn.Linear(cfg.d_model, cfg.tgt_vocab_size)  # target vocabulary only
@@ -398,31 +452,43 @@ class Transformer(nn.Module):
         keep = keep | ~keep.any(dim=1, keepdim=True)
         return keep[:, None, None, :]
 
-    def encode(self, src: Tensor) -> tuple[Tensor, Tensor]:
-        """src (B, S) -> memory (B, S, D), src_pad_mask (B, S) True at PAD."""
+    def encode(self, src: Tensor, pos_state: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """src (B, S) -> memory (B, S, D), src_pad_mask (B, S) True at PAD.
+
+        ``pos_state``: the token-side positions' per-example state (abacus offsets), drawn by
+        :meth:`forward` and shared with :meth:`decode`; None draws its own.
+        """
         src_pad_mask = src == PAD
         keep = self._keep(src_pad_mask)
-        x = self.src_embed(src)
+        x = self.src_embed(src, state=pos_state)
         for block in self.encoder:
             x = block(x, keep)
         return self.enc_norm(x), src_pad_mask
 
-    def decode(self, tgt_in: Tensor, memory: Tensor, src_pad_mask: Tensor) -> Tensor:
+    def decode(
+        self,
+        tgt_in: Tensor,
+        memory: Tensor,
+        src_pad_mask: Tensor,
+        pos_state: Tensor | None = None,
+    ) -> Tensor:
         """Teacher-forced decoder: tgt_in (B, T) starting with BOS -> logits (B, T, V)."""
         keep = self._keep(src_pad_mask)
-        x = self.tgt_embed(tgt_in)
+        x = self.tgt_embed(tgt_in, state=pos_state)
         for block in self.decoder:
             x = block(x, *block.cross_attn.fn.memory_kv(memory), keep)
         return self.head(self.dec_norm(x))
 
     def forward(self, src: Tensor, tgt_in: Tensor | None = None) -> Tensor:
         """encoder_decoder: logits (B, T, V) for tgt_in; encoder_only: logits (B, S, V)."""
-        memory, src_pad_mask = self.encode(src)
+        if self.cfg.arch == "encoder_decoder" and tgt_in is None:
+            raise ValueError("an encoder_decoder model needs tgt_in")
+        # one state per example for both sides (abacus: the same random offset)
+        pos_state = self.src_embed.pos.initial_state(src.size(0), src.device)
+        memory, src_pad_mask = self.encode(src, pos_state)
         if self.cfg.arch == "encoder_only":
             return self.head(memory)
-        if tgt_in is None:
-            raise ValueError("an encoder_decoder model needs tgt_in")
-        return self.decode(tgt_in, memory, src_pad_mask)
+        return self.decode(tgt_in, memory, src_pad_mask, pos_state)
 
     # ---- incremental decoding ---------------------------------------------------------------
     def init_cache(
@@ -445,7 +511,7 @@ class Transformer(nn.Module):
             raise ValueError(
                 f"the cache holds {cache.max_len} positions; cannot add {tgt.size(1)} to {cache.length}"
             )
-        x = self.tgt_embed(tgt, start=cache.length)
+        x, cache.token_state = self.tgt_embed.step(tgt, cache.length, cache.pending_token_state())
         for i, block in enumerate(self.decoder):
             x = block(x, *cache.cross_kv[i], cache.cross_keep, cache=cache, layer_idx=i)
         cache.advance(tgt.size(1))

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from synthmath.config import RunSpec
-from synthmath.data import EncodedSet, TrainBatches, draw_dataset, load_dataset
-from synthmath.tasks.base import Task, make_task
+from synthmath.data import EncodedSet, TrainBatches, concat_raw, draw_dataset, load_dataset
+from synthmath.tasks.base import RawBatch, Task, make_task
 
 log = logging.getLogger("synthmath.pipeline")
 
@@ -61,8 +61,15 @@ def pick_device(name: str = "auto") -> torch.device:
 def build_model(run: RunSpec, task: Task):
     from synthmath.model import ModelConfig, Transformer
 
+    extra = {}
+    if hasattr(task, "digit_token_ids"):  # abacus positions count digits inside numbers
+        src_ids, tgt_ids = task.digit_token_ids()
+        extra = {"src_digit_ids": list(src_ids), "tgt_digit_ids": list(tgt_ids)}
     cfg = ModelConfig(
-        src_vocab_size=len(task.src_vocab()), tgt_vocab_size=len(task.tgt_vocab()), **run.model
+        src_vocab_size=len(task.src_vocab()),
+        tgt_vocab_size=len(task.tgt_vocab()),
+        **run.model,
+        **extra,
     )
     cfg.validate()
     return Transformer(cfg)
@@ -103,6 +110,25 @@ def load_trained(run_dir: str | os.PathLike, device: str = "cpu"):
     return model, task, RunSpec.from_json(state["run"])
 
 
+def load_train_data(
+    run: RunSpec,
+    task: Task,
+    train_paths: list[str] | None = None,
+    prime_paths: list[str] | None = None,
+) -> RawBatch:
+    """The stored training set of a run, with its priming examples (``run.prime_data``) after
+    the others: read from the shard paths, or drawn in memory where none are given."""
+    train_raw = load_dataset(train_paths)[0] if train_paths else draw_dataset(task, run.train_data)
+    if run.prime_data is None:
+        return train_raw
+    if prime_paths:
+        prime_raw = load_dataset(prime_paths)[0]
+    else:
+        prime_task = make_task(run.task, {**run.params, **run.prime_data.params})
+        prime_raw = draw_dataset(prime_task, run.prime_data)
+    return concat_raw([train_raw, prime_raw])
+
+
 def _set_threads(n: int) -> None:
     from synthmath.jobs import tune_cpu_allocator
 
@@ -119,8 +145,13 @@ def train_run(
     progress: bool = True,
     rule: str = "train",
     threads: int = 0,
+    prime_paths: list[str] | None = None,
 ) -> dict:
-    """Train one run (resuming if its checkpoint exists); writes model.pt and train.json."""
+    """Train one run (resuming if its checkpoint exists); writes model.pt and train.json.
+
+    Shards not given (``train_paths``, ``valid_paths``, ``prime_paths``) are drawn in memory
+    from the run spec. Priming examples (``run.prime_data``) join the training set.
+    """
     from synthmath.tracking import make_callback
     from synthmath.training import TrainConfig, Trainer
 
@@ -148,10 +179,7 @@ def train_run(
     valid_set = EncodedSet(task, valid_raw)
     encoded = None
     if not run.data["online"]:
-        train_raw = (
-            load_dataset(train_paths)[0] if train_paths else draw_dataset(task, run.train_data)
-        )
-        encoded = EncodedSet(task, train_raw)
+        encoded = EncodedSet(task, load_train_data(run, task, train_paths, prime_paths))
     steps = max(1, tcfg.epoch_size // tcfg.batch_size)
     batches = TrainBatches(task, tcfg.batch_size, steps, run.data["seed"], encoded)
     log.info(

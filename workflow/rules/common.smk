@@ -60,6 +60,7 @@ def get_train_inputs(wildcards):
     inputs = {
         "train": [str(p) for p in run.train_data.shard_paths()] if run.train_data else [],
         "valid": [str(p) for p in run.valid_data.shard_paths()],
+        "prime": [str(p) for p in run.prime_data.shard_paths()] if run.prime_data else [],
         "tracking": tracking_inputs(),
     }
     if run.init_from:

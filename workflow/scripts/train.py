@@ -5,5 +5,10 @@ from synthmath.pipeline import train_run
 with job_log(snakemake):
     run = RunSpec.from_json(snakemake.params.run)
     train_run(
-        run, snakemake.input.train, snakemake.input.valid, progress=False, threads=snakemake.threads
+        run,
+        snakemake.input.train,
+        snakemake.input.valid,
+        prime_paths=snakemake.input.prime,
+        progress=False,
+        threads=snakemake.threads,
     )

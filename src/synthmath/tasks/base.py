@@ -96,6 +96,8 @@ class Task(ABC):
     PARAMS: ClassVar[dict[str, Param]]
     #: "encoder_decoder" (sequence to sequence) or "encoder_only" (aligned outputs).
     model_kind: ClassVar[str] = "encoder_decoder"
+    #: names of the breakdowns :meth:`groups` returns (report axes, e.g. "size", "network")
+    group_names: ClassVar[tuple[str, ...]] = ("size",)
 
     def __init__(self, **params: Any):
         self.params = self.validate_params(params)
@@ -161,15 +163,27 @@ class Task(ABC):
 
     @abstractmethod
     def encode_tgt(self, raw: RawBatch) -> tuple[np.ndarray, np.ndarray]:
-        """Token ids of the answers, same layout as :meth:`encode_src`."""
+        """Token ids of the answers, same layout as :meth:`encode_src`.
+
+        Encoder-only tasks (``model_kind = "encoder_only"``): one target per *input* position,
+        aligned with :meth:`encode_src` (same shape and lengths), PAD where there is no target;
+        the answer positions must follow from the input alone (e.g. fixed-width answers).
+        :class:`~synthmath.data.EncodedSet` then adds no BOS/EOS and the loss covers the
+        non-PAD targets only.
+        """
 
     @abstractmethod
     def score(self, raw: RawBatch, predictions: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
         """Per-example metrics of predicted token sequences (no BOS/EOS, no padding).
 
+        Encoder-only tasks get the tokens predicted at their answer positions (the non-PAD
+        targets of :meth:`encode_tgt`), in position order, whatever they are (``"<pad>"``
+        included).
+
         Returns arrays of length n: booleans for accuracies (e.g. ``acc_tol5``), floats for
-        errors. A prediction that does not decode, or has the wrong shape, is wrong (never an
-        exception).
+        errors (summarised by their median), floats named ``*_acc`` for per-example fractions
+        (e.g. ``digit_acc``, summarised by their mean). A prediction that does not decode, or
+        has the wrong shape, is wrong (never an exception).
         """
 
     def groups(self, raw: RawBatch) -> dict[str, np.ndarray]:
@@ -218,4 +232,4 @@ def make_task(name: str, params: dict[str, Any] | None = None, where: str = "") 
 
 def _load_builtin_tasks() -> None:
     # importing the modules registers their tasks
-    from synthmath.tasks import linalg  # noqa: F401
+    from synthmath.tasks import arithmetic, linalg, metabolic  # noqa: F401
