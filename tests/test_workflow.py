@@ -76,14 +76,25 @@ def test_tiny_end_to_end(tmp_path):
     proc = snakemake(work, "--configfile", "configs/ci.yaml")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     results = work / "results"
-    for study in ("tiny_ops", "tiny_ood", "tiny_grow"):
+    studies = ("tiny_ops", "tiny_ood", "tiny_grow", "tiny_metab", "tiny_known", "tiny_arith")
+    for study in studies:
         for name in ("table.csv", "table.md", "figure.png"):
             assert (results / study / name).stat().st_size > 0
     assert "tiny_ood" in (results / "README.md").read_text()
     evals = sorted(results.glob("*/*/eval/*.json"))
-    assert (
-        len(evals) == 2 * 1 + 2 * 2 + 1
-    )  # tiny_ops: 2 runs x 1 test set; tiny_ood: 2 x 2; tiny_grow
+    # tiny_ops: 2 runs x 1 test set; tiny_ood: 2 x 2; tiny_grow 1; tiny_metab 2 x 2;
+    # tiny_known 1; tiny_arith 2
+    assert len(evals) == 2 * 1 + 2 * 2 + 1 + 2 * 2 + 1 + 2
+    known = json.loads(next(results.glob("tiny_known/*/eval/known.json")).read_text())
+    assert {"cholesterol", "tca_cycle"} <= set(known["by_group"]["network"])
+    table = (results / "tiny_known" / "table.md").read_text()
+    assert "cholesterol" in table
+    metab = json.loads(next(results.glob("tiny_metab/*/eval/tree.json")).read_text())
+    assert "acc" in metab["metrics"] and metab["n"] == 24
+    primed = [json.loads(p.read_text()) for p in results.glob("tiny_arith/*/config.json")]
+    assert sorted(bool(r["prime_data"]) for r in primed) == [False, True]
+    arith = json.loads(next(results.glob("tiny_arith/*/eval/long.json")).read_text())
+    assert set(arith["by_group"]["size"]) == {"4", "5", "6"}
     grow = json.loads(next(results.glob("tiny_grow/*/eval/id.json")).read_text())
     assert set(grow["by_group"]["size"]) == {"3x3", "4x4"}
     grow_run = json.loads(next(results.glob("tiny_grow/*/config.json")).read_text())

@@ -55,6 +55,12 @@ def get_run_json(wildcards):
     return get_run(wildcards).to_json()
 
 
+def get_train_threads(wildcards):
+    # training.num_threads > 0 pins a small model to that many cores, so runs share the machine
+    n = get_run(wildcards).training.get("num_threads", 0)
+    return min(n, workflow.cores) if n > 0 else workflow.cores
+
+
 def get_train_inputs(wildcards):
     run = get_run(wildcards)
     inputs = {

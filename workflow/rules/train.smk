@@ -7,7 +7,7 @@ rule train:
         summary=str(RESULTS / "{study}" / "{run}" / "train.json"),
     params:
         run=get_run_json,
-    threads: workflow.cores
+    threads: get_train_threads
     log:
         str(RESULTS / "logs" / "train" / "{study}" / "{run}.log"),
     benchmark:
