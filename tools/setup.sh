@@ -13,5 +13,8 @@ fi
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   .venv/bin/python -m pip install --quiet "$TORCH_SPEC"
 fi
-.venv/bin/python -m pip install --quiet -e ".[dev]"
+# SYNTHMATH_SLURM=1 adds the SLURM executor plugin (extra [slurm]: profiles/slurm, test_slurm.py)
+EXTRAS=dev
+if [ "${SYNTHMATH_SLURM:-0}" = 1 ]; then EXTRAS=dev,slurm; fi
+.venv/bin/python -m pip install --quiet -e ".[$EXTRAS]"
 .venv/bin/python -c "import synthmath, torch, snakemake, mlflow; print('synthmath ready: torch', torch.__version__, '| mlflow', mlflow.__version__)"

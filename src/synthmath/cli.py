@@ -98,12 +98,19 @@ def _select_runs(plan, study: str, run_id: str | None):
 
 
 def cmd_train(args) -> int:
+    """Train the selected runs; exit 75 (EX_TEMPFAIL) when a signal stopped training after a
+    checkpoint, so a scheduler requeues the job and the same command resumes it."""
     from synthmath.pipeline import train_run
+    from synthmath.training import TrainingInterrupted
 
     plan = _plan(args.config)
     for run in _select_runs(plan, args.study, args.run):
         print(f"training {run.study}/{run.run_id}", file=sys.stderr)
-        summary = train_run(run, progress=not args.no_progress, threads=args.threads)
+        try:
+            summary = train_run(run, progress=not args.no_progress, threads=args.threads)
+        except TrainingInterrupted as err:
+            print(f"synthmath: {err}; rerun the same command to resume", file=sys.stderr)
+            return err.exit_code
         print(
             json.dumps(
                 {"run": str(run.dir), **{k: summary.get(k) for k in ("best_metric", "best_epoch")}}

@@ -304,7 +304,11 @@ def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySp
                 f"encoder_only (got {secs['model']['arch']!r})"
             )
         data_shaping = _shaping_data(secs["data"])
-        shaping = [study["task"], full, secs["model"], secs["training"], data_shaping, init_dir]
+        # devices: 1 is left out so that run ids from before the key existed stay valid
+        training_shaping = {
+            k: v for k, v in secs["training"].items() if not (k == "devices" and v == 1)
+        }
+        shaping = [study["task"], full, secs["model"], training_shaping, data_shaping, init_dir]
         run_hash = stable_hash(shaping, 6)
         slug = "_".join(f"{k.split('.')[-1]}-{_slug(v)}" for k, v in point.items()) or "run"
         run_id = f"{slug}-{run_hash}"

@@ -151,19 +151,39 @@ def train_run(
 
     Shards not given (``train_paths``, ``valid_paths``, ``prime_paths``) are drawn in memory
     from the run spec. Priming examples (``run.prime_data``) join the training set.
+    ``training.devices`` > 1 trains data-parallel in that many processes of this job
+    (:mod:`synthmath.distributed`); rank 0 writes the files and returns the record.
     """
+    from synthmath import distributed
     from synthmath.tracking import make_callback
-    from synthmath.training import TrainConfig, Trainer
+    from synthmath.training import TrainConfig, Trainer, TrainingInterrupted
 
-    run_dir = run.dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "config.json", run.to_json())
     tcfg = TrainConfig(**{**run.training, "betas": tuple(run.training["betas"])})
     if tcfg.num_threads == 0 and threads:
-        tcfg.num_threads = threads
+        tcfg.num_threads = max(1, threads // tcfg.devices)  # the job's cores, shared by ranks
     tcfg.validate()
+    device_type = pick_device(tcfg.device).type
+    if tcfg.devices > 1 and not distributed.is_distributed():
+        if not distributed.init_from_env(device_type):  # else: started by torchrun
+            return distributed.launch(
+                train_run,
+                tcfg.devices,
+                device_type,
+                run,
+                train_paths,
+                valid_paths,
+                progress=progress,
+                rule=rule,
+                threads=threads,
+                prime_paths=prime_paths,
+            )
+    is_main = distributed.is_main()
+    run_dir = run.dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if is_main:
+        write_json(run_dir / "config.json", run.to_json())
     _set_threads(tcfg.num_threads)  # also keeps large freed buffers mapped (CPU speed)
-    device = pick_device(tcfg.device)
+    device = pick_device(distributed.device_for_rank(tcfg.device))
     torch.manual_seed(tcfg.seed)
     task = make_task(run.task, run.params)
     model = build_model(run, task)
@@ -198,7 +218,7 @@ def train_run(
         out["valid_loss"] = teacher_forced_loss(m, valid_set, run.eval["batch_size"], device)
         return out
 
-    callback = make_callback(run)
+    callback = make_callback(run) if is_main else None
     trainer = Trainer(
         model,
         tcfg,
@@ -209,7 +229,15 @@ def train_run(
         callbacks=[c for c in [callback] if c is not None],
         progress=progress,
     )
-    summary = trainer.fit()
+    try:
+        summary = trainer.fit()
+    except BaseException as err:
+        # a preempted job (TrainingInterrupted) shows as KILLED until its rerun reopens it
+        if callback is not None:
+            _end_mlflow_run(run, "KILLED" if isinstance(err, TrainingInterrupted) else "FAILED")
+        raise
+    if not is_main:
+        return summary
     best = run_dir / "best.pt"
     if best.exists():
         state = torch.load(best, map_location="cpu", weights_only=False)
@@ -225,6 +253,18 @@ def train_run(
         tracker.end_run(record["mlflow_run_id"])
     write_json(run_dir / "train.json", record)
     return record
+
+
+def _end_mlflow_run(run: RunSpec, status: str) -> None:
+    record_path = run.dir / "mlflow_run.json"
+    if not record_path.exists():
+        return
+    from synthmath.tracking import Tracker
+
+    try:
+        Tracker(run.tracking_uri).end_run(json.loads(record_path.read_text())["run_id"], status)
+    except Exception:  # never hide the error that stopped training
+        log.warning("could not mark MLflow run of %s as %s", run.dir, status, exc_info=True)
 
 
 def _plain(obj):

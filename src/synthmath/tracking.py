@@ -149,6 +149,19 @@ class Tracker:
         for i in range(0, len(items), 1000):
             retrying(self.client.log_batch)(run_id, metrics=items[i : i + 1000])
 
+    def last_logged_steps(self, run_id: str) -> dict[str, int]:
+        """The highest step logged so far for each metric of ``run_id`` (empty for a new run).
+
+        A resumed job replays the steps between its last checkpoint and the kill; its callback
+        skips those already logged, so the metric history has each step once.
+        """
+        run = retrying(self.client.get_run)(run_id)
+        last = {}
+        for key in run.data.metrics:
+            history = retrying(self.client.get_metric_history)(run_id, key)
+            last[key] = max((m.step for m in history), default=-1)
+        return last
+
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         from mlflow.entities import RunTag
 
@@ -203,7 +216,15 @@ def make_callback(run_spec):
     tracker, mlflow_id = opened
 
     class MlflowCallback(Callback):
+        logged: dict[str, int] = {}  # metric -> last step already in MLflow (resumed runs)
+
+        def log(self, rows: list[tuple[str, float, int]]) -> None:
+            fresh = [r for r in rows if r[2] > self.logged.get(r[0], -1)]
+            if fresh:
+                tracker.log_metrics(mlflow_id, fresh)
+
         def on_train_start(self, trainer) -> None:
+            self.logged = tracker.last_logged_steps(mlflow_id)
             spec = run_spec.to_json()
             params = flatten({k: spec[k] for k in ("params", "model", "training", "data", "eval")})
             params["init_from"] = str(run_spec.init_from)
@@ -215,10 +236,10 @@ def make_callback(run_spec):
                 for key in ("loss", "lr", "tokens_per_s"):
                     if key in r:
                         rows.append((f"train/{key}", r[key], r["step"]))
-            tracker.log_metrics(mlflow_id, rows)
+            self.log(rows)
 
         def on_epoch_end(self, trainer, epoch: int, metrics: dict[str, float]) -> None:
-            tracker.log_metrics(mlflow_id, [(k, v, epoch) for k, v in metrics.items()])
+            self.log([(k, v, epoch) for k, v in metrics.items()])
 
         def on_train_end(self, trainer, summary: dict) -> None:
             keep = {
@@ -226,6 +247,6 @@ def make_callback(run_spec):
                 for k, v in summary.items()
                 if isinstance(v, int | float) and not isinstance(v, bool)
             }
-            tracker.log_metrics(mlflow_id, [(f"final/{k}", v, 0) for k, v in keep.items()])
+            self.log([(f"final/{k}", v, 0) for k, v in keep.items()])
 
     return MlflowCallback()

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from synthmath import distributed
 from synthmath.checkpoint import (
     CheckpointError,
     capture_rng_state,
@@ -86,6 +87,7 @@ class TrainConfig:
     num_threads: int = 0  # torch CPU threads, 0 = leave as is
     log_every: int = 50  # steps between logged loss points
     checkpoint_every: int = 0  # extra checkpoints every N steps, 0 = end of epoch only
+    devices: int = 1  # data-parallel processes (synthmath.distributed); batch_size is global
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` (a ValueError) naming the field and the allowed values."""
@@ -99,12 +101,14 @@ class TrainConfig:
         def is_num(v: Any) -> bool:
             return isinstance(v, int | float | np.number) and not isinstance(v, bool)
 
-        for name in ("batch_size", "epoch_size", "max_epochs", "log_every"):
+        for name in ("batch_size", "epoch_size", "max_epochs", "log_every", "devices"):
             if not is_int(getattr(self, name)) or getattr(self, name) < 1:
                 raise bad(name, "expected an integer >= 1")
         for name in ("warmup_steps", "patience", "seed", "num_threads", "checkpoint_every"):
             if not is_int(getattr(self, name)) or getattr(self, name) < 0:
                 raise bad(name, "expected an integer >= 0")
+        if self.batch_size % self.devices:
+            raise bad("batch_size", f"must be a multiple of devices={self.devices}")
         if self.epoch_size < self.batch_size:
             raise bad("epoch_size", f"must be >= batch_size={self.batch_size}")
         if not is_num(self.lr) or not self.lr > 0 or not math.isfinite(self.lr):
@@ -295,7 +299,10 @@ class Trainer:
     ``start_step`` on (at least ``steps_per_epoch - start_step`` of them), deterministically.
     ``evaluate(model)`` (called in eval mode under ``torch.no_grad``) returns metrics such as
     ``{"valid_acc": 0.93}``; ``main_metric`` (higher is better) selects ``best.pt`` and drives
-    early stopping. One trainer per ``run_dir`` at a time; single process (no DDP yet).
+    early stopping. One trainer per ``run_dir`` at a time. With ``cfg.devices`` > 1 it must
+    run in each process of a group started by :func:`synthmath.distributed.launch` (or
+    ``torchrun``): the model is wrapped in DDP, each rank trains on its slice of every batch,
+    and rank 0 alone evaluates, checkpoints and calls the callbacks.
     """
 
     def __init__(
@@ -311,16 +318,27 @@ class Trainer:
         progress: bool = True,
     ):
         cfg.validate()
+        if cfg.devices != distributed.world_size():
+            raise ConfigError(
+                f"TrainConfig.devices: {cfg.devices} but this process group has "
+                f"{distributed.world_size()} process(es); start training through "
+                "synthmath.distributed.launch or torchrun"
+            )
         if cfg.patience and evaluate is None:
             raise ConfigError("TrainConfig.patience: early stopping needs an evaluate function")
         self.cfg = cfg
-        self.device = resolve_device(cfg.device)
+        self.device = resolve_device(distributed.device_for_rank(cfg.device))
         self.amp_dtype = _amp_dtype(cfg.precision, self.device)
         self.model = model.to(self.device)
+        if distributed.is_distributed():
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        self.is_main = distributed.is_main()
         self.train_batches, self.evaluate = train_batches, evaluate
         self.run_dir = Path(run_dir)
-        self.main_metric, self.callbacks = main_metric, list(callbacks)
-        self.loss_fn, self.progress = loss_fn, progress
+        self.main_metric = main_metric
+        self.callbacks = list(callbacks) if self.is_main else []
+        self.loss_fn, self.progress = loss_fn, progress and self.is_main
         self.steps_per_epoch = cfg.steps_per_epoch
         self.total_steps = cfg.max_epochs * self.steps_per_epoch
         self.optimizer = build_optimizer(self.model, cfg, self.device)
@@ -352,7 +370,7 @@ class Trainer:
         Raises :class:`TrainingInterrupted` after saving a checkpoint on SIGTERM/SIGUSR1.
         """
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        for name in (CHECKPOINT_NAME, BEST_NAME):
+        for name in (CHECKPOINT_NAME, BEST_NAME) if self.is_main else ():
             for tmp in remove_stale_temp_files(self.run_dir, name):
                 logger.warning("removed %s left by an interrupted save", tmp)
         if self.cfg.num_threads:
@@ -402,7 +420,7 @@ class Trainer:
                     if self.global_step % self.cfg.log_every == 0:
                         self._log_point()
                         bar.set_postfix(loss=f"{self._last_record['loss']:.4f}", refresh=False)
-                    if self._stop_signal is not None:
+                    if self._stop_requested():
                         self._interrupt()
                     every = self.cfg.checkpoint_every
                     if every and self.global_step % every == 0 and step + 1 < spe:
@@ -414,11 +432,17 @@ class Trainer:
         return self._end_epoch(epoch, time.perf_counter() - started)
 
     def _train_step(self, batch: Batch) -> None:
-        src, tgt = (t.to(self.device, non_blocking=True) for t in batch)
+        src, tgt = (t.to(self.device, non_blocking=True) for t in distributed.shard_batch(batch))
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
             loss, n_tokens = self.loss_fn(self.model, (src, tgt))
-        loss.backward()
+        if distributed.is_distributed():
+            # DDP averages gradients over ranks: weigh each rank's mean by its share of the
+            # global batch's tokens, so the average is the gradient of the global token mean
+            (n_global,) = distributed.all_reduce_sum([float(n_tokens)], self.device)
+            (loss * (n_tokens * distributed.world_size() / max(n_global, 1.0))).backward()
+        else:
+            loss.backward()
         if self.cfg.clip_grad > 0:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_grad)
         self._last_lr = self.optimizer.param_groups[0]["lr"]
@@ -479,20 +503,23 @@ class Trainer:
             self._save_checkpoint(summary=summary)
             return summary
         self._save_checkpoint()
-        if self._stop_signal is not None:
+        if self._stop_requested():
             self._interrupt(save=False)
         return None
 
     def _run_evaluate(self) -> dict[str, float]:
         if self.evaluate is None:
             return {}
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                raw = self.evaluate(self.model)
-        finally:
-            self.model.train()
-        return {str(k): float(v) for k, v in raw.items()}
+        metrics = None
+        if self.is_main:  # on the bare model: a DDP forward on one rank would wait for the rest
+            self.model.eval()
+            try:
+                with torch.no_grad():
+                    raw = self.evaluate(unwrap_model(self.model))
+            finally:
+                self.model.train()
+            metrics = {str(k): float(v) for k, v in raw.items()}
+        return distributed.broadcast_from_main(metrics)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -515,18 +542,33 @@ class Trainer:
     def _window_time(self) -> float:
         return self._win_time_before + time.perf_counter() - self._win_start
 
+    def _gather_window(self) -> None:
+        """Sum the window's loss and tokens over the ranks into rank 0's (others keep 0)."""
+        if not distributed.is_distributed():
+            return
+        loss_sum, tokens = distributed.all_reduce_sum(
+            [self._win_loss.item(), self._win_tokens], self.device
+        )
+        if not self.is_main:
+            loss_sum, tokens = 0.0, 0
+        self._win_loss = torch.tensor(loss_sum, dtype=torch.float32, device=self.device)
+        self._win_tokens = int(tokens)
+
     def _log_point(self) -> None:
         if self._win_steps == 0:
             return
-        loss_sum = self._win_loss.item()
+        loss_sum, tokens = distributed.all_reduce_sum(
+            [self._win_loss.item(), self._win_tokens], self.device
+        )
+        tokens = int(tokens)
         self._epoch_loss_sum += loss_sum
-        self._epoch_tokens += self._win_tokens
+        self._epoch_tokens += tokens
         self._last_record = {
             "step": self.global_step,
             "epoch": self.epoch,
-            "loss": loss_sum / max(self._win_tokens, 1),
+            "loss": loss_sum / max(tokens, 1),
             "lr": self._last_lr,
-            "tokens_per_s": self._win_tokens / max(self._window_time(), 1e-9),
+            "tokens_per_s": tokens / max(self._window_time(), 1e-9),
         }
         self._reset_window()
         for cb in self.callbacks:
@@ -537,6 +579,9 @@ class Trainer:
         return self._train_time_before + time.perf_counter() - self._time_origin
 
     def _save_checkpoint(self, summary: dict[str, Any] | None = None) -> None:
+        self._gather_window()  # every rank takes part; rank 0 alone writes
+        if not self.is_main:
+            return
         state = {
             "format": _FORMAT,
             "done": summary is not None,
@@ -570,6 +615,8 @@ class Trainer:
         save_atomic(state, self.checkpoint_path)
 
     def _save_best(self, epoch: int, metrics: dict[str, float]) -> None:
+        if not self.is_main:
+            return
         inner = unwrap_model(self.model)
         model_cfg = getattr(inner, "cfg", None)
         state = {
@@ -616,7 +663,10 @@ class Trainer:
                 state["epoch_tokens"],
             )
             win = state["window"]
-            self._reset_window(win["loss_sum"], win["tokens"], win["steps"], win["time_s"])
+            if self.is_main:  # rank 0 saved the whole window's sums; the others restart at 0
+                self._reset_window(win["loss_sum"], win["tokens"], win["steps"], win["time_s"])
+            else:
+                self._reset_window(0.0, 0, win["steps"], win["time_s"])
             self._last_lr = win["last_lr"]
             self._train_time_before = state["train_time_s"]
             restore_rng_state(state["rng"], self.device)
@@ -638,6 +688,13 @@ class Trainer:
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         self._stop_signal = signum  # acted on after the current step
+
+    def _stop_requested(self) -> bool:
+        """Whether a signal reached this process or (data-parallel) any other rank."""
+        signum = distributed.any_rank(self._stop_signal or 0, self.device)
+        if signum:
+            self._stop_signal = signum
+        return bool(signum)
 
     def _interrupt(self, save: bool = True) -> None:
         signum = self._stop_signal

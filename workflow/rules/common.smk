@@ -58,7 +58,17 @@ def get_run_json(wildcards):
 def get_train_threads(wildcards):
     # training.num_threads > 0 pins a small model to that many cores, so runs share the machine
     n = get_run(wildcards).training.get("num_threads", 0)
-    return min(n, workflow.cores) if n > 0 else workflow.cores
+    cores = workflow.cores  # None under cluster executors (profiles set `set-threads`)
+    if n > 0:
+        return min(n, cores) if cores else n
+    return cores or 1
+
+
+def get_train_gpus(wildcards):
+    # one GPU per data-parallel process (training.devices); none for runs pinned to the CPU.
+    # The slurm profile turns `gpu` into `sbatch --gpus=N`; local runs do not limit it.
+    training = get_run(wildcards).training
+    return 0 if training.get("device") == "cpu" else max(1, training.get("devices", 1))
 
 
 def get_train_inputs(wildcards):

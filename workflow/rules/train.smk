@@ -8,6 +8,8 @@ rule train:
     params:
         run=get_run_json,
     threads: get_train_threads
+    resources:
+        gpu=get_train_gpus,
     log:
         str(RESULTS / "logs" / "train" / "{study}" / "{run}.log"),
     benchmark:
