@@ -31,10 +31,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from synthmath.tasks.base import ConfigError, RawBatch
-from synthmath.tasks.metabolic.graphs import FLUX_FIELDS, KINETICS
+from synthmath.tasks.metabolic.graphs import FLUX_FIELDS, KINETICS, single_network
 
 KNOWN_DIR = Path(__file__).resolve().parent / "known"
 _TOP_FIELDS = ("name", "kinetics", "nodes", "edges", "inputs", "outputs", "source", "notes")
@@ -123,7 +121,8 @@ def parse_network(data: Any, where: str = "<network>") -> Network:
     for key in ("name", "source", "notes"):
         if key in data and not isinstance(data[key], str):
             raise NetworkFileError(f"{where}: {key}: expected a string")
-    raw = build_raw(len(nodes), edges, edge_values, inputs, outputs, kinetics)
+    # the file is checked above (errors name the file); this only lays out the arrays
+    raw = single_network(len(nodes), edges, edge_values, inputs, outputs, kinetics)
     return Network(
         raw=raw,
         nodes=nodes,
@@ -132,45 +131,6 @@ def parse_network(data: Any, where: str = "<network>") -> Network:
         source=data.get("source", ""),
         notes=data.get("notes", ""),
     )
-
-
-def build_raw(
-    n_nodes: int,
-    edges: list[tuple[int, int]],
-    edge_values: list[list[float]],
-    inputs: list[tuple[int, list[float]]],
-    outputs: list[tuple[int, list[float]]],
-    kinetics: str,
-) -> RawBatch:
-    """A raw batch of one network (arrays padded to at least one slot, padding -1 / 0.0).
-
-    ``edge_values[k]`` and the value lists of ``outputs`` hold the kinetics' parameters in the
-    order of :data:`FLUX_FIELDS` (``[rate]`` or ``[vmax, km]``); inputs hold ``[rate]``.
-    """
-    fields = FLUX_FIELDS[kinetics]
-    width_e, width_i, width_o = (max(1, len(x)) for x in (edges, inputs, outputs))
-
-    def padded(values, width, dtype, fill):
-        out = np.full((1, width), fill, dtype=dtype)
-        out[0, : len(values)] = values
-        return out
-
-    raw: RawBatch = {
-        "n_nodes": np.array([n_nodes], dtype=np.int32),
-        "edge_src": padded([s for s, _ in edges], width_e, np.int32, -1),
-        "edge_dst": padded([d for _, d in edges], width_e, np.int32, -1),
-        "n_edges": np.array([len(edges)], dtype=np.int32),
-        "in_node": padded([k for k, _ in inputs], width_i, np.int32, -1),
-        "in_rate": padded([v[0] for _, v in inputs], width_i, np.float64, 0.0),
-        "n_in": np.array([len(inputs)], dtype=np.int32),
-        "out_node": padded([k for k, _ in outputs], width_o, np.int32, -1),
-        "n_out": np.array([len(outputs)], dtype=np.int32),
-        "family": np.array([-1], dtype=np.int8),
-    }
-    for j, f in enumerate(fields):
-        raw[f"edge_{f}"] = padded([v[j] for v in edge_values], width_e, np.float64, 0.0)
-        raw[f"out_{f}"] = padded([v[j] for _, v in outputs], width_o, np.float64, 0.0)
-    return raw
 
 
 def _field(obj: dict, key: str, where: str, at: str) -> Any:
