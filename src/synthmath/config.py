@@ -33,6 +33,9 @@ SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
 RESULTS = Path("results")
 DEFAULT_TRACKING_URI = "sqlite:///results/mlflow.db"
 SECTIONS = ("model", "training", "data", "eval")
+# training keys added after the first runs, with their defaults (left out of run hashes)
+_LATER_DEFAULTS = {"devices": 1, "compile": "off", "batch_tokens": 0, "prefetch": 2}
+_NO = object()
 
 
 # ---- loading and schema validation ------------------------------------------------------
@@ -304,15 +307,20 @@ def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySp
                 f"encoder_only (got {secs['model']['arch']!r})"
             )
         data_shaping = _shaping_data(secs["data"])
-        # devices: 1 is left out so that run ids from before the key existed stay valid
+        # keys added later are left out at their defaults: run ids from before them stay valid
         training_shaping = {
-            k: v for k, v in secs["training"].items() if not (k == "devices" and v == 1)
+            k: v for k, v in secs["training"].items() if _LATER_DEFAULTS.get(k, _NO) != v
         }
         shaping = [study["task"], full, secs["model"], training_shaping, data_shaping, init_dir]
         run_hash = stable_hash(shaping, 6)
         slug = "_".join(f"{k.split('.')[-1]}-{_slug(v)}" for k, v in point.items()) or "run"
         run_id = f"{slug}-{run_hash}"
         data = secs["data"]
+        if data["online"] and secs["training"].get("batch_tokens"):
+            raise ConfigError(
+                f"{where}.training.batch_tokens: batching by token budget needs a stored "
+                "training set (data.online: false)"
+            )
         train_data = None
         if not data["online"]:
             train_data = make_dataset(

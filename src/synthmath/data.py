@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from synthmath.tasks.base import BOS, EOS, PAD, RawBatch, Task, make_task
+from synthmath.loading import check_budget, plan_epoch
+from synthmath.tasks.base import BOS, EOS, PAD, ConfigError, RawBatch, Task, make_task
 
 META_KEY = "__meta__"
 GEN_CHUNK = 4096  # examples per generator call: bounds memory, and cache-sized batches run fastest
@@ -243,6 +244,11 @@ class TrainBatches:
     Stored data: each epoch walks a permutation drawn from ``rng([seed, epoch])``, wrapping
     around (with a fresh permutation) when an epoch is longer than the dataset. Online data:
     batch (epoch, step) is drawn from ``rng([seed, epoch, step])``.
+
+    ``batch_tokens`` > 0 (stored data only): the epoch's ``batch_size * steps_per_epoch``
+    examples are cut into batches of at most that many padded tokens, grouped by length
+    (:func:`synthmath.loading.plan_epoch`); the number of steps of an epoch is then
+    :meth:`steps_in_epoch`. Batch sizes are multiples of ``multiple`` (data-parallel ranks).
     """
 
     def __init__(
@@ -252,15 +258,51 @@ class TrainBatches:
         steps_per_epoch: int,
         seed: int,
         encoded: EncodedSet | None = None,
+        batch_tokens: int = 0,
+        multiple: int = 1,
     ):
         self.task = task
         self.batch_size = batch_size
         self.steps_per_epoch = steps_per_epoch
         self.seed = seed
         self.encoded = encoded
+        self.batch_tokens, self.multiple = batch_tokens, multiple
         self._perms: dict[tuple[int, int], np.ndarray] = {}
+        self._plans: dict[int, list[np.ndarray]] = {}
         if encoded is not None and len(encoded) == 0:
             raise ValueError("the training set is empty")
+        if batch_tokens:
+            if encoded is None:
+                raise ConfigError(
+                    "training.batch_tokens: batching by token budget needs a stored training "
+                    "set (data.online: false)"
+                )
+            check_budget(encoded.src_len, self._tgt_len(), batch_tokens, multiple)
+
+    def _tgt_len(self) -> np.ndarray | None:
+        """Target lengths that count in a batch's cost (None: aligned with the source)."""
+        return None if self.task.model_kind == "encoder_only" else self.encoded.tgt_len
+
+    def plan(self, epoch: int) -> list[np.ndarray]:
+        """The example indices of each batch of ``epoch`` (token-budget batching)."""
+        if epoch not in self._plans:
+            if len(self._plans) > 1:
+                self._plans.clear()
+            order = self._order(epoch, 0, self.batch_size * self.steps_per_epoch)
+            self._plans[epoch] = plan_epoch(
+                order,
+                self.encoded.src_len,
+                self._tgt_len(),
+                self.batch_tokens,
+                self.seed,
+                epoch,
+                self.multiple,
+            )
+        return self._plans[epoch]
+
+    def steps_in_epoch(self, epoch: int) -> int:
+        """Optimizer steps of ``epoch`` (fixed unless batching by token budget)."""
+        return len(self.plan(epoch)) if self.batch_tokens else self.steps_per_epoch
 
     def _perm(self, epoch: int, k: int) -> np.ndarray:
         key = (epoch, k)
@@ -282,6 +324,10 @@ class TrainBatches:
         self, epoch: int, start_step: int = 0
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         bs = self.batch_size
+        if self.batch_tokens:
+            for index in self.plan(epoch)[start_step:]:
+                yield self.encoded.batch(index)
+            return
         for step in range(start_step, self.steps_per_epoch):
             if self.encoded is not None:
                 yield self.encoded.batch(self._order(epoch, step * bs, (step + 1) * bs))

@@ -201,7 +201,15 @@ def train_run(
     if not run.data["online"]:
         encoded = EncodedSet(task, load_train_data(run, task, train_paths, prime_paths))
     steps = max(1, tcfg.epoch_size // tcfg.batch_size)
-    batches = TrainBatches(task, tcfg.batch_size, steps, run.data["seed"], encoded)
+    batches = TrainBatches(
+        task,
+        tcfg.batch_size,
+        steps,
+        run.data["seed"],
+        encoded,
+        batch_tokens=tcfg.batch_tokens,
+        multiple=tcfg.devices,
+    )
     log.info(
         "data ready in %.1fs (%s training examples)",
         time.time() - t0,

@@ -50,6 +50,7 @@ from synthmath.checkpoint import (
     restore_rng_state,
     save_atomic,
 )
+from synthmath.loading import Prefetcher
 from synthmath.tasks.base import PAD, ConfigError
 
 logger = logging.getLogger("synthmath.training")
@@ -59,9 +60,10 @@ CHECKPOINT_NAME = "checkpoint.pt"
 BEST_NAME = "best.pt"
 SCHEDULES = ("cosine", "inverse_sqrt", "constant")
 PRECISIONS = ("auto", "fp32", "bf16")
+COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
 _FORMAT = 1
 # config fields that may change between a run and its resumption without changing results
-_RUNTIME_FIELDS = {"device", "num_threads", "log_every", "checkpoint_every"}
+_RUNTIME_FIELDS = {"device", "num_threads", "log_every", "checkpoint_every", "compile", "prefetch"}
 
 
 @dataclass
@@ -88,6 +90,9 @@ class TrainConfig:
     log_every: int = 50  # steps between logged loss points
     checkpoint_every: int = 0  # extra checkpoints every N steps, 0 = end of epoch only
     devices: int = 1  # data-parallel processes (synthmath.distributed); batch_size is global
+    compile: str = "off"  # torch.compile the training model: off | default | reduce-overhead | ...
+    batch_tokens: int = 0  # > 0: batches of at most this many padded tokens (synthmath.loading)
+    prefetch: int = 2  # batches built ahead in a background thread (pinned on CUDA); 0 = off
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` (a ValueError) naming the field and the allowed values."""
@@ -104,7 +109,15 @@ class TrainConfig:
         for name in ("batch_size", "epoch_size", "max_epochs", "log_every", "devices"):
             if not is_int(getattr(self, name)) or getattr(self, name) < 1:
                 raise bad(name, "expected an integer >= 1")
-        for name in ("warmup_steps", "patience", "seed", "num_threads", "checkpoint_every"):
+        for name in (
+            "warmup_steps",
+            "patience",
+            "seed",
+            "num_threads",
+            "checkpoint_every",
+            "batch_tokens",
+            "prefetch",
+        ):
             if not is_int(getattr(self, name)) or getattr(self, name) < 0:
                 raise bad(name, "expected an integer >= 0")
         if self.batch_size % self.devices:
@@ -130,6 +143,8 @@ class TrainConfig:
             raise bad("schedule", f"allowed: {', '.join(SCHEDULES)}")
         if self.precision not in PRECISIONS:
             raise bad("precision", f"allowed: {', '.join(PRECISIONS)}")
+        if self.compile not in COMPILE_MODES:
+            raise bad("compile", f"allowed: {', '.join(COMPILE_MODES)}")
         device = self.device
         if not isinstance(device, str) or not (
             device in ("auto", "cpu", "cuda")
@@ -278,6 +293,17 @@ def _amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return None
 
 
+def compile_model(model: nn.Module, mode: str) -> nn.Module:
+    """``torch.compile(model)`` in ``mode`` ("default" or a torch mode name).
+
+    Sequence lengths vary between batches: after the first recompilation torch marks them
+    dynamic, so a run compiles a few times at its start and then reuses the graphs. The
+    compiled module shares its parameters with ``model``; state dicts are taken from
+    :func:`unwrap_model` and carry no ``_orig_mod`` prefix.
+    """
+    return torch.compile(model, mode=None if mode == "default" else mode)
+
+
 def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
     """AdamW; weight decay on tensors of rank >= 2 only (not on biases and norm gains)."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -299,7 +325,8 @@ class Trainer:
     ``start_step`` on (at least ``steps_per_epoch - start_step`` of them), deterministically.
     ``evaluate(model)`` (called in eval mode under ``torch.no_grad``) returns metrics such as
     ``{"valid_acc": 0.93}``; ``main_metric`` (higher is better) selects ``best.pt`` and drives
-    early stopping. One trainer per ``run_dir`` at a time. With ``cfg.devices`` > 1 it must
+    early stopping. A ``train_batches`` with a ``steps_in_epoch(epoch)`` method (token-budget
+    batching) sets the number of steps of each epoch; otherwise it is ``cfg.steps_per_epoch``. One trainer per ``run_dir`` at a time. With ``cfg.devices`` > 1 it must
     run in each process of a group started by :func:`synthmath.distributed.launch` (or
     ``torchrun``): the model is wrapped in DDP, each rank trains on its slice of every batch,
     and rank 0 alone evaluates, checkpoints and calls the callbacks.
@@ -330,6 +357,8 @@ class Trainer:
         self.device = resolve_device(distributed.device_for_rank(cfg.device))
         self.amp_dtype = _amp_dtype(cfg.precision, self.device)
         self.model = model.to(self.device)
+        if cfg.compile != "off":
+            self.model = compile_model(self.model, cfg.compile)
         if distributed.is_distributed():
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
@@ -339,7 +368,11 @@ class Trainer:
         self.main_metric = main_metric
         self.callbacks = list(callbacks) if self.is_main else []
         self.loss_fn, self.progress = loss_fn, progress and self.is_main
-        self.steps_per_epoch = cfg.steps_per_epoch
+        steps_in = getattr(train_batches, "steps_in_epoch", None)
+        self.steps_in_epoch: Callable[[int], int] = (
+            steps_in if callable(steps_in) else lambda epoch: cfg.steps_per_epoch
+        )
+        self.steps_per_epoch = self.steps_in_epoch(0)  # of epoch 0 (all, unless by token budget)
         self.total_steps = cfg.max_epochs * self.steps_per_epoch
         self.optimizer = build_optimizer(self.model, cfg, self.device)
         total = self.total_steps
@@ -399,10 +432,14 @@ class Trainer:
                 signal.signal(signum, handler)
 
     def _run_epoch(self) -> dict[str, Any] | None:
-        epoch, start, spe = self.epoch, self.step_in_epoch, self.steps_per_epoch
+        epoch, start, spe = self.epoch, self.step_in_epoch, self.steps_in_epoch(self.epoch)
         started = time.perf_counter()
         if start < spe:
             batches = self.train_batches(epoch, start)
+            if self.cfg.prefetch:
+                batches = Prefetcher(
+                    batches, self.cfg.prefetch, pin_memory=self.device.type == "cuda"
+                )
             bar = tqdm(total=spe, initial=start, desc=f"epoch {epoch}", disable=not self.progress)
             try:
                 iterator = iter(batches)
