@@ -23,7 +23,6 @@ that covers them is written, so work redone after a kill is reported again.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import math
 import random
@@ -31,7 +30,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,160 +41,26 @@ from tqdm import tqdm
 
 from synthmath import distributed
 from synthmath.checkpoint import (
-    CheckpointError,
-    capture_rng_state,
     load_checkpoint,
     remove_stale_temp_files,
-    restore_rng_state,
-    save_atomic,
 )
 from synthmath.loading import Prefetcher
 from synthmath.tasks.base import PAD, ConfigError
+from synthmath.train_checkpoint import BEST_NAME, CHECKPOINT_NAME, CheckpointMixin, unwrap_model
+from synthmath.train_config import (  # noqa: F401 (re-exported: the trainer's public names)
+    COMPILE_MODES,
+    PRECISIONS,
+    SCHEDULES,
+    TrainConfig,
+    amp_dtype,
+    cpu_has_native_bf16,
+    lr_factor,
+    resolve_device,
+)
 
 logger = logging.getLogger("synthmath.training")
 
 Batch = tuple[torch.Tensor, torch.Tensor]
-CHECKPOINT_NAME = "checkpoint.pt"
-BEST_NAME = "best.pt"
-SCHEDULES = ("cosine", "inverse_sqrt", "constant")
-PRECISIONS = ("auto", "fp32", "bf16")
-COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
-_FORMAT = 1
-# config fields that may change between a run and its resumption without changing results
-_RUNTIME_FIELDS = {"device", "num_threads", "log_every", "checkpoint_every", "compile", "prefetch"}
-
-
-@dataclass
-class TrainConfig:
-    """Optimisation, schedule, evaluation cadence and runtime settings of one training run."""
-
-    batch_size: int = 64
-    epoch_size: int = 300_000  # examples per epoch: epoch_size // batch_size steps
-    max_epochs: int = 100
-    lr: float = 1e-4
-    min_lr: float = 0.0
-    weight_decay: float = 0.0  # decoupled (AdamW), on weight matrices and embeddings only
-    betas: tuple[float, float] = (0.9, 0.999)
-    warmup_steps: int = 10_000
-    schedule: str = "cosine"  # after linear warmup: cosine | inverse_sqrt | constant
-    clip_grad: float = 5.0  # max gradient norm, 0 = off
-    patience: int = 0  # stop after this many epochs without improvement, 0 = off
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    precision: str = (
-        "auto"  # auto (bf16 autocast on CUDA and on CPUs with native bf16, else fp32) | fp32 | bf16
-    )
-    num_threads: int = 0  # torch CPU threads, 0 = leave as is
-    log_every: int = 50  # steps between logged loss points
-    checkpoint_every: int = 0  # extra checkpoints every N steps, 0 = end of epoch only
-    devices: int = 1  # data-parallel processes (synthmath.distributed); batch_size is global
-    compile: str = "off"  # torch.compile the training model: off | default | reduce-overhead | ...
-    batch_tokens: int = 0  # > 0: batches of at most this many padded tokens (synthmath.loading)
-    prefetch: int = 2  # batches built ahead in a background thread (pinned on CUDA); 0 = off
-
-    def validate(self) -> None:
-        """Raise :class:`ConfigError` (a ValueError) naming the field and the allowed values."""
-
-        def bad(name: str, allowed: str) -> ConfigError:
-            return ConfigError(f"TrainConfig.{name}: {allowed} (got {getattr(self, name)!r})")
-
-        def is_int(v: Any) -> bool:
-            return isinstance(v, int | np.integer) and not isinstance(v, bool)
-
-        def is_num(v: Any) -> bool:
-            return isinstance(v, int | float | np.number) and not isinstance(v, bool)
-
-        for name in ("batch_size", "epoch_size", "max_epochs", "log_every", "devices"):
-            if not is_int(getattr(self, name)) or getattr(self, name) < 1:
-                raise bad(name, "expected an integer >= 1")
-        for name in (
-            "warmup_steps",
-            "patience",
-            "seed",
-            "num_threads",
-            "checkpoint_every",
-            "batch_tokens",
-            "prefetch",
-        ):
-            if not is_int(getattr(self, name)) or getattr(self, name) < 0:
-                raise bad(name, "expected an integer >= 0")
-        if self.batch_size % self.devices:
-            raise bad("batch_size", f"must be a multiple of devices={self.devices}")
-        if self.epoch_size < self.batch_size:
-            raise bad("epoch_size", f"must be >= batch_size={self.batch_size}")
-        if not is_num(self.lr) or not self.lr > 0 or not math.isfinite(self.lr):
-            raise bad("lr", "expected a finite number > 0")
-        if not is_num(self.min_lr) or not 0 <= self.min_lr <= self.lr:
-            raise bad("min_lr", f"expected a number in [0, lr={self.lr}]")
-        for name in ("weight_decay", "clip_grad"):
-            value = getattr(self, name)
-            if not is_num(value) or not 0 <= value < math.inf:
-                raise bad(name, "expected a finite number >= 0 (0 = off)")
-        betas = self.betas
-        if (
-            not isinstance(betas, tuple | list)
-            or len(betas) != 2
-            or not all(is_num(b) and 0 <= b < 1 for b in betas)
-        ):
-            raise bad("betas", "expected two numbers in [0, 1)")
-        if self.schedule not in SCHEDULES:
-            raise bad("schedule", f"allowed: {', '.join(SCHEDULES)}")
-        if self.precision not in PRECISIONS:
-            raise bad("precision", f"allowed: {', '.join(PRECISIONS)}")
-        if self.compile not in COMPILE_MODES:
-            raise bad("compile", f"allowed: {', '.join(COMPILE_MODES)}")
-        device = self.device
-        if not isinstance(device, str) or not (
-            device in ("auto", "cpu", "cuda")
-            or (device.startswith("cuda:") and device[5:].isdigit())
-        ):
-            raise bad("device", "allowed: auto, cpu, cuda, cuda:N")
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return self.epoch_size // self.batch_size
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """Inverse of ``dataclasses.asdict`` (unknown keys are an error naming them)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"TrainConfig.{unknown[0]}: unknown field; allowed: {sorted(known)}")
-        values = dict(values)
-        if "betas" in values:
-            values["betas"] = tuple(values["betas"])
-        return cls(**values)
-
-
-def lr_factor(cfg: TrainConfig, step: int, total_steps: int) -> float:
-    """Multiplier of ``cfg.lr`` used by optimizer step ``step`` (0-based).
-
-    Linear warmup reaches ``lr`` at step ``warmup_steps - 1``. Then ``constant`` stays there,
-    ``cosine`` decays to ``min_lr`` at ``total_steps`` and ``inverse_sqrt`` decays as
-    ``sqrt(warmup_steps / (step + 1))`` (continuous with the warmup), floored at ``min_lr``.
-    """
-    warmup = cfg.warmup_steps
-    if step < warmup:
-        return (step + 1) / warmup
-    if cfg.schedule == "constant":
-        return 1.0
-    floor = cfg.min_lr / cfg.lr
-    if cfg.schedule == "cosine":
-        progress = min((step - warmup) / max(total_steps - warmup, 1), 1.0)
-        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
-    return max(floor, math.sqrt(max(warmup, 1) / (step + 1)))
-
-
-def unwrap_model(model: nn.Module) -> nn.Module:
-    """The module under DDP/DataParallel and ``torch.compile`` wrappers (for state dicts)."""
-    while True:
-        if isinstance(model, nn.parallel.DistributedDataParallel | nn.DataParallel):
-            model = model.module
-        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
-            model = model._orig_mod
-        else:
-            return model
 
 
 def sequence_loss(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, int]:
@@ -264,35 +128,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)  # also seeds every CUDA device
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"TrainConfig.device: {name!r} requested but CUDA is not available")
-    return torch.device(name)
-
-
-@functools.cache
-def cpu_has_native_bf16() -> bool:
-    """True on CPUs with bf16 matrix instructions (AVX512-BF16, AMX), where bf16 autocast
-    roughly doubles training speed; elsewhere bf16 is emulated and slower than fp32."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def _amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    if precision == "bf16":
-        return torch.bfloat16
-    if precision == "auto" and (
-        device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
-    ):
-        return torch.bfloat16
-    return None
-
-
 def compile_model(model: nn.Module, mode: str) -> nn.Module:
     """``torch.compile(model)`` in ``mode`` ("default" or a torch mode name).
 
@@ -318,7 +153,7 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) ->
     return torch.optim.AdamW(groups, **kwargs)
 
 
-class Trainer:
+class Trainer(CheckpointMixin):
     """Trains ``model`` for ``cfg.max_epochs`` epochs of ``cfg.epoch_size`` examples.
 
     ``train_batches(epoch, start_step)`` yields ``(src, tgt)`` batches of ``epoch`` from step
@@ -355,7 +190,7 @@ class Trainer:
             raise ConfigError("TrainConfig.patience: early stopping needs an evaluate function")
         self.cfg = cfg
         self.device = resolve_device(distributed.device_for_rank(cfg.device))
-        self.amp_dtype = _amp_dtype(cfg.precision, self.device)
+        self.amp_dtype = amp_dtype(cfg.precision, self.device)
         self.model = model.to(self.device)
         if cfg.compile != "off":
             self.model = compile_model(self.model, cfg.compile)
@@ -610,107 +445,6 @@ class Trainer:
         self._reset_window()
         for cb in self.callbacks:
             cb.on_log(self, [dict(self._last_record)])
-
-    # ---- checkpoints ----------------------------------------------------------------------
-    def _train_time(self) -> float:
-        return self._train_time_before + time.perf_counter() - self._time_origin
-
-    def _save_checkpoint(self, summary: dict[str, Any] | None = None) -> None:
-        self._gather_window()  # every rank takes part; rank 0 alone writes
-        if not self.is_main:
-            return
-        state = {
-            "format": _FORMAT,
-            "done": summary is not None,
-            "summary": summary,
-            "cfg": asdict(self.cfg),
-            "main_metric": self.main_metric,
-            "torch_version": str(torch.__version__),
-            "model": unwrap_model(self.model).state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "epoch": self.epoch,
-            "step_in_epoch": self.step_in_epoch,
-            "global_step": self.global_step,
-            "best_metric": self.best_metric,
-            "best_epoch": self.best_epoch,
-            "bad_epochs": self.bad_epochs,
-            "stopped_early": self.stopped_early,
-            "history": self.history,
-            "epoch_loss_sum": self._epoch_loss_sum,
-            "epoch_tokens": self._epoch_tokens,
-            "window": {
-                "loss_sum": self._win_loss.item(),
-                "tokens": self._win_tokens,
-                "steps": self._win_steps,
-                "time_s": self._window_time(),
-                "last_lr": getattr(self, "_last_lr", self.cfg.lr),
-            },
-            "train_time_s": self._train_time(),
-            "rng": capture_rng_state(self.device),
-        }
-        save_atomic(state, self.checkpoint_path)
-
-    def _save_best(self, epoch: int, metrics: dict[str, float]) -> None:
-        if not self.is_main:
-            return
-        inner = unwrap_model(self.model)
-        model_cfg = getattr(inner, "cfg", None)
-        state = {
-            "format": _FORMAT,
-            "model": inner.state_dict(),
-            "model_cfg": asdict(model_cfg) if is_dataclass(model_cfg) else None,
-            "cfg": asdict(self.cfg),
-            "epoch": epoch,
-            "metrics": dict(metrics),
-            "main_metric": self.main_metric,
-        }
-        save_atomic(state, self.run_dir / BEST_NAME)
-
-    def _restore(self, state: dict[str, Any]) -> None:
-        path = self.checkpoint_path
-        if state.get("format") != _FORMAT:
-            raise CheckpointError(f"{path}: unknown checkpoint format {state.get('format')!r}")
-        try:
-            changed = [
-                f"{k}: {v!r} -> {getattr(self.cfg, k)!r}"
-                for k, v in state["cfg"].items()
-                if k not in _RUNTIME_FIELDS
-                and hasattr(self.cfg, k)
-                and v != getattr(self.cfg, k)
-                and not (k == "betas" and tuple(v) == tuple(self.cfg.betas))
-            ]
-            if changed:
-                logger.warning(
-                    "%s: resuming with a changed TrainConfig (%s); the run will differ from an "
-                    "uninterrupted one",
-                    path,
-                    "; ".join(changed),
-                )
-            unwrap_model(self.model).load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
-            self.scheduler.load_state_dict(state["scheduler"])
-            self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
-            self.global_step = state["global_step"]
-            self.best_metric, self.best_epoch = state["best_metric"], state["best_epoch"]
-            self.bad_epochs, self.stopped_early = state["bad_epochs"], state["stopped_early"]
-            self.history = [dict(h) for h in state["history"]]
-            self._epoch_loss_sum, self._epoch_tokens = (
-                state["epoch_loss_sum"],
-                state["epoch_tokens"],
-            )
-            win = state["window"]
-            if self.is_main:  # rank 0 saved the whole window's sums; the others restart at 0
-                self._reset_window(win["loss_sum"], win["tokens"], win["steps"], win["time_s"])
-            else:
-                self._reset_window(0.0, 0, win["steps"], win["time_s"])
-            self._last_lr = win["last_lr"]
-            self._train_time_before = state["train_time_s"]
-            restore_rng_state(state["rng"], self.device)
-        except (KeyError, TypeError, ValueError, RuntimeError) as err:
-            raise CheckpointError(f"{path}: cannot resume from checkpoint ({err})") from err
-        self.resumed = True
-        logger.info("resuming from %s at epoch %d, step %d", path, self.epoch, self.step_in_epoch)
 
     # ---- signals ------------------------------------------------------------------------
     def _install_signal_handlers(self) -> dict[int, Any]:
