@@ -157,3 +157,35 @@ def test_parallel_jobs_lose_nothing(server, tmp_path):
     # the server stored the artifacts in the shared directory, not next to the jobs
     notes = sorted(p.read_text() for p in artifacts.rglob("note.txt"))
     assert notes == [f"job {j}" for j in range(JOBS)]
+
+
+def test_evaluation_rerun_logs_only_changed_test_metrics(tmp_path, monkeypatch):
+    """Rerunning an evaluation job does not append a second, identical point to each test
+    metric; a changed value is logged (and becomes the latest)."""
+    from types import SimpleNamespace
+
+    from synthmath.pipeline import _log_eval
+    from synthmath.tracking import Tracker
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = Tracker(uri)
+    run_id = tracker.open_run("exp", "run", tmp_path / "run", {})
+    spec = SimpleNamespace(tracking_uri=uri)
+    summary = {
+        "metrics": {"acc": 0.5, "nan": float("nan")},
+        "by_group": {"size": {"3": {"acc": 0.25, "n": 4}}},
+    }
+    for _ in range(2):
+        _log_eval(spec, tmp_path / "run", "id", summary)
+    for key in ("test/id/acc", "test/id/size_3/acc"):
+        assert len(tracker.client.get_metric_history(run_id, key)) == 1, key
+    assert "test/id/nan" not in tracker.latest_metrics(run_id)
+    summary["metrics"]["acc"] = 0.75
+    _log_eval(spec, tmp_path / "run", "id", summary)
+    assert [m.value for m in tracker.client.get_metric_history(run_id, "test/id/acc")] == [
+        0.5,
+        0.75,
+    ]
+    assert tracker.latest_metrics(run_id)["test/id/acc"] == 0.75
+    assert len(tracker.client.get_metric_history(run_id, "test/id/size_3/acc")) == 1

@@ -343,4 +343,8 @@ def _log_eval(spec: RunSpec, run_dir: Path, test_name: str, summary: dict) -> No
             for k, v in values.items():
                 if k != "n" and np.isfinite(v):
                     rows.append((f"test/{test_name}/{group}_{label}/{k}", v, 0))
-    tracker.log_metrics(mlflow_id, rows)
+    # an evaluation rerun (e.g. after its JSON was deleted) adds only the values that changed
+    latest = tracker.latest_metrics(mlflow_id)
+    rows = [row for row in rows if latest.get(row[0]) != float(row[1])]
+    if rows:
+        tracker.log_metrics(mlflow_id, rows)

@@ -149,6 +149,10 @@ class Tracker:
         for i in range(0, len(items), 1000):
             retrying(self.client.log_batch)(run_id, metrics=items[i : i + 1000])
 
+    def latest_metrics(self, run_id: str) -> dict[str, float]:
+        """The latest value of each metric of ``run_id``."""
+        return dict(retrying(self.client.get_run)(run_id).data.metrics)
+
     def last_logged_steps(self, run_id: str) -> dict[str, int]:
         """The highest step logged so far for each metric of ``run_id`` (empty for a new run).
 
