@@ -27,9 +27,6 @@ one after (another process on the machine lowers a measurement). A CPU with nati
 (AVX512-BF16, AMX) runs bf16 matmuls several times faster than fp32, so there a bf16 row's
 MFU is a share of that faster peak.
 
-A TrainConfig field that this checkout lacks (compile, prefetch) is dropped with a note and
-shows as "n/a" in the table.
-
     .venv/bin/python benchmarks/bench_gpu_speed.py                      # GPU: all three rows
     .venv/bin/python benchmarks/bench_gpu_speed.py --fill-batch 1024 --steps 100
     .venv/bin/python benchmarks/bench_gpu_speed.py --device cpu --threads 2 --steps 5 \\
@@ -39,7 +36,6 @@ shows as "n/a" in the table.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import tempfile
 import time
@@ -54,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import machine, print_table, set_threads  # noqa: E402
 
 from synthmath.data import EncodedSet, TrainBatches  # noqa: E402
-from synthmath.flops import measured_matmul_peak, peak_flops, train_flops  # noqa: E402
+from synthmath.flops import measured_matmul_peak, peak_flops, synchronize, train_flops  # noqa: E402
 from synthmath.model import ModelConfig, Transformer  # noqa: E402
 from synthmath.tasks.base import PAD, Task, make_task  # noqa: E402
 from synthmath.training import Batch, Callback, TrainConfig, Trainer, sequence_loss  # noqa: E402
@@ -85,25 +81,13 @@ ROWS = (
 
 @dataclass
 class Measurement:
-    """Rates over the timed steps, and the TrainConfig settings that were actually applied."""
+    """Rates over the timed steps, and the TrainConfig settings they ran with."""
 
     tokens_per_s: float
     examples_per_s: float
     flops_per_s: float
     seconds: float
     applied: dict[str, Any]
-
-
-def train_config(**values: Any) -> tuple[TrainConfig, list[str]]:
-    """A TrainConfig of ``values`` without the fields this TrainConfig lacks (their names)."""
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    dropped = sorted(set(values) - known)
-    return TrainConfig(**{k: v for k, v in values.items() if k in known}), dropped
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 class StepClock(Callback):
@@ -122,14 +106,14 @@ class StepClock(Callback):
 
     def loss_fn(self, model: torch.nn.Module, batch: Batch) -> tuple[torch.Tensor, int]:
         if self.calls == self.warmup:
-            _sync(self.device)
+            synchronize(self.device)
             self.start = time.perf_counter()
         self.calls += 1
         return sequence_loss(model, batch)
 
     def on_log(self, trainer: Trainer, records: list[dict[str, Any]]) -> None:
         if trainer.global_step >= self.total and self.stop is None:
-            _sync(self.device)
+            synchronize(self.device)
             self.stop = time.perf_counter()
 
     @property
@@ -163,7 +147,7 @@ def measure(
     torch.manual_seed(0)
     cfg = ModelConfig(len(task.src_vocab()), len(task.tgt_vocab()), **model_params)
     model = Transformer(cfg)
-    tcfg, dropped = train_config(
+    tcfg = TrainConfig(
         batch_size=batch_size,
         epoch_size=total * batch_size,
         max_epochs=1,
@@ -175,8 +159,6 @@ def measure(
         compile=compile,
         prefetch=prefetch,
     )
-    for name in dropped:
-        print(f"note: TrainConfig has no field {name!r} in this checkout; running without it")
     # per batch, in order (the prefetch thread may run ahead): lengths and token count
     seen: list[tuple[np.ndarray, np.ndarray | None, int]] = []
     encoder_only = cfg.arch == "encoder_only"
@@ -198,9 +180,7 @@ def measure(
     seconds = clock.seconds
     src_lens = np.concatenate([s for s, _, _ in timed])
     tgt_lens = None if encoder_only else np.concatenate([t for _, t, _ in timed])
-    applied = {"precision": precision} | {
-        name: getattr(tcfg, name, None) for name in ("compile", "prefetch")
-    }
+    applied = {name: getattr(tcfg, name) for name in ("precision", "compile", "prefetch")}
     del model
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -272,8 +252,8 @@ def run_rows(
     table: list[list[object]] = []
     for row, batch, result in results:
         peak, peak_label, _ = peaks[row.precision]
-        compiled, rate = result.applied["compile"], result.flops_per_s
-        setting = [row.label, batch, row.precision, "n/a" if compiled is None else compiled]
+        rate = result.flops_per_s
+        setting = [row.label, batch, row.precision, result.applied["compile"]]
         speed = [result.tokens_per_s, result.examples_per_s, rate / 1e12, 100.0 * rate / peak]
         table.append(setting + speed + [peak_label])
     return table, peak_phrase

@@ -24,11 +24,6 @@ def bench():
     sys.modules.pop("bench_gpu_speed", None)
 
 
-def test_train_config_drops_unknown_fields(bench):
-    cfg, dropped = bench.train_config(batch_size=8, no_such_field=1)
-    assert cfg.batch_size == 8 and dropped == ["no_such_field"]
-
-
 def test_measure_counts_the_timed_steps_only(bench):
     task, encoded = bench.make_data(TASK, 40)
     common = dict(batch_size=4, device=torch.device("cpu"), precision="fp32", prefetch=1)

@@ -137,7 +137,8 @@ def peak_flops(device: torch.device | str, dtype: torch.dtype) -> float | None:
     return None
 
 
-def _sync(device: torch.device) -> None:
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA); nothing to wait for on a CPU."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -161,11 +162,11 @@ def measured_matmul_peak(
     out = torch.empty_like(a)
 
     def timed(count: int) -> float:
-        _sync(device)
+        synchronize(device)
         start = time.perf_counter()
         for _ in range(count):
             torch.mm(a, b, out=out)
-        _sync(device)
+        synchronize(device)
         return max(time.perf_counter() - start, 1e-9)
 
     first = timed(1)  # warm-up (kernel selection, allocator)
