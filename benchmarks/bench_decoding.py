@@ -37,10 +37,11 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from synthmath.data import EncodedSet
-    from synthmath.decoding import beam_decode, greedy_decode
-    from synthmath.model import ModelConfig, Transformer
-    from synthmath.tasks.base import make_task
+    from synthmath.eval.decoding import beam_decode, greedy_decode
+    from synthmath.nn.config import ModelConfig
+    from synthmath.nn.model import Transformer
+    from synthmath.tasks.registry import make_task
+    from synthmath.train.batches import EncodedSet
 
     rows = []
     for name, (task_params, model_params, _) in MODELS.items():

@@ -31,9 +31,9 @@ def main() -> None:
     set_threads(1)
     import numpy as np
 
-    from synthmath.data import EncodedSet
-    from synthmath.tasks.base import make_task
     from synthmath.tasks.linalg.ops import OP_NAMES
+    from synthmath.tasks.registry import make_task
+    from synthmath.train.batches import EncodedSet
 
     encodings = args.encodings.split(",")
     rows = []

@@ -17,10 +17,10 @@ Rows (``--configs``):
 - ``fill``: "fast" at ``--fill-batch`` (512), to fill the GPU.
 
 Definitions. Tokens are the non-PAD input plus output tokens of the timed batches (BOS/EOS
-included, as bench_training.py). Model FLOPs are :func:`synthmath.flops.train_flops` of the
+included, as bench_training.py). Model FLOPs are :func:`synthmath.nn.flops.train_flops` of the
 timed batches at their true lengths (3 x the analytic forward FLOPs: no padding, no
 recomputation). MFU = model FLOPs / time / peak, with peak the dense bf16 datasheet peak of
-a known GPU (:func:`synthmath.flops.peak_flops`) for every row, fp32 included. On a CPU the
+a known GPU (:func:`synthmath.nn.flops.peak_flops`) for every row, fp32 included. On a CPU the
 peak is measured in each row's own precision: the best rate of 2048 x 2048 matmuls in fp32
 or bf16 (bf16 8192 x 8192 on an unknown GPU), the better of a measurement before the rows and
 one after (another process on the machine lowers a measurement). A CPU with native bf16
@@ -49,11 +49,16 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from common import machine, print_table, set_threads  # noqa: E402
 
-from synthmath.data import EncodedSet, TrainBatches  # noqa: E402
-from synthmath.flops import measured_matmul_peak, peak_flops, synchronize, train_flops  # noqa: E402
-from synthmath.model import ModelConfig, Transformer  # noqa: E402
-from synthmath.tasks.base import PAD, Task, make_task  # noqa: E402
-from synthmath.training import Batch, Callback, TrainConfig, Trainer, sequence_loss  # noqa: E402
+from synthmath.core.task import Task
+from synthmath.core.vocab import PAD
+from synthmath.nn.config import ModelConfig
+from synthmath.nn.flops import measured_matmul_peak, peak_flops, synchronize, train_flops
+from synthmath.nn.model import Transformer
+from synthmath.tasks.registry import make_task
+from synthmath.train.batches import EncodedSet, TrainBatches
+from synthmath.train.config import TrainConfig
+from synthmath.train.loss import Batch, sequence_loss
+from synthmath.train.trainer import Callback, Trainer
 
 TASK_PARAMS = {"op": "eigenvalues", "dim": 5, "input_encoding": "FP15", "output_encoding": "P1000"}
 MODEL_PARAMS = {"n_enc_layers": 6, "n_dec_layers": 1, "d_model": 512, "n_heads": 8}

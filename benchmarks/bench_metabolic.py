@@ -39,10 +39,10 @@ def main() -> None:
     set_threads(1)
     import numpy as np
 
-    from synthmath.tasks.metabolic import graphs
+    from synthmath.tasks.metabolic import families, graphs
     from synthmath.tasks.metabolic.solvers import solve
 
-    family = args.family or ",".join(graphs.FAMILIES)
+    family = args.family or ",".join(families.FAMILIES)
     density = graphs.DEFAULT_DENSITY if args.density is None else args.density
     encoders = {}
     if args.with_encoding:

@@ -42,10 +42,13 @@ def measure(
     import numpy as np
     import torch
 
-    from synthmath.data import EncodedSet, TrainBatches
-    from synthmath.model import ModelConfig, Transformer
-    from synthmath.tasks.base import PAD, make_task
-    from synthmath.training import TrainConfig, Trainer
+    from synthmath.core.vocab import PAD
+    from synthmath.nn.config import ModelConfig
+    from synthmath.nn.model import Transformer
+    from synthmath.tasks.registry import make_task
+    from synthmath.train.batches import EncodedSet, TrainBatches
+    from synthmath.train.config import TrainConfig
+    from synthmath.train.trainer import Trainer
 
     task = make_task("linalg", task_params)
     encoded = EncodedSet(task, task.sample(steps * batch_size, np.random.default_rng(0)))

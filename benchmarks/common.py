@@ -14,7 +14,7 @@ def set_threads(n: int) -> None:
         os.environ[var] = str(n)
     import torch
 
-    from synthmath.jobs import tune_cpu_allocator
+    from synthmath.train.device import tune_cpu_allocator
 
     tune_cpu_allocator()  # as the workflow's jobs do
     torch.set_num_threads(n)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from synthmath.tasks.base import ConfigError, DecodeError
+from synthmath.core.errors import ConfigError, DecodeError
 
 
 def parse_assignments(items: list[str]) -> dict:
@@ -37,13 +37,13 @@ def parse_assignments(items: list[str]) -> dict:
 
 
 def _task(args):
-    from synthmath.tasks.base import make_task
+    from synthmath.tasks.registry import make_task
 
     return make_task(args.task, parse_assignments(args.params))
 
 
 def cmd_sample(args) -> int:
-    from synthmath.data import take
+    from synthmath.core.raw import take
 
     task = _task(args)
     raw = task.sample(args.n, np.random.default_rng(args.seed))
@@ -59,7 +59,7 @@ def cmd_sample(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from synthmath.data import generate_dataset
+    from synthmath.runs.datasets import generate_dataset
 
     params = parse_assignments(args.params)
     _task(args)  # validate before writing anything
@@ -69,7 +69,7 @@ def cmd_generate(args) -> int:
 
 
 def _plan(config_path: str):
-    from synthmath.config import load_plan
+    from synthmath.runs.config import load_plan
 
     return load_plan(config_path)
 
@@ -100,8 +100,8 @@ def _select_runs(plan, study: str, run_id: str | None):
 def cmd_train(args) -> int:
     """Train the selected runs; exit 75 (EX_TEMPFAIL) when a signal stopped training after a
     checkpoint, so a scheduler requeues the job and the same command resumes it."""
-    from synthmath.pipeline import train_run
-    from synthmath.training import TrainingInterrupted
+    from synthmath.core.errors import TrainingInterrupted
+    from synthmath.jobs.train import train_run
 
     plan = _plan(args.config)
     for run in _select_runs(plan, args.study, args.run):
@@ -120,8 +120,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from synthmath.config import RunSpec
-    from synthmath.pipeline import evaluate_run
+    from synthmath.jobs.evaluate import evaluate_run
+    from synthmath.runs.plan import RunSpec
 
     run_dir = Path(args.run_dir)
     spec = RunSpec.from_json(json.loads((run_dir / "config.json").read_text()))
@@ -142,10 +142,11 @@ def cmd_solve(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from synthmath.data import EncodedSet, take
-    from synthmath.evaluation import predict_tokens
-    from synthmath.pipeline import load_trained
-    from synthmath.tasks.base import make_task
+    from synthmath.core.raw import take
+    from synthmath.eval.predict import predict_tokens
+    from synthmath.runs.artifacts import load_trained
+    from synthmath.tasks.registry import make_task
+    from synthmath.train.batches import EncodedSet
 
     model, task, spec = load_trained(args.run_dir)
     if args.params and args.params[0].endswith(".json"):  # predict RUN_DIR FILE
@@ -254,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from synthmath.jobs import setup_logging
+    from synthmath.core.logs import setup_logging
 
     args = build_parser().parse_args(argv)
     setup_logging()

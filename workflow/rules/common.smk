@@ -1,14 +1,17 @@
 # Study expansion and input helpers. The config is validated here, before any job runs.
 from snakemake.exceptions import WorkflowError
 
-from synthmath.config import RESULTS, validate_config
-from synthmath.tasks.base import ConfigError
+from synthmath.runs.config import validate_config
+from synthmath.runs.plan import RESULTS
+from synthmath.core.errors import ConfigError
 
 CONFIG_FILES = [str(p) for p in workflow.config_settings.configfiles] or ["config.yaml"]
 try:
     PLAN = validate_config(config)
 except ConfigError as err:
-    raise WorkflowError(f"invalid configuration in {', '.join(CONFIG_FILES)}: {err}") from None
+    raise WorkflowError(
+        f"invalid configuration in {', '.join(CONFIG_FILES)}: {err}"
+    ) from None
 
 TRACKING_READY = str(RESULTS / ".tracking" / "ready.json")
 
@@ -24,7 +27,9 @@ wildcard_constraints:
 def all_outputs():
     outs = [str(RESULTS / "README.md")]
     for study in PLAN.studies.values():
-        outs += [str(study.dir / name) for name in ("table.csv", "table.md", "figure.png")]
+        outs += [
+            str(study.dir / name) for name in ("table.csv", "table.md", "figure.png")
+        ]
     return outs
 
 
@@ -34,14 +39,22 @@ def tracking_inputs():
 
 def get_dataset(wildcards):
     if wildcards.dataset not in PLAN.datasets:
-        raise WorkflowError(f"unknown dataset {wildcards.dataset!r} (not in the current config)")
+        raise WorkflowError(
+            f"unknown dataset {wildcards.dataset!r} (not in the current config)"
+        )
     return PLAN.datasets[wildcards.dataset]
 
 
 def get_generate_params(wildcards):
     ds = get_dataset(wildcards)
     shard = int(wildcards.shard)
-    return {"task": ds.task, "params": ds.params, "seed": ds.seed, "shard": shard, "size": ds.shard_size(shard)}
+    return {
+        "task": ds.task,
+        "params": ds.params,
+        "seed": ds.seed,
+        "shard": shard,
+        "size": ds.shard_size(shard),
+    }
 
 
 def get_run(wildcards):
@@ -74,9 +87,13 @@ def get_train_gpus(wildcards):
 def get_train_inputs(wildcards):
     run = get_run(wildcards)
     inputs = {
-        "train": [str(p) for p in run.train_data.shard_paths()] if run.train_data else [],
+        "train": (
+            [str(p) for p in run.train_data.shard_paths()] if run.train_data else []
+        ),
         "valid": [str(p) for p in run.valid_data.shard_paths()],
-        "prime": [str(p) for p in run.prime_data.shard_paths()] if run.prime_data else [],
+        "prime": (
+            [str(p) for p in run.prime_data.shard_paths()] if run.prime_data else []
+        ),
         "tracking": tracking_inputs(),
     }
     if run.init_from:
@@ -87,7 +104,9 @@ def get_train_inputs(wildcards):
 def get_test_inputs(wildcards):
     run = get_run(wildcards)
     if wildcards.test not in run.test_sets:
-        raise WorkflowError(f"run {wildcards.study}/{wildcards.run} has no test set {wildcards.test!r}")
+        raise WorkflowError(
+            f"run {wildcards.study}/{wildcards.run} has no test set {wildcards.test!r}"
+        )
     return {
         "model": str(run.dir / "model.pt"),
         "test": [str(p) for p in run.test_sets[wildcards.test].shard_paths()],
@@ -101,17 +120,29 @@ def get_study(wildcards):
 
 def get_study_evals(wildcards):
     study = get_study(wildcards)
-    return [str(run.dir / "eval" / f"{t}.json") for run in study.runs for t in study.test_sets]
+    return [
+        str(run.dir / "eval" / f"{t}.json")
+        for run in study.runs
+        for t in study.test_sets
+    ]
 
 
 def get_report_params(wildcards):
     study = get_study(wildcards)
-    return {"report": study.report, "description": study.description, "tracking_uri": PLAN.tracking_uri if PLAN.tracking_enabled else None}
+    return {
+        "report": study.report,
+        "description": study.description,
+        "tracking_uri": PLAN.tracking_uri if PLAN.tracking_enabled else None,
+    }
 
 
 def get_summary_params(wildcards):
     return {
-        name: {"description": s.description, "paper": s.report.get("paper", ""), "task": s.task}
+        name: {
+            "description": s.description,
+            "paper": s.report.get("paper", ""),
+            "task": s.task,
+        }
         for name, s in PLAN.studies.items()
     }
 

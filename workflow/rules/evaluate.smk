@@ -4,10 +4,12 @@ rule evaluate:
         unpack(get_test_inputs),
     output:
         str(RESULTS / "{study}" / "{run}" / "eval" / "{test}.json"),
-    threads: 1
     log:
         str(RESULTS / "logs" / "evaluate" / "{study}" / "{run}-{test}.log"),
     benchmark:
         str(RESULTS / "benchmarks" / "evaluate" / "{study}" / "{run}-{test}.tsv")
+    conda:
+        "../envs/synthmath.yaml"
+    threads: 1
     script:
         "../scripts/evaluate.py"

@@ -2,11 +2,13 @@
 rule generate:
     output:
         str(RESULTS / "data" / "{dataset}" / "shard-{shard}.npz"),
-    params:
-        spec=get_generate_params,
     log:
         str(RESULTS / "logs" / "generate" / "{dataset}-{shard}.log"),
     benchmark:
         str(RESULTS / "benchmarks" / "generate" / "{dataset}-{shard}.tsv")
+    conda:
+        "../envs/synthmath.yaml"
+    params:
+        spec=get_generate_params,
     script:
         "../scripts/generate.py"

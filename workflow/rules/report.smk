@@ -3,13 +3,23 @@ rule report:
     input:
         get_study_evals,
     output:
-        csv=report(str(RESULTS / "{study}" / "table.csv"), category="{study}", caption="../report/table.rst"),
+        csv=report(
+            str(RESULTS / "{study}" / "table.csv"),
+            category="{study}",
+            caption="../report/table.rst",
+        ),
         md=str(RESULTS / "{study}" / "table.md"),
-        png=report(str(RESULTS / "{study}" / "figure.png"), category="{study}", caption="../report/figure.rst"),
-    params:
-        spec=get_report_params,
+        png=report(
+            str(RESULTS / "{study}" / "figure.png"),
+            category="{study}",
+            caption="../report/figure.rst",
+        ),
     log:
         str(RESULTS / "logs" / "report" / "{study}.log"),
+    conda:
+        "../envs/synthmath.yaml"
+    params:
+        spec=get_report_params,
     script:
         "../scripts/report.py"
 
@@ -20,9 +30,11 @@ rule summary:
         get_summary_inputs,
     output:
         str(RESULTS / "README.md"),
-    params:
-        studies=get_summary_params,
     log:
         str(RESULTS / "logs" / "summary.log"),
+    conda:
+        "../envs/synthmath.yaml"
+    params:
+        studies=get_summary_params,
     script:
         "../scripts/summary.py"

@@ -3,10 +3,12 @@
 rule tracking_init:
     output:
         TRACKING_READY,
+    log:
+        str(RESULTS / "logs" / "tracking_init.log"),
+    conda:
+        "../envs/synthmath.yaml"
     params:
         uri=PLAN.tracking_uri,
         experiments={name: s.description for name, s in PLAN.studies.items()},
-    log:
-        str(RESULTS / "logs" / "tracking_init.log"),
     script:
         "../scripts/tracking_init.py"

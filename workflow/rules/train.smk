@@ -5,14 +5,16 @@ rule train:
     output:
         model=str(RESULTS / "{study}" / "{run}" / "model.pt"),
         summary=str(RESULTS / "{study}" / "{run}" / "train.json"),
-    params:
-        run=get_run_json,
-    threads: get_train_threads
-    resources:
-        gpu=get_train_gpus,
     log:
         str(RESULTS / "logs" / "train" / "{study}" / "{run}.log"),
     benchmark:
         str(RESULTS / "benchmarks" / "train" / "{study}" / "{run}.tsv")
+    conda:
+        "../envs/synthmath.yaml"
+    threads: get_train_threads
+    resources:
+        gpu=get_train_gpus,
+    params:
+        run=get_run_json,
     script:
         "../scripts/train.py"

@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from synthmath.jobs import job_log
-from synthmath.pipeline import evaluate_run
+from synthmath.jobs.evaluate import evaluate_run
+from synthmath.jobs.log import job_log
 
 with job_log(snakemake):
     run_dir = Path(snakemake.input.model).parent

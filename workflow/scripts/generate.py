@@ -1,5 +1,5 @@
-from synthmath.data import generate_shard
-from synthmath.jobs import job_log
+from synthmath.jobs.log import job_log
+from synthmath.runs.datasets import generate_shard
 
 with job_log(snakemake) as log:
     spec = snakemake.params.spec

@@ -1,5 +1,6 @@
-from synthmath.jobs import job_log
-from synthmath.report import log_report, study_report
+from synthmath.jobs.log import job_log
+from synthmath.report.study import study_report
+from synthmath.track.study_run import log_report
 
 with job_log(snakemake):
     spec = snakemake.params.spec

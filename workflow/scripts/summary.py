@@ -1,5 +1,5 @@
-from synthmath.jobs import job_log
-from synthmath.report import write_summary
+from synthmath.jobs.log import job_log
+from synthmath.report.study import write_summary
 
 with job_log(snakemake):
     write_summary(snakemake.params.studies, snakemake.input, snakemake.output[0])

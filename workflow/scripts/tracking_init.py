@@ -1,6 +1,6 @@
-from synthmath.jobs import job_log
-from synthmath.pipeline import write_json
-from synthmath.tracking import init_tracking
+from synthmath.core.files import write_json
+from synthmath.jobs.log import job_log
+from synthmath.track.mlflow import init_tracking
 
 with job_log(snakemake):
     init_tracking(snakemake.params.uri, snakemake.params.experiments)

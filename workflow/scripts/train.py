@@ -1,6 +1,6 @@
-from synthmath.config import RunSpec
-from synthmath.jobs import job_log
-from synthmath.pipeline import train_run
+from synthmath.jobs.log import job_log
+from synthmath.jobs.train import train_run
+from synthmath.runs.plan import RunSpec
 
 with job_log(snakemake):
     run = RunSpec.from_json(snakemake.params.run)

@@ -4,7 +4,7 @@ A batch of ``n`` integers is an ``(n, W)`` uint8 array of base-10 digits, **leas
 first**: column ``k`` holds the digit of ``10**k`` and columns past a number's length are 0.
 Numbers of 20 to 40 digits overflow int64, so sums and products are computed on the digit
 arrays themselves (one loop over columns, vectorised over the batch). Least significant first
-also means that zero-padding on the right (what :func:`synthmath.data.concat_raw` does to
+also means that zero-padding on the right (what :func:`synthmath.core.raw.concat_raw` does to
 batches of different widths) only adds leading zeros: values never change.
 
     >>> a = from_ints([95, 7], 2); b = from_ints([8, 993], 3)

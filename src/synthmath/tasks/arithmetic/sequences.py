@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from synthmath.tasks.base import PAD, Vocab
+from synthmath.core.vocab import PAD, Vocab
 
 DIGITS = tuple(str(d) for d in range(10))
 OP_TOKENS = {"add": "+", "modadd": "+", "mul": "*"}

@@ -30,9 +30,10 @@ from typing import Any
 
 import numpy as np
 
+from synthmath.core.errors import ConfigError, DecodeError
+from synthmath.core.task import Param, RawBatch, Task
 from synthmath.tasks.arithmetic import digits as dg
 from synthmath.tasks.arithmetic import sequences as seq
-from synthmath.tasks.base import ConfigError, DecodeError, Param, RawBatch, Task, register_task
 
 OPS = ("add", "mul", "modadd")
 MAX_DIGITS = 1000
@@ -49,7 +50,6 @@ def _modulus_check(value: Any) -> str | None:
     return None if 2 <= value <= MAX_MODULUS else f"must be in 2..{MAX_MODULUS}"
 
 
-@register_task
 class ArithmeticTask(Task):
     """Integer arithmetic with aligned outputs (see module docstring)."""
 

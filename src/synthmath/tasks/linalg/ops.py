@@ -14,7 +14,7 @@ with its true (rows, cols)):
 - ``spectrum`` (eigen ops only): the spectrum law of each example (unicode strings);
 - ``a_clean`` (and ``b_clean``): the inputs before noise, only when ``noise > 0``.
 
-Inputs are rounded to 3 significant digits (:func:`synthmath.encoding.round_sig3`, the
+Inputs are rounded to 3 significant digits (:func:`synthmath.codecs.numbers.round_sig3`, the
 rounding shared by every encoding) *before* the answers are computed, so the answer is exact
 for the matrix the model reads. Answers are stored at full precision (the output encoding
 rounds them). Noise, when asked for, is added to the rounded inputs after the answers are
@@ -33,8 +33,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from synthmath.encoding import round_sig3
-from synthmath.tasks.base import ConfigError, RawBatch
+from synthmath.codecs.numbers import round_sig3
+from synthmath.core.errors import ConfigError
+from synthmath.core.task import RawBatch
 from synthmath.tasks.linalg.distributions import coefficients, symmetric_matrices
 
 

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from synthmath.tasks.base import RawBatch
+from synthmath.core.task import RawBatch
 from synthmath.tasks.linalg.ops import OpSpec
 
 #: tolerances in percent, as they appear in metric names (``acc_tol5`` ... ``acc_tol0.5``)

@@ -1,7 +1,7 @@
 """Matrices as token sequences, vectorised, and back.
 
 A matrix is ``V<rows> V<cols>`` followed by its coefficients in row-major order, each number
-written by a :class:`~synthmath.encoding.NumberEncoding`; a vector is a ``k x 1`` matrix.
+written by a :class:`~synthmath.codecs.numbers.NumberEncoding`; a vector is a ``k x 1`` matrix.
 Several matrices (two operands; several outputs) are blocks one after the other. Example,
 ``add`` of two 2 x 2 matrices in P1000::
 
@@ -19,8 +19,9 @@ from functools import cache
 
 import numpy as np
 
-from synthmath.encoding import NumberEncoding
-from synthmath.tasks.base import PAD, DecodeError, Vocab
+from synthmath.codecs.numbers import NumberEncoding
+from synthmath.core.errors import DecodeError
+from synthmath.core.vocab import PAD, Vocab
 
 Block = tuple[np.ndarray, np.ndarray]  # values (n, R, C) zero-padded, shape (n, 2)
 

@@ -22,16 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from synthmath.encoding import ENCODING_NAMES, NumberEncoding, get_encoding
-from synthmath.tasks.base import (
-    ConfigError,
-    DecodeError,
-    Param,
-    RawBatch,
-    Task,
-    Vocab,
-    register_task,
-)
+from synthmath.codecs.numbers import ENCODING_NAMES, NumberEncoding, get_encoding
+from synthmath.core.errors import ConfigError, DecodeError
+from synthmath.core.task import Param, RawBatch, Task
+from synthmath.core.vocab import Vocab
 from synthmath.tasks.linalg.distributions import COEFF_LAWS, SPECTRUM_LAWS
 from synthmath.tasks.linalg.ops import OP_NAMES, OPS, GeneratorConfig, OpSpec, sample_batch
 from synthmath.tasks.linalg.scoring import score_decoded
@@ -57,7 +51,6 @@ def _check_dist(value: str) -> str | None:
     return None
 
 
-@register_task
 class LinalgTask(Task):
     """Linear algebra on random matrices: transpose ... inverse (see module docstring)."""
 

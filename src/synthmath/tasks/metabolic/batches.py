@@ -3,7 +3,7 @@
 Lists (edges, inflows, sinks) are padded to the batch's widest; the counts ``n_edges``,
 ``n_in``, ``n_out`` and ``n_nodes`` say which slots are real. These helpers keep the padding
 convention of :mod:`synthmath.tasks.metabolic.graphs` (node indices -1, values 0.0), which
-:func:`synthmath.data.concat_raw` (zero padding) does not.
+:func:`synthmath.core.raw.concat_raw` (zero padding) does not.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from synthmath.tasks.base import RawBatch
+from synthmath.core.task import RawBatch
 
 NODE_KEYS = ("edge_src", "edge_dst", "in_node", "out_node")
 

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from synthmath.tasks.base import ConfigError, DecodeError, RawBatch, Task
+from synthmath.core.errors import ConfigError, DecodeError
+from synthmath.core.task import RawBatch, Task
 from synthmath.tasks.metabolic.networks import Network, load_network
 from synthmath.tasks.metabolic.solvers import solve
 
@@ -110,8 +111,8 @@ def solve_file(path: str | os.PathLike, as_json: bool = False) -> str:
 
 def predict_file(model, task: Task, path: str | os.PathLike, beam_size: int = 1) -> str:
     """A trained model's answer for the network in ``path`` beside the exact one."""
-    from synthmath.data import EncodedSet
-    from synthmath.evaluation import predict_tokens
+    from synthmath.eval.predict import predict_tokens
+    from synthmath.train.batches import EncodedSet
 
     if task.name != "metabolic":
         raise ConfigError(

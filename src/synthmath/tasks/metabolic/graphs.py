@@ -33,12 +33,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from synthmath.tasks.base import ConfigError, RawBatch
-from synthmath.tasks.metabolic.families import (  # noqa: F401 (re-exported)
+from synthmath.core.errors import ConfigError
+from synthmath.core.task import RawBatch
+from synthmath.tasks.metabolic.families import (
     FAMILIES,
     GENERATORS,
-    MAX_CYCLES,
-    SMALL_WORLD_REWIRING,
     node_mask,
 )
 

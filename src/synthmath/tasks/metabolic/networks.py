@@ -31,7 +31,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from synthmath.tasks.base import ConfigError, RawBatch
+from synthmath.core.errors import ConfigError
+from synthmath.core.task import RawBatch
 from synthmath.tasks.metabolic.graphs import FLUX_FIELDS, KINETICS, single_network
 
 KNOWN_DIR = Path(__file__).resolve().parent / "known"

@@ -9,7 +9,7 @@ Layout of the input (``k`` numbers per flux: ``rate``, or ``vmax km`` for Michae
 
 Outputs: ``YES`` / ``NO`` (existence); the n concentrations ``x1..xn`` (concentrations); the
 flux of every edge in input order, then the flux of every sink edge (flows). Each number is
-written in one :class:`~synthmath.encoding.NumberEncoding` (3 significant digits).
+written in one :class:`~synthmath.codecs.numbers.NumberEncoding` (3 significant digits).
 
 Everything is built on the padded arrays of a raw batch: every list segment is laid out at
 full padded width with a validity mask (from the counts ``n_edges``, ``n_in``, ``n_out``,
@@ -22,8 +22,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from synthmath.encoding import NumberEncoding
-from synthmath.tasks.base import PAD, DecodeError, RawBatch, Vocab
+from synthmath.codecs.numbers import NumberEncoding
+from synthmath.core.errors import DecodeError
+from synthmath.core.task import RawBatch
+from synthmath.core.vocab import PAD, Vocab
 
 #: tolerances in percent, as they appear in metric names (``acc_tol5`` ...)
 TOLERANCES = (5, 2, 1)

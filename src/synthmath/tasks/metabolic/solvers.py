@@ -45,7 +45,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from synthmath.tasks.base import ConfigError, RawBatch
+from synthmath.core.errors import ConfigError
+from synthmath.core.task import RawBatch
 from synthmath.tasks.metabolic.graphs import KINETICS, adjacency
 
 #: relative distance between a fed node's throughput and its capacity below which a

@@ -45,9 +45,11 @@ from typing import Any
 
 import numpy as np
 
-from synthmath.encoding import ENCODING_NAMES, NumberEncoding, get_encoding, round_sig3
-from synthmath.tasks.base import ConfigError, Param, RawBatch, Task, Vocab, register_task
-from synthmath.tasks.metabolic import graphs, sequences
+from synthmath.codecs.numbers import ENCODING_NAMES, NumberEncoding, get_encoding, round_sig3
+from synthmath.core.errors import ConfigError
+from synthmath.core.task import Param, RawBatch, Task
+from synthmath.core.vocab import Vocab
+from synthmath.tasks.metabolic import families, graphs, sequences
 from synthmath.tasks.metabolic.batches import concat, mark_padding, shuffle_lists, take
 from synthmath.tasks.metabolic.networks import (
     FLUX_FIELDS,
@@ -76,9 +78,9 @@ def _positive(value: Any) -> str | None:
 def _check_family(value: str) -> str | None:
     if value == KNOWN or value.startswith(f"{KNOWN}:"):
         return None if value != f"{KNOWN}:" else "known:<name> needs a network name"
-    bad = [s for s in (p.strip() for p in value.split(",")) if s not in graphs.FAMILIES]
+    bad = [s for s in (p.strip() for p in value.split(",")) if s not in families.FAMILIES]
     if bad:
-        allowed = ", ".join([KNOWN, f"{KNOWN}:<name>", *graphs.FAMILIES])
+        allowed = ", ".join([KNOWN, f"{KNOWN}:<name>", *families.FAMILIES])
         return f"unknown family {bad[0]!r}; allowed (a comma list mixes families): {allowed}"
     return None
 
@@ -87,7 +89,6 @@ def _param(default, doc, typ, **kw) -> Param:
     return Param(default, doc, typ, **kw)
 
 
-@register_task
 class MetabolicTask(Task):
     """Equilibria of metabolic networks (see the module docstring)."""
 
@@ -335,7 +336,7 @@ class MetabolicTask(Task):
     # ---- predictions ---------------------------------------------------------------------------
     def decode_answer(self, tokens: Sequence[str], count: int | None = None) -> dict[str, Any]:
         """``{"exists": bool}``, ``{"concentrations": array}`` or ``{"flows": array}`` (edge
-        flows then sink flows); raises :class:`~synthmath.tasks.base.DecodeError`."""
+        flows then sink flows); raises :class:`~synthmath.core.errors.DecodeError`."""
         answer = self.params["answer"]
         value = sequences.decode_answer(tokens, answer, self.encoding, count)
         return {"exists" if answer == "existence" else answer: value}
@@ -352,7 +353,7 @@ class MetabolicTask(Task):
             names = np.array(known_names(self.params["kinetics"]))
             out["network"] = names[raw["network"]]
         elif len(self.families) > 1:
-            out["family"] = np.array(graphs.FAMILIES)[raw["family"].astype(np.int64)]
+            out["family"] = np.array(families.FAMILIES)[raw["family"].astype(np.int64)]
         if self.params["answer"] == "existence":
             out["answer"] = np.where(raw["exists"], "YES", "NO")
         return out

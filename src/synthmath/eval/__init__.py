@@ -1,0 +1,1 @@
+"""Evaluation: greedy and beam decoding, predictions and scoring summaries."""

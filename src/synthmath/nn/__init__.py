@@ -1,0 +1,1 @@
+"""The Transformer: configuration, attention, position variants, KV cache, FLOPs accounting."""

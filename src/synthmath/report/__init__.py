@@ -1,0 +1,1 @@
+"""Study reports: tables, figures and results/README.md from the evaluation JSONs."""

@@ -1,0 +1,145 @@
+"""Study tables: evaluation JSONs collected into one frame, pivoted, medians over seeds."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+NO_VALUE = "-"
+
+
+TABLE_MARK = "<!-- table -->"
+
+
+def collect(eval_paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
+    """One row per (run, test set, group label) with grid values and metrics.
+
+    Rows with ``group == "all"`` hold the overall metrics; others the per-group breakdown.
+    """
+    rows = []
+    for path in eval_paths:
+        summary = json.loads(Path(path).read_text())
+        base = {"run_id": summary["run_id"], "test_set": summary["test_set"], "n": summary["n"]}
+        base.update({k: _label(v) for k, v in summary.get("grid", {}).items()})
+        rows.append({**base, "group": "all", "size": "all", **summary["metrics"]})
+        for group, per in summary.get("by_group", {}).items():
+            for label, values in per.items():
+                rows.append({**base, "group": group, group: label, **values})
+    return pd.DataFrame(rows)
+
+
+def _label(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+
+
+def group_axes(frame: pd.DataFrame) -> set[str]:
+    """Names of the task's breakdown groups present in ``frame`` (e.g. size, network)."""
+    return set(frame["group"].unique()) - {"all"} if "group" in frame else set()
+
+
+def _cells(frame: pd.DataFrame, rows: str, cols: str, metric: str) -> pd.DataFrame:
+    """The rows of ``frame`` that feed a rows x cols table (one group breakdown, or overall)."""
+    groups = [axis for axis in dict.fromkeys((rows, cols)) if axis in group_axes(frame)]
+    if len(groups) > 1:
+        raise ValueError(f"rows={rows!r} and cols={cols!r} are two breakdowns; pick one of them")
+    data = frame[frame["group"] == (groups[0] if groups else "all")]
+    if data.empty or metric not in data:
+        raise ValueError(f"no values of metric {metric!r} for rows={rows!r} cols={cols!r}")
+    return data
+
+
+def pivot(
+    frame: pd.DataFrame, rows: str, cols: str, metric: str, how: str = "mean"
+) -> pd.DataFrame:
+    """Table of ``metric`` over the runs that share a cell (``how``: mean, median, min, max).
+
+    Runs that share a cell differ only in keys that are not axes, e.g. their seed.
+    """
+    data = _cells(frame, rows, cols, metric)
+    if rows == cols:
+        table = data.groupby(rows, sort=False)[metric].agg(how).to_frame(metric)
+    else:
+        table = data.pivot_table(index=rows, columns=cols, values=metric, aggfunc=how, sort=False)
+    table = table.reindex(sorted(table.index, key=_order_key))
+    if rows != cols:
+        table = table[sorted(table.columns, key=_order_key)]
+    return table
+
+
+def spread(frame: pd.DataFrame, rows: str, cols: str, metric: str) -> SeedTable:
+    """Median over seeds with its range (min, max): the spread a reader should see."""
+    return SeedTable(
+        pivot(frame, rows, cols, metric, "median"),
+        pivot(frame, rows, cols, metric, "min"),
+        pivot(frame, rows, cols, metric, "max"),
+        int(_cells(frame, rows, cols, metric).groupby(_axes(rows, cols)).size().max()),
+    )
+
+
+def _axes(rows: str, cols: str) -> list[str]:
+    return [rows] if rows == cols else [rows, cols]
+
+
+@dataclass
+class SeedTable:
+    """Median table and its per-cell range over ``n`` seeds."""
+
+    median: pd.DataFrame
+    low: pd.DataFrame
+    high: pd.DataFrame
+    n: int
+
+
+def smallest_reaching(table: pd.DataFrame, threshold: float) -> pd.Series:
+    """Per row, the smallest numeric column whose value reaches ``threshold`` (NaN if none)."""
+    out = {}
+    cols = sorted(table.columns, key=lambda c: float(c))
+    for label, row in table.iterrows():
+        hits = [float(c) for c in cols if np.isfinite(row[c]) and row[c] >= threshold]
+        out[label] = min(hits) if hits else np.nan
+    return pd.Series(out, name=f"smallest {table.columns.name or 'value'}")
+
+
+def _order_key(label):
+    text = str(label)
+    head = text.split("x")[0]
+    try:
+        return (0, float(head), text)
+    except ValueError:
+        return (1, 0.0, text)
+
+
+def to_markdown(
+    table: pd.DataFrame, metric: str, percent: bool = True, seeds: SeedTable | None = None
+) -> str:
+    """A Markdown table; with ``seeds``, cells read ``median [min, max]`` over the seeds."""
+
+    def fmt(v):
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            return NO_VALUE
+        return f"{100 * v:.1f}" if percent else f"{v:.4g}"
+
+    index_name = table.index.name or ""
+    cols = [str(c) for c in table.columns]
+    head = f"| {index_name} \\ {table.columns.name or ''} | " + " | ".join(cols) + " |"
+    sep = "|" + "---|" * (len(cols) + 1)
+    lines = [head, sep]
+    for label, row in table.iterrows():
+        cells = []
+        for col, v in row.items():
+            cell = fmt(v)
+            if seeds is not None and cell != NO_VALUE:
+                lo, hi = seeds.low.loc[label, col], seeds.high.loc[label, col]
+                if lo != hi:
+                    cell += f" [{fmt(lo)}, {fmt(hi)}]"
+            cells.append(cell)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    unit = " (%)" if percent else ""
+    note = f", median [min, max] over {seeds.n} seeds" if seeds is not None else ""
+    return f"{metric}{unit}{note}\n\n" + "\n".join(lines) + "\n"

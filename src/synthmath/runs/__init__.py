@@ -1,0 +1,1 @@
+"""Runs: config loading and validation, study expansion, datasets on disk, run artifacts."""

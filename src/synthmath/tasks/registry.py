@@ -1,0 +1,40 @@
+"""The task registry: every task family by name (built-in families and :func:`register_task`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from synthmath.core.errors import ConfigError
+from synthmath.core.task import Task
+from synthmath.tasks.arithmetic.task import ArithmeticTask
+from synthmath.tasks.linalg.task import LinalgTask
+from synthmath.tasks.metabolic.task import MetabolicTask
+
+_REGISTRY: dict[str, type[Task]] = {
+    task.name: task for task in (ArithmeticTask, LinalgTask, MetabolicTask)
+}
+
+
+def register_task(cls: type[Task]) -> type[Task]:
+    """Make a task (a :class:`Task` subclass outside this package) available by its ``name``.
+
+    Usable as a class decorator. The built-in families are listed in ``_REGISTRY`` above.
+    """
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def task_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_task_class(name: str) -> type[Task]:
+    if name not in _REGISTRY:
+        raise ConfigError(f"task: unknown task {name!r}; allowed: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def make_task(name: str, params: dict[str, Any] | None = None, where: str = "") -> Task:
+    cls = get_task_class(name)
+    cls.validate_params(dict(params or {}), where)
+    return cls(**(params or {}))

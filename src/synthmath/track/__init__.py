@@ -1,0 +1,1 @@
+"""MLflow tracking: the client wrapper, the training callback, the study-level report run."""

@@ -1,0 +1,214 @@
+"""MLflow logging: one experiment per study, one run per training job.
+
+The training loop knows nothing about MLflow; :class:`MlflowCallback` plugs into it. The run
+id is kept in ``<run_dir>/mlflow_run.json`` so that a killed and restarted job (or a later
+evaluation job) logs to the same MLflow run instead of opening a second, half one.
+
+SQLite is the default backend: the workflow creates the database in a first job
+(:func:`init_tracking`) because several jobs creating a missing database at once crash. Calls
+retry for a while when SQLite answers "database is locked".
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+log = logging.getLogger("synthmath.track.mlflow")
+
+
+T = TypeVar("T")
+
+
+RUN_FILE = "mlflow_run.json"
+
+
+def _quiet_mlflow() -> None:
+    for name in ("mlflow", "alembic", "sqlalchemy"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def retrying(fn: Callable[..., T], attempts: int = 30, delay: float = 0.5) -> Callable[..., T]:
+    """Retry ``fn`` when SQLite is locked by another job."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        for attempt in range(attempts):
+            try:
+                return fn(*args, **kwargs)
+            except Exception as err:  # mlflow wraps the sqlalchemy error
+                if "locked" not in str(err).lower() or attempt == attempts - 1:
+                    raise
+                time.sleep(delay * (1 + attempt % 5))
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+        return out + ("-dirty" if dirty else "")
+    except Exception:
+        return "unknown"
+
+
+def flatten(obj: Any, prefix: str = "") -> dict[str, str]:
+    """Nested dicts -> {"a.b.c": "value"} with values as strings (MLflow params)."""
+    out: dict[str, str] = {}
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out.update(flatten(v, f"{prefix}{k}."))
+    else:
+        text = json.dumps(obj) if isinstance(obj, list | tuple) else str(obj)
+        out[prefix[:-1]] = text[:500]
+    return out
+
+
+def _is_local(uri: str) -> bool:
+    return uri.startswith("sqlite:") or uri.startswith("file:") or "://" not in uri
+
+
+class Tracker:
+    """A thin wrapper over ``MlflowClient`` with batching and lock retries."""
+
+    def __init__(self, uri: str):
+        _quiet_mlflow()
+        from mlflow.tracking import MlflowClient
+
+        if uri.startswith("sqlite:///"):
+            Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        self.uri = uri
+        self.client = MlflowClient(tracking_uri=uri)
+
+    def experiment(self, name: str, description: str = "") -> str:
+        """Id of the experiment ``name``, created if missing (race-safe)."""
+        exp = retrying(self.client.get_experiment_by_name)(name)
+        if exp is not None:
+            return exp.experiment_id
+        location = None
+        if _is_local(self.uri):
+            location = (Path("results") / "mlartifacts" / name).resolve().as_uri()
+        tags = {"mlflow.note.content": description} if description else None
+        try:
+            return retrying(self.client.create_experiment)(
+                name, artifact_location=location, tags=tags
+            )
+        except Exception:
+            exp = retrying(self.client.get_experiment_by_name)(name)
+            if exp is None:
+                raise
+            return exp.experiment_id
+
+    def open_run(self, experiment: str, name: str, run_dir: Path, tags: dict[str, str]) -> str:
+        """Start the run of ``run_dir`` or reopen the one recorded there."""
+        record = Path(run_dir) / RUN_FILE
+        if record.exists():
+            saved = json.loads(record.read_text())
+            if saved.get("uri") == self.uri:
+                try:
+                    retrying(self.client.get_run)(saved["run_id"])
+                    retrying(self.client.update_run)(saved["run_id"], status="RUNNING")
+                    return saved["run_id"]
+                except Exception:
+                    log.warning("MLflow run %s in %s not found; starting a new one", saved, record)
+        exp_id = self.experiment(experiment)
+        run = retrying(self.client.create_run)(exp_id, run_name=name, tags=tags)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        tmp = record.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"uri": self.uri, "run_id": run.info.run_id}))
+        tmp.replace(record)
+        return run.info.run_id
+
+    def log_params(self, run_id: str, params: dict[str, str]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, v) for k, v in params.items()]
+        for i in range(0, len(items), 100):
+            try:
+                retrying(self.client.log_batch)(run_id, params=items[i : i + 100])
+            except Exception as err:  # params are immutable: a resumed run logs them again
+                if "already" not in str(err).lower() and "changing" not in str(err).lower():
+                    raise
+
+    def log_metrics(self, run_id: str, metrics: Iterable[tuple[str, float, int]]) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, int(s)) for k, v, s in metrics]
+        for i in range(0, len(items), 1000):
+            retrying(self.client.log_batch)(run_id, metrics=items[i : i + 1000])
+
+    def latest_metrics(self, run_id: str) -> dict[str, float]:
+        """The latest value of each metric of ``run_id``."""
+        return dict(retrying(self.client.get_run)(run_id).data.metrics)
+
+    def last_logged_steps(self, run_id: str) -> dict[str, int]:
+        """The highest step logged so far for each metric of ``run_id`` (empty for a new run).
+
+        A resumed job replays the steps between its last checkpoint and the kill; its callback
+        skips those already logged, so the metric history has each step once.
+        """
+        run = retrying(self.client.get_run)(run_id)
+        last = {}
+        for key in run.data.metrics:
+            history = retrying(self.client.get_metric_history)(run_id, key)
+            last[key] = max((m.step for m in history), default=-1)
+        return last
+
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        retrying(self.client.log_batch)(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_artifacts(self, run_id: str, paths: Iterable[Path]) -> None:
+        for p in paths:
+            retrying(self.client.log_artifact)(run_id, str(p))
+
+    def end_run(self, run_id: str, status: str = "FINISHED") -> None:
+        retrying(self.client.set_terminated)(run_id, status=status)
+
+
+def init_tracking(uri: str, experiments: dict[str, str]) -> None:
+    """Create the database (and the experiments) once, before any logging job runs."""
+    tracker = Tracker(uri)
+    for name, description in experiments.items():
+        tracker.experiment(name, description)
+
+
+def run_tags(run_spec, rule: str) -> dict[str, str]:
+    return {
+        "study": run_spec.study,
+        "task": run_spec.task,
+        "run_id": run_spec.run_id,
+        "git_commit": git_commit(),
+        "config_hash": run_spec.config_hash,
+        "snakemake_rule": rule,
+        "grid": json.dumps(run_spec.grid, sort_keys=True),
+    }
+
+
+def open_run_for(run_spec, rule: str = "train") -> tuple[Tracker, str] | None:
+    """(tracker, mlflow run id) of a run spec, or None when tracking is off."""
+    if not run_spec.tracking_uri:
+        return None
+    tracker = Tracker(run_spec.tracking_uri)
+    tracker.experiment(run_spec.study)
+    mlflow_id = tracker.open_run(
+        run_spec.study, run_spec.run_id, run_spec.dir, run_tags(run_spec, rule)
+    )
+    return tracker, mlflow_id

@@ -1,0 +1,1 @@
+"""Training: settings, schedule, batches, the callback trainer, checkpoints and resume, DDP."""

@@ -1,0 +1,138 @@
+"""The Snakemake workflow: dry runs of every config, config errors, a tiny end-to-end run."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+CONFIGS = [
+    "config.yaml",
+    *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "configs").rglob("*.yaml")),
+]
+
+
+def workdir_copy(tmp_path: Path) -> Path:
+    """A copy of the workflow files, so results/ goes to a temporary folder."""
+    work = tmp_path / "wf"
+    work.mkdir()
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy(ROOT / name, work / name)
+    for name in ("workflow", "configs", "profiles"):
+        shutil.copytree(ROOT / name, work / name, symlinks=False)
+    return work
+
+
+def snakemake(work: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [SNAKEMAKE, "--cores", "2", *args],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_dry_run(tmp_path, config):
+    work = workdir_copy(tmp_path)
+    proc = snakemake(work, "-n", "--configfile", config)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "train" in proc.stdout
+
+
+def test_configfile_replaces_default(tmp_path):
+    work = workdir_copy(tmp_path)
+    proc = snakemake(work, "-n", "--configfile", "configs/ci.yaml")
+    assert proc.returncode == 0
+    studies = yaml.safe_load((ROOT / "configs/ci.yaml").read_text())["studies"]
+    default = yaml.safe_load((ROOT / "config.yaml").read_text())["studies"]
+    for name in set(default) - set(studies):
+        assert f"results/{name}/" not in proc.stdout
+
+
+def test_bad_config_stops_before_any_job(tmp_path):
+    work = workdir_copy(tmp_path)
+    config = yaml.safe_load((ROOT / "configs/ci.yaml").read_text())
+    config["studies"]["tiny_ops"]["model"] = {"positions": "spiral"}
+    (work / "bad.yaml").write_text(yaml.safe_dump(config))
+    proc = snakemake(work, "--configfile", "bad.yaml")
+    assert proc.returncode != 0
+    assert "studies.tiny_ops.model.positions: unknown value 'spiral'" in proc.stderr + proc.stdout
+    assert "allowed: learned" in proc.stderr + proc.stdout
+    assert not (work / "results").exists()
+
+
+@pytest.mark.slow
+def test_tiny_end_to_end(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    work = workdir_copy(tmp_path)
+    proc = snakemake(work, "--configfile", "configs/ci.yaml")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    results = work / "results"
+    studies = ("tiny_ops", "tiny_ood", "tiny_grow", "tiny_metab", "tiny_known", "tiny_arith")
+    for study in studies:
+        for name in ("table.csv", "table.md", "figure.png"):
+            assert (results / study / name).stat().st_size > 0
+    assert "tiny_ood" in (results / "README.md").read_text()
+    evals = sorted(results.glob("*/*/eval/*.json"))
+    # tiny_ops: 2 runs x 1 test set; tiny_ood: 2 x 2; tiny_grow 1; tiny_metab 2 x 2;
+    # tiny_known 1; tiny_arith 2
+    assert len(evals) == 2 * 1 + 2 * 2 + 1 + 2 * 2 + 1 + 2
+    known = json.loads(next(results.glob("tiny_known/*/eval/known.json")).read_text())
+    assert {"cholesterol", "tca_cycle"} <= set(known["by_group"]["network"])
+    table = (results / "tiny_known" / "table.md").read_text()
+    assert "cholesterol" in table
+    metab = json.loads(next(results.glob("tiny_metab/*/eval/tree.json")).read_text())
+    assert "acc" in metab["metrics"] and metab["n"] == 24
+    primed = [json.loads(p.read_text()) for p in results.glob("tiny_arith/*/config.json")]
+    assert sorted(bool(r["prime_data"]) for r in primed) == [False, True]
+    arith = json.loads(next(results.glob("tiny_arith/*/eval/long.json")).read_text())
+    assert set(arith["by_group"]["size"]) <= {"4", "5", "6"} and arith["n"] == 24
+    grow = json.loads(next(results.glob("tiny_grow/*/eval/id.json")).read_text())
+    assert set(grow["by_group"]["size"]) == {"3x3", "4x4"}
+    grow_run = json.loads(next(results.glob("tiny_grow/*/config.json")).read_text())
+    assert grow_run["init_from"].startswith("results/tiny_ops/op-transpose")
+    grow_log = next((results / "logs" / "train" / "tiny_grow").glob("*.log")).read_text()
+    assert "initialised from results/tiny_ops/op-transpose" in grow_log
+    summary = json.loads(next(results.glob("tiny_ops/*/eval/id.json")).read_text())
+    assert summary["n"] == 24 and "acc_tol5" in summary["metrics"]
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{results / 'mlflow.db'}")
+    for study, n_runs in (("tiny_ops", 2), ("tiny_ood", 2), ("tiny_grow", 1)):
+        exp = client.get_experiment_by_name(study)
+        assert exp is not None
+        runs = client.search_runs([exp.experiment_id])
+        training = [r for r in runs if r.data.tags.get("snakemake_rule") == "train"]
+        assert len(training) == n_runs
+        for run in training:
+            assert run.info.status == "FINISHED"
+            assert {"study", "run_id", "git_commit", "config_hash"} <= set(run.data.tags)
+            assert run.data.params["training.batch_size"] == "16"
+            assert any(k.startswith("test/") for k in run.data.metrics)
+            history = client.get_metric_history(run.info.run_id, "train/loss")
+            assert len(history) >= 2
+        reports = client.search_runs(
+            [exp.experiment_id], filter_string="tags.kind = 'study-report'"
+        )
+        assert len(reports) == 1
+        artifacts = {a.path for a in client.list_artifacts(reports[0].info.run_id)}
+        assert {"figure.png", "table.csv", "table.md"} <= artifacts
+
+    # snakemake --report: one HTML file with every study's captioned figure and table
+    html = work / "report.html"
+    proc = snakemake(work, "--configfile", "configs/ci.yaml", "--report", str(html))
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    text = html.read_text(errors="replace")
+    for study in studies:
+        assert study in text
+
+    # a second invocation has nothing to do
+    again = snakemake(work, "--configfile", "configs/ci.yaml", "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr
