@@ -44,6 +44,7 @@ def _task(args):
 
 def cmd_sample(args) -> int:
     from synthmath.core.raw import take
+    from synthmath.core.vocab import PAD
 
     task = _task(args)
     raw = task.sample(args.n, np.random.default_rng(args.seed))
@@ -52,7 +53,11 @@ def cmd_sample(args) -> int:
     sv, tv = task.src_vocab(), task.tgt_vocab()
     for i in range(args.n):
         ex = task.to_json(take(raw, slice(i, i + 1)), 0)
-        ex["src"] = " ".join(sv.tokens[t] for t in src[i, : src_len[i]])
+        if src.ndim == 3:  # points inputs: one row of tokens per point
+            points = src[i, : src_len[i]]
+            ex["src"] = " | ".join(" ".join(sv.tokens[t] for t in p if t != PAD) for p in points)
+        else:
+            ex["src"] = " ".join(sv.tokens[t] for t in src[i, : src_len[i]])
         ex["tgt"] = " ".join(tv.tokens[t] for t in tgt[i, : tgt_len[i]])
         print(json.dumps(ex))
     return 0
@@ -132,50 +137,63 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def cmd_solve(args) -> int:
-    if args.task != "metabolic":
-        raise ConfigError(f"solve: task {args.task!r} reads no problem files; allowed: metabolic")
-    from synthmath.tasks.metabolic.commands import solve_file
+def _require(task, capability: str, what: str) -> None:
+    """A one-line error naming the tasks that can, when ``task`` does not declare ``capability``."""
+    from synthmath.tasks.registry import task_names
 
-    print(solve_file(args.file, as_json=args.json), end="")
+    if capability not in type(task).capabilities:
+        able = ", ".join(task_names(capability)) or "none"
+        raise ConfigError(f"{what}: task {task.name!r} cannot; tasks that can: {able}")
+
+
+def cmd_solve(args) -> int:
+    from synthmath.tasks.registry import make_task
+
+    task = make_task(args.task)
+    _require(task, "solve_file", "solve")
+    print(task.solve_file(args.file, as_json=args.json), end="")
     return 0
 
 
 def cmd_predict(args) -> int:
     from synthmath.core.raw import take
-    from synthmath.eval.predict import predict_tokens
+    from synthmath.eval.predict import predict_nbest
     from synthmath.runs.artifacts import load_trained
     from synthmath.tasks.registry import make_task
     from synthmath.train.batches import EncodedSet
 
     model, task, spec = load_trained(args.run_dir)
-    if args.params and args.params[0].endswith(".json"):  # predict RUN_DIR FILE
-        from synthmath.tasks.metabolic.commands import predict_file
-
+    first = args.params[0] if args.params else None
+    if first is not None and ("=" not in first or Path(first).is_file()):  # predict RUN FILE
+        _require(task, "predict_file", f"predict on a file ({args.params[0]})")
         if len(args.params) > 1:
-            raise ConfigError(f"predict: a network file takes no overrides, got {args.params[1:]}")
-        print(predict_file(model, task, args.params[0], beam_size=args.beam), end="")
+            raise ConfigError(f"predict: a problem file takes no overrides, got {args.params[1:]}")
+        print(task.predict_file(model, args.params[0], beam_size=args.beam), end="")
         return 0
     if args.params:
         task = make_task(spec.task, {**task.params, **parse_assignments(args.params)})
     raw = task.sample(args.n, np.random.default_rng(args.seed))
-    preds = predict_tokens(model, task, EncodedSet(task, raw), beam_size=args.beam)
-    scores = task.score(raw, preds)
-    for i, pred in enumerate(preds):
+    nbest = predict_nbest(model, task, EncodedSet(task, raw), beam_size=args.beam)
+    scores = task.score(raw, nbest)
+    decodes = "decode_answer" in type(task).capabilities
+    for i, hyps in enumerate(nbest):
         ex = task.to_json(take(raw, slice(i, i + 1)), 0)
         print(f"--- example {i}")
         print(f"problem:   {json.dumps(ex['problem'])}")
         print(f"exact:     {json.dumps(ex['answer'])}")
-        try:
-            decoded = task.decode_answer(pred) if hasattr(task, "decode_answer") else None
-            decoded = _plain(decoded)
-        except DecodeError as err:
-            decoded = f"(does not decode: {err})"
-        print(
-            f"predicted: {json.dumps(decoded, default=str) if decoded is not None else ' '.join(pred)}"
-        )
-        print("scores:    " + ", ".join(f"{k}={_fmt(v[i])}" for k, v in scores.items()))
+        for k, pred in enumerate(hyps):
+            label = "predicted:" if k == 0 else f"beam {k + 1}:".ljust(10)
+            print(f"{label} {_shown(task, pred) if decodes else ' '.join(pred)}")
+            print("scores:    " + ", ".join(f"{m}={_fmt(v[i, k])}" for m, v in scores.items()))
     return 0
+
+
+def _shown(task, pred) -> str:
+    """A predicted answer as JSON, or why it does not decode."""
+    try:
+        return json.dumps(_plain(task.decode_answer(pred)), default=str)
+    except DecodeError as err:
+        return json.dumps(f"(does not decode: {err})")
 
 
 def _plain(value):
@@ -234,7 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-progress", action="store_true")
     e.set_defaults(fn=cmd_evaluate)
 
-    v = sub.add_parser("solve", help="solve a problem file exactly (metabolic network JSON)")
+    v = sub.add_parser(
+        "solve", help="solve a problem file exactly (tasks that can: metabolic network JSON)"
+    )
     v.add_argument("task")
     v.add_argument("file")
     v.add_argument("--json", action="store_true", help="print the solution as one JSON object")
@@ -245,7 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument(
         "params",
         nargs="*",
-        help="task parameter overrides, e.g. dist=laplace; or one network .json file (metabolic)",
+        help="task parameter overrides, e.g. dist=laplace; or one problem file (tasks that "
+        "can: metabolic network .json)",
     )
     q.add_argument("-n", type=int, default=5)
     q.add_argument("--seed", type=int, default=0)

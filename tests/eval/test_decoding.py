@@ -106,15 +106,22 @@ def test_cached_greedy_equals_uncached_trained_model(trained_model):
     assert (cached[1] < 10).all()  # the trained model ends its answers
 
 
+def best(decoded: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first (best) hypothesis of beam_decode's output, trimmed like greedy_decode's."""
+    ids, lengths = decoded[0][:, 0], decoded[1][:, 0]
+    width = int(lengths.max()) if lengths.numel() else 0
+    return ids[:, :width], lengths
+
+
 def test_padded_batch_decodes_like_single_examples(trained_model):
     src = padded_sources(3, n=8)
     ids, lengths = greedy_decode(trained_model, src, 10)
-    beam_ids, beam_lengths = beam_decode(trained_model, src, 3, 10)
+    beam_ids, beam_lengths = best(beam_decode(trained_model, src, 3, 10))
     for i in range(8):
         alone = src[i : i + 1, : int((src[i] != PAD).sum())]
         one_ids, one_len = greedy_decode(trained_model, alone, 10)
         assert torch.equal(one_ids[0, : one_len[0]], ids[i, : lengths[i]])
-        one_ids, one_len = beam_decode(trained_model, alone, 3, 10)
+        one_ids, one_len = best(beam_decode(trained_model, alone, 3, 10))
         assert torch.equal(one_ids[0, : one_len[0]], beam_ids[i, : beam_lengths[i]])
 
 
@@ -122,7 +129,7 @@ def test_padded_batch_decodes_like_single_examples(trained_model):
 def test_beam_one_is_greedy(trained_model, length_penalty):
     for model in (random_model(4), random_model(5, norm="pre"), trained_model):
         src = padded_sources(4)
-        greedy, beam = greedy_decode(model, src, 12), beam_decode(model, src, 1, 12, length_penalty)
+        greedy, beam = greedy_decode(model, src, 12), best(beam_decode(model, src, 1, 12, length_penalty))
         assert torch.equal(greedy[0], beam[0]) and torch.equal(greedy[1], beam[1])
 
 
@@ -131,7 +138,7 @@ def test_beam_scores_at_least_greedy(trained_model, length_penalty):
     src = padded_sources(5, n=64)
     max_len = 10
     greedy = greedy_decode(trained_model, src, max_len)
-    beam = beam_decode(trained_model, src, 5, max_len, length_penalty)
+    beam = best(beam_decode(trained_model, src, 5, max_len, length_penalty))
     check_format(*beam, max_len)
     greedy_score = normalised_scores(trained_model, src, *greedy, max_len, length_penalty)
     beam_score = normalised_scores(trained_model, src, *beam, max_len, length_penalty)
@@ -161,7 +168,7 @@ def test_wide_beam_finds_the_best_hypothesis():
         sequence_log_probs(model, src[b : b + 1].expand(len(x), -1), x, n, ended) for b in range(2)
     ]
     for length_penalty in (0.0, 1.0, 2.0):
-        ids, lengths = beam_decode(model, src, len(hypotheses), max_len, length_penalty)
+        ids, lengths = best(beam_decode(model, src, len(hypotheses), max_len, length_penalty))
         for b in range(2):
             scores = logp[b] / (n + ended.long()).float() ** length_penalty
             best_seq, best_ended = hypotheses[int(scores.argmax())]
@@ -177,7 +184,7 @@ def test_max_len_is_respected():
     for max_len in (1, 3, 7):
         for ids, lengths in (
             greedy_decode(model, src, max_len),
-            beam_decode(model, src, 4, max_len),
+            best(beam_decode(model, src, 4, max_len)),
         ):
             assert ids.shape == (12, max_len) and (lengths == max_len).all()
             assert not (ids == PAD).any()
@@ -203,7 +210,7 @@ def test_early_stop_when_all_rows_end(monkeypatch):
         model.head.bias[EOS] = 1e4  # ends at once
     calls = count_decoder_steps(model, monkeypatch)
     src = padded_sources(8)
-    for decode in (lambda: greedy_decode(model, src, 20), lambda: beam_decode(model, src, 5, 20)):
+    for decode in (lambda: greedy_decode(model, src, 20), lambda: best(beam_decode(model, src, 5, 20))):
         calls.clear()
         ids, lengths = decode()
         assert ids.shape == (12, 0) and (lengths == 0).all()
@@ -255,3 +262,24 @@ def test_predict_encoder_only():
         model.head.bias[EOS] = 2e4  # EOS everywhere: empty predictions
     ids, lengths = predict_encoder_only(model, src)
     assert (lengths == 0).all() and (ids == PAD).all()
+
+
+@pytest.mark.parametrize("length_penalty", [1.0, 0.0])
+def test_beam_returns_every_hypothesis_in_rank_order(trained_model, length_penalty):
+    """All K beams come back, distinct, by non-increasing score; the first is the best."""
+    src = padded_sources(10, n=16)
+    max_len, K = 10, 4
+    ids, lengths = beam_decode(trained_model, src, K, max_len, length_penalty)
+    assert ids.shape[:2] == (16, K) and lengths.shape == (16, K)
+    flat_ids, flat_len = ids.reshape(16 * K, -1), lengths.reshape(-1)
+    ended = flat_len < max_len
+    logp = sequence_log_probs(
+        trained_model, src.repeat_interleave(K, 0), flat_ids, flat_len, ended
+    )
+    scores = (logp / (flat_len + ended.long()).float() ** length_penalty).view(16, K)
+    assert (scores[:, :-1] >= scores[:, 1:] - 1e-4).all()
+    for b in range(16):
+        seqs = {tuple(ids[b, k, : lengths[b, k]].tolist()) for k in range(K)}
+        assert len(seqs) == K  # distinct hypotheses
+    wide = best(beam_decode(trained_model, src, K, max_len, length_penalty))
+    assert torch.equal(wide[1], lengths[:, 0])

@@ -14,6 +14,10 @@ class DecodeError(ValueError):
     """A token sequence does not decode to a well-formed answer (scored as wrong)."""
 
 
+class NotSupported(ConfigError):
+    """A task does not offer an optional capability (see ``Task.capabilities``)."""
+
+
 class CheckpointError(RuntimeError):
     """A checkpoint file exists but cannot be read; the message names the file."""
 

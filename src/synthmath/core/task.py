@@ -2,7 +2,8 @@
 
 A task owns four things: a seeded, vectorised generator of raw problems with their answers,
 the token vocabularies of its inputs and outputs, the (vectorised) encoding of raw problems
-into token ids, and the scoring of a predicted token sequence against the raw answer.
+into token ids, and the scoring of predicted token sequences (the n-best list of each example)
+against the raw answer, with the declaration of the metrics that scoring returns.
 
 Raw batches are plain ``dict[str, np.ndarray]`` whose arrays all share the leading dimension
 (the number of examples); they are what dataset shards store (``np.savez``), so encodings
@@ -18,10 +19,18 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from synthmath.core.errors import ConfigError
+from synthmath.core.errors import ConfigError, NotSupported
+from synthmath.core.metrics import Metric, by_summary_name
 from synthmath.core.vocab import Vocab
 
 RawBatch = dict[str, np.ndarray]
+
+#: what :meth:`Task.encode_src` returns: token sequences, or numeric points (one row of
+#: ``tokens_per_point()`` tokens per point) as an ordered sequence or as an unordered set
+INPUT_KINDS = ("tokens", "points", "point_set")
+
+#: optional capabilities a task may declare in :attr:`Task.capabilities`
+CAPABILITIES = ("decode_answer", "digit_tokens", "solve_file", "predict_file", "known_sets")
 
 
 @dataclass(frozen=True)
@@ -41,14 +50,24 @@ class Param:
 
 
 class Task(ABC):
-    """Base class of a task family; families are listed in :mod:`synthmath.tasks.registry`."""
+    """Base class of a task family; families are listed in :mod:`synthmath.tasks.registry`.
+
+    Optional capabilities are declared in :attr:`capabilities` (names from
+    :data:`CAPABILITIES`); the matching methods raise :class:`NotSupported` otherwise, so a
+    command can tell a user which tasks offer what
+    (:func:`synthmath.tasks.registry.task_names` with a capability).
+    """
 
     name: ClassVar[str]
     PARAMS: ClassVar[dict[str, Param]]
     #: "encoder_decoder" (sequence to sequence) or "encoder_only" (aligned outputs).
     model_kind: ClassVar[str] = "encoder_decoder"
+    #: one of :data:`INPUT_KINDS`; "points"/"point_set": see :meth:`encode_src`
+    input_kind: ClassVar[str] = "tokens"
     #: names of the breakdowns :meth:`groups` returns (report axes, e.g. "size", "network")
     group_names: ClassVar[tuple[str, ...]] = ("size",)
+    #: the optional methods this task implements (see :data:`CAPABILITIES`)
+    capabilities: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, **params: Any):
         self.params = self.validate_params(params)
@@ -109,8 +128,15 @@ class Task(ABC):
     def encode_src(self, raw: RawBatch) -> tuple[np.ndarray, np.ndarray]:
         """Token ids of the inputs: ``(ids (n, L) int32 padded with PAD, lengths (n,))``.
 
-        No BOS/EOS: the collator adds them.
+        No BOS/EOS: the collator adds them. Points inputs (``input_kind`` "points" or
+        "point_set"): ``ids (n, P, tokens_per_point())`` with the encoded coordinates of up
+        to P points per example, a padding point all PAD, and ``lengths (n,)`` the number of
+        points; no BOS/EOS is added, and a "point_set" model ignores the order of points.
         """
+
+    def tokens_per_point(self) -> int:
+        """Tokens of one encoded point (points inputs only): the point embedder's width."""
+        raise NotSupported(f"task {self.name!r} reads token sequences, not points")
 
     @abstractmethod
     def encode_tgt(self, raw: RawBatch) -> tuple[np.ndarray, np.ndarray]:
@@ -123,19 +149,60 @@ class Task(ABC):
         non-PAD targets only.
         """
 
+    # ---- scoring --------------------------------------------------------------------------
     @abstractmethod
-    def score(self, raw: RawBatch, predictions: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
-        """Per-example metrics of predicted token sequences (no BOS/EOS, no padding).
+    def metrics(self) -> tuple[Metric, ...]:
+        """Every per-example score :meth:`score_predictions` returns, declared (same order)."""
+
+    @abstractmethod
+    def score_predictions(
+        self, raw: RawBatch, predictions: Sequence[Sequence[str]]
+    ) -> dict[str, np.ndarray]:
+        """Per-example scores of one predicted token sequence per example (no BOS/EOS).
 
         Encoder-only tasks get the tokens predicted at their answer positions (the non-PAD
         targets of :meth:`encode_tgt`), in position order, whatever they are (``"<pad>"``
-        included).
-
-        Returns arrays of length n: booleans for accuracies (e.g. ``acc_tol5``), floats for
-        errors (summarised by their median), floats named ``*_acc`` for per-example fractions
-        (e.g. ``digit_acc``, summarised by their mean). A prediction that does not decode, or
-        has the wrong shape, is wrong (never an exception).
+        included). Returns one array of length n per declared metric (:meth:`metrics`):
+        booleans for accuracies, floats otherwise. A prediction that does not decode, or has
+        the wrong shape, is wrong (never an exception).
         """
+
+    def score(
+        self, raw: RawBatch, hypotheses: Sequence[Sequence[Sequence[str]]]
+    ) -> dict[str, np.ndarray]:
+        """Per-hypothesis scores of the n-best lists: arrays of shape ``(n, k)``.
+
+        ``hypotheses[i]`` holds example i's k predictions, best first (k = 1 for greedy and
+        encoder-only decoding); every example has the same k. The default scores each
+        hypothesis with :meth:`score_predictions`; a task whose verification looks at the
+        whole list may override this. Aggregations (first hypothesis, best of the top k)
+        are :meth:`Metric.best_of`.
+        """
+        n = len(hypotheses)
+        k = len(hypotheses[0]) if n else 1
+        if any(len(h) != k for h in hypotheses):
+            raise ValueError("score: every example needs the same number of hypotheses")
+        if k < 1:
+            raise ValueError("score: every example needs at least one hypothesis")
+        index = np.repeat(np.arange(n), k)
+        flat = [hyp for hyps in hypotheses for hyp in hyps]
+        repeated = raw if k == 1 else {key: v[index] for key, v in raw.items()}
+        scores = self.score_predictions(repeated, flat)
+        return {name: np.asarray(v).reshape(n, k) for name, v in scores.items()}
+
+    def main_metric(self) -> str:
+        """The summary metric used for model selection and early stopping (a declared one)."""
+        return "acc_tol5"
+
+    def declared_metric(self, summary_name: str) -> Metric:
+        """The declaration behind a summary metric name (e.g. ``median_rel_error``)."""
+        declared = by_summary_name(self.metrics())
+        if summary_name not in declared:
+            raise ConfigError(
+                f"metric: task {self.name!r} has no metric {summary_name!r}; "
+                f"allowed: {', '.join(declared)}"
+            )
+        return declared[summary_name]
 
     def groups(self, raw: RawBatch) -> dict[str, np.ndarray]:
         """Keys for accuracy breakdowns (e.g. matrix size), one label per example."""
@@ -145,10 +212,36 @@ class Task(ABC):
     def to_json(self, raw: RawBatch, i: int) -> dict[str, Any]:
         """Example ``i`` as ``{"problem": ..., "answer": ...}`` of plain Python values."""
 
-    def main_metric(self) -> str:
-        """The metric used for model selection and early stopping."""
-        return "acc_tol5"
+    # ---- optional capabilities (declared in ``capabilities``) -----------------------------
+    def _unsupported(self, capability: str) -> NotSupported:
+        return NotSupported(
+            f"task {self.name!r} does not declare the capability {capability!r} "
+            "(synthmath.tasks.registry.task_names(capability) lists the tasks that do)"
+        )
+
+    def decode_answer(self, tokens: Sequence[str]) -> Any:
+        """``decode_answer``: the answer a predicted token sequence writes (plain values or
+        arrays); raises :class:`~synthmath.core.errors.DecodeError` when it does not decode."""
+        raise self._unsupported("decode_answer")
+
+    def digit_token_ids(self) -> tuple[list[int], list[int]]:
+        """``digit_tokens``: ids of the digit tokens in the source and target vocabularies
+        (Abacus positions count digits inside numbers)."""
+        raise self._unsupported("digit_tokens")
+
+    def solve_file(self, path: str, as_json: bool = False) -> str:
+        """``solve_file``: the exact solution of the problem in a file, as text to print."""
+        raise self._unsupported("solve_file")
+
+    def predict_file(self, model: Any, path: str, beam_size: int = 1) -> str:
+        """``predict_file``: a trained model's answer to the problem in a file, as text."""
+        raise self._unsupported("predict_file")
+
+    def known_sets(self) -> tuple[str, ...]:
+        """``known_sets``: names of the fixed (e.g. real-world) problem sets shipped with it."""
+        raise self._unsupported("known_sets")
 
     # ---- helpers --------------------------------------------------------------------------
     def tokens(self, ids: np.ndarray, lengths: np.ndarray, vocab: Vocab) -> list[list[str]]:
         return [[vocab.tokens[t] for t in row[:n]] for row, n in zip(ids, lengths)]
+

@@ -1,6 +1,7 @@
 """Turning a trained model's outputs into predicted token sequences.
 
-Output format of every decoder: ``ids (B, L)`` holding the generated tokens after BOS, up to
+Output format of every decoder (beam search: per hypothesis, see :func:`beam_decode`):
+``ids (B, L)`` holding the generated tokens after BOS, up to
 and excluding EOS, padded with PAD, and ``lengths (B,)``. ``max_len`` is the most tokens
 generated per example, EOS included: a sequence with no EOS after ``max_len`` tokens is
 returned cut there (length ``max_len``) and scored as it is.
@@ -115,7 +116,12 @@ def greedy_decode_uncached(model: Transformer, src: Tensor, max_len: int) -> tup
 def beam_decode(
     model: Transformer, src: Tensor, beam_size: int, max_len: int, length_penalty: float = 1.0
 ) -> tuple[Tensor, Tensor]:
-    """Best hypothesis per example of a batched beam search (scores: see the module doc)."""
+    """Every hypothesis of a batched beam search, in rank order (scores: see the module doc).
+
+    Returns ``ids (B, beam_size, L)`` and ``lengths (B, beam_size)``: ``[:, 0]`` is the best
+    hypothesis of each example (what ``beam_size=1`` and greedy decoding return), the others
+    follow by decreasing score.
+    """
     src = _check(model, src, max_len)
     if beam_size < 1:
         raise ValueError(f"beam_size: expected >= 1, got {beam_size}")
@@ -162,13 +168,17 @@ def beam_decode(
                 break
             cache.reorder(rows)
             prev = tok.view(-1, 1)
-        # the best hypothesis; a finished one wins ties with an unfinished one
+        # rank order: the best hypothesis first (a finished one wins ties with an unfinished
+        # one), then the others by score, finished before unfinished at equal scores
         fin_key, fin_idx = torch.where(finished, top_key, float("-inf")).max(dim=1)
         best = torch.where(finished.any(dim=1) & (fin_key >= top_key[:, 0]), fin_idx, 0)  # (B,)
-        pick = first_row.squeeze(1) + best
-        lengths = hyp_len.gather(1, best[:, None]).squeeze(1)
-        lengths = lengths - finished.gather(1, best[:, None]).squeeze(1).long()  # drop EOS
-        return _trim(tokens.index_select(0, pick), lengths)
+        rank_key = top_key.scatter(1, best[:, None], float("inf"))
+        order = torch.argsort((~finished).long(), dim=1, stable=True)
+        order = order.gather(1, torch.argsort(-rank_key.gather(1, order), dim=1, stable=True))
+        pick = (first_row + order).view(-1)  # (B*K,) rows in rank order
+        lengths = hyp_len.gather(1, order) - finished.gather(1, order).long()  # drop EOS
+        ids, lengths = _trim(tokens.index_select(0, pick), lengths.view(-1))
+        return ids.view(B, K, -1), lengths.view(B, K)
 
 
 @torch.inference_mode()

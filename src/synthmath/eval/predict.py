@@ -1,4 +1,9 @@
-"""Predicted output tokens of a trained model for every example of a test set."""
+"""Predicted output tokens of a trained model for every example of a test set.
+
+:func:`predict_nbest` gives the n-best list of every example (the beam, best first; one
+hypothesis for greedy and encoder-only decoding), which :meth:`Task.score` scores;
+:func:`predict_tokens` the first hypothesis only.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from synthmath.train.batches import EncodedSet
 
 
 @torch.inference_mode()
-def predict_tokens(
+def predict_nbest(
     model: torch.nn.Module,
     task: Task,
     encoded: EncodedSet,
@@ -21,8 +26,11 @@ def predict_tokens(
     beam_size: int = 1,
     device: str | torch.device = "cpu",
     progress: bool = False,
-) -> list[list[str]]:
-    """Predicted output token strings for every example of ``encoded`` (in order).
+) -> list[list[list[str]]]:
+    """The n-best predicted token lists of every example of ``encoded`` (in order).
+
+    ``beam_size > 1`` (sequence to sequence): every beam, in rank order; otherwise one
+    hypothesis per example.
 
     Sequence-to-sequence tasks: the decoded tokens up to EOS. Encoder-only tasks
     (``task.model_kind == "encoder_only"``): the argmax tokens at the answer positions
@@ -35,7 +43,7 @@ def predict_tokens(
     model.eval()
     vocab = task.tgt_vocab()
     n = len(encoded)
-    predictions: list[list[str] | None] = [None] * n
+    predictions: list[list[list[str]] | None] = [None] * n
     order = np.argsort(encoded.src_len, kind="stable")  # similar lengths batch together
     max_len = encoded.max_tgt_len + 1
     arch = getattr(getattr(model, "cfg", None), "arch", "encoder_decoder")
@@ -53,7 +61,7 @@ def predict_tokens(
             ids = predict_encoder_only(model, src, aligned=True)[0].cpu().numpy()
             answer = encoded.tgt[index, : ids.shape[1]] != PAD
             for row, i in enumerate(index):
-                predictions[i] = [vocab.tokens[t] for t in ids[row][answer[row]].tolist()]
+                predictions[i] = [[vocab.tokens[t] for t in ids[row][answer[row]].tolist()]]
             continue
         if arch == "encoder_only":
             ids, lengths = predict_encoder_only(model, src)
@@ -62,7 +70,18 @@ def predict_tokens(
         else:
             ids, lengths = greedy_decode(model, src, max_len=max_len)
         ids, lengths = ids.cpu().numpy(), lengths.cpu().numpy()
+        if ids.ndim == 2:  # one hypothesis per example
+            ids, lengths = ids[:, None], lengths[:, None]
         for row, i in enumerate(index):
-            predictions[i] = vocab.to_tokens(ids[row, : lengths[row]])
+            predictions[i] = [
+                vocab.to_tokens(ids[row, k, : lengths[row, k]]) for k in range(ids.shape[1])
+            ]
     model.train(was_training)
     return predictions  # type: ignore[return-value]
+
+
+def predict_tokens(
+    model: torch.nn.Module, task: Task, encoded: EncodedSet, **kwargs
+) -> list[list[str]]:
+    """The first (best) hypothesis of every example (arguments: :func:`predict_nbest`)."""
+    return [hyps[0] for hyps in predict_nbest(model, task, encoded, **kwargs)]

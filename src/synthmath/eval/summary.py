@@ -3,59 +3,81 @@
 The summary is what the workflow stores in ``eval/<test_set>.json`` and what reports read:
 
     {"n": 1000, "metrics": {"acc_tol5": 0.97, ...}, "by_group": {"size": {"5x5": {...}}},
-     "examples": [{"problem": ..., "answer": ..., "predicted": "...", "acc_tol5": true}, ...]}
+     "examples": [{"problem": ..., "answer": ..., "predicted": "...", "acc_tol5": true}, ...],
+     "metric_info": {"acc_tol5": {"aggregate": "mean", "format": "percent", ...}, ...}}
+
+With a beam of k > 1, ``metrics`` also hold ``<name>@k`` (the best of the top k hypotheses)
+and examples their ``hypotheses``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
+from synthmath.core.metrics import at_k
 from synthmath.core.raw import raw_len, take
 from synthmath.core.task import RawBatch, Task
-from synthmath.eval.predict import predict_tokens
+from synthmath.eval.predict import predict_nbest
 from synthmath.train.batches import EncodedSet
 
 
 def summarize(
-    task: Task, raw: RawBatch, predictions: Sequence[Sequence[str]], n_examples: int = 8
+    task: Task, raw: RawBatch, nbest: Sequence[Sequence[Sequence[str]]], n_examples: int = 8
 ) -> dict:
-    """Aggregate per-example scores: overall means, per-group means and a few examples."""
-    scores = task.score(raw, predictions)
-    n = raw_len(raw)
+    """Aggregate per-hypothesis scores: overall, per group, and a few examples.
 
-    def means(index) -> dict[str, float]:
+    ``nbest[i]`` is example i's n-best list (best first). Every declared metric is summarised
+    over the first hypotheses under its usual name (``acc_tol5``, ``median_rel_error``), and,
+    when there are k > 1 hypotheses, over the best of the top k as ``<name>@k`` (``acc@5``:
+    any of the top 5 right). ``metric_info`` stores each summary metric's declaration.
+    """
+    scores = task.score(raw, nbest)
+    declared = task.metrics()
+    names = [m.name for m in declared]
+    if sorted(scores) != sorted(names):
+        raise ValueError(
+            f"task {task.name!r}: score returned {sorted(scores)}, metrics() declares {names}"
+        )
+    n = raw_len(raw)
+    k = next(iter(scores.values())).shape[1] if scores else 1
+    ks = (1, k) if k > 1 else (1,)
+    best = {(m.name, j): m.best_of(scores[m.name], j) for m in declared for j in ks}
+
+    def aggregate(index) -> dict[str, float]:
         out = {}
-        for name, values in scores.items():
-            v = np.asarray(values)[index]
-            if v.dtype == bool or name.endswith("_acc") or name.startswith("frac_"):
-                # accuracies and fractions (e.g. of components within tolerance): mean
-                out[name] = float(v.mean()) if len(v) else math.nan
-            else:
-                finite = v[np.isfinite(v)]
-                out[f"median_{name}"] = float(np.median(finite)) if len(finite) else math.inf
+        for j in ks:
+            for m in declared:
+                name = m.summary_name if j == 1 else at_k(m.summary_name, j)
+                out[name] = m.summarise(best[m.name, j][index])
         return out
 
-    summary = {"n": n, "metrics": means(slice(None)), "by_group": {}}
+    info = {}
+    for j in ks:
+        for m in declared:
+            info[m.summary_name if j == 1 else at_k(m.summary_name, j)] = m.info()
+    summary = {"n": n, "metrics": aggregate(slice(None)), "by_group": {}}
     for group, labels in task.groups(raw).items():
         labels = np.asarray(labels).astype(str)
         per = {}
         for label in sorted(set(labels), key=_natural_key):
             index = labels == label
-            per[label] = {"n": int(index.sum()), **means(index)}
+            per[label] = {"n": int(index.sum()), **aggregate(index)}
         summary["by_group"][group] = per
     examples = []
     for i in range(min(n_examples, n)):
         ex = task.to_json(take(raw, slice(i, i + 1)), 0)
-        ex["predicted"] = " ".join(predictions[i])
-        for name, values in scores.items():
-            value = np.asarray(values)[i]
-            ex[name] = bool(value) if value.dtype == bool else float(value)
+        ex["predicted"] = " ".join(nbest[i][0])
+        if k > 1:
+            ex["hypotheses"] = [" ".join(h) for h in nbest[i]]
+        for m in declared:
+            value = np.asarray(scores[m.name])[i, 0]
+            ex[m.name] = bool(value) if value.dtype == bool else float(value)
         examples.append(ex)
     summary["examples"] = examples
+    summary["metric_info"] = info
     return summary
 
 
@@ -78,7 +100,7 @@ def evaluate(
 ) -> dict:
     """Decode and score ``raw``; returns the summary dict (see module docstring)."""
     encoded = EncodedSet(task, raw)
-    preds = predict_tokens(
+    nbest = predict_nbest(
         model,
         task,
         encoded,
@@ -87,7 +109,7 @@ def evaluate(
         device=device,
         progress=progress,
     )
-    return summarize(task, raw, preds)
+    return summarize(task, raw, nbest)
 
 
 @torch.inference_mode()

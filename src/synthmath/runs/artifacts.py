@@ -18,10 +18,12 @@ def build_model(run: RunSpec, task: Task):
     from synthmath.nn.config import ModelConfig
     from synthmath.nn.model import Transformer
 
-    extra = {}
-    if hasattr(task, "digit_token_ids"):  # abacus positions count digits inside numbers
+    extra: dict = {}
+    if "digit_tokens" in task.capabilities:  # abacus positions count digits inside numbers
         src_ids, tgt_ids = task.digit_token_ids()
         extra = {"src_digit_ids": list(src_ids), "tgt_digit_ids": list(tgt_ids)}
+    if task.input_kind != "tokens":  # numeric points: one embedded encoder position per point
+        extra.update(input_embedder=task.input_kind, point_tokens=task.tokens_per_point())
     cfg = ModelConfig(
         src_vocab_size=len(task.src_vocab()),
         tgt_vocab_size=len(task.tgt_vocab()),

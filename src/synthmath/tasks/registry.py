@@ -24,8 +24,16 @@ def register_task(cls: type[Task]) -> type[Task]:
     return cls
 
 
-def task_names() -> list[str]:
-    return sorted(_REGISTRY)
+def unregister_task(name: str) -> None:
+    """Remove a task added by :func:`register_task` (tests register throwaway tasks)."""
+    _REGISTRY.pop(name, None)
+
+
+def task_names(capability: str | None = None) -> list[str]:
+    """Registered task names; with ``capability``, only the tasks that declare it."""
+    if capability is None:
+        return sorted(_REGISTRY)
+    return sorted(name for name, cls in _REGISTRY.items() if capability in cls.capabilities)
 
 
 def get_task_class(name: str) -> type[Task]:

@@ -181,13 +181,13 @@ def test_score_and_decode_answer():
         [str(d) for d in str(task.to_json(raw, i)["answer"]).zfill(int(w))]
         for i, w in enumerate(raw["answer_width"])
     ]
-    perfect = task.score(raw, answers)
+    perfect = task.score_predictions(raw, answers)
     assert perfect["acc"].all() and (perfect["digit_acc"] == 1).all()
     bad = [list(a) for a in answers]
     bad[0][-1] = str((int(bad[0][-1]) + 1) % 10)  # one wrong digit
     bad[1][0] = "<pad>"  # a predicted PAD is a wrong digit
     bad[2] = bad[2][:-1]  # too short
-    scores = task.score(raw, bad)
+    scores = task.score_predictions(raw, bad)
     assert scores["acc"].tolist() == [False, False, False] + [True] * 47
     width = [len(a) for a in answers]
     np.testing.assert_allclose(scores["digit_acc"][:3], [1 - 1 / w for w in width[:3]])

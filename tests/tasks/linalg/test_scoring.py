@@ -40,7 +40,7 @@ def metric_names(op):
 def test_exact_answers_are_correct(op, encoding):
     task = make(op, dim_min=2, dim_max=6, encoding="B1999", output_encoding=encoding)
     raw = task.sample(100, np.random.default_rng(0))
-    scores = task.score(raw, answer_tokens(task, raw))
+    scores = task.score_predictions(raw, answer_tokens(task, raw))
     assert set(scores) == metric_names(op)
     assert all(len(v) == 100 for v in scores.values())
     assert scores["acc_tol5"].all()
@@ -67,7 +67,7 @@ def test_three_percent_error_passes_5_fails_2(op):
     params = {"max_cond": 3.0} if op == "inverse" else {}
     task = make(op, encoding="P1000", **params)
     raw = task.sample(100, np.random.default_rng(1))
-    scores = task.score(raw, scaled_error_sign_preserving(task, raw))
+    scores = task.score_predictions(raw, scaled_error_sign_preserving(task, raw))
     assert scores["acc_tol5"].all()
     assert not scores["acc_tol2"].any()
     assert np.all((scores["rel_error"] > 0.02) & (scores["rel_error"] < 0.05))
@@ -98,7 +98,7 @@ def test_malformed_predictions_are_wrong_without_exceptions(op):
         bad.append([good[1], good[0]] + good[2:])  # a 1x3 row instead of a 3x1 vector
     if op in ("transpose", "add", "matmul", "inverse"):
         bad.append(["V2", "V2"] + good[2:22])  # a well-formed 2x2 matrix: wrong shape
-    scores = task.score({k: np.repeat(v, len(bad), axis=0) for k, v in raw.items()}, bad)
+    scores = task.score_predictions({k: np.repeat(v, len(bad), axis=0) for k, v in raw.items()}, bad)
     assert not scores["acc_tol5"].any()
     assert np.all(np.isinf(scores["rel_error"]))
     for tokens in bad[:3]:
@@ -126,7 +126,7 @@ def test_non_orthogonal_diagonalisation_passes_plain_fails_strict():
         "answer_eigenvalues": raw["answer_eigenvalues"] * (d**2)[:, None],
     }
     ids, lengths = task.encode_tgt(fake)
-    scores = task.score(raw, task.tokens(ids, lengths, task.tgt_vocab()))
+    scores = task.score_predictions(raw, task.tokens(ids, lengths, task.tgt_vocab()))
     assert scores["acc_tol5"].all() and scores["acc_tol1"].all()
     assert not scores["strict_acc_tol5"].any()
     assert np.all(scores["orth_error"] > 0.1)
@@ -135,7 +135,7 @@ def test_non_orthogonal_diagonalisation_passes_plain_fails_strict():
     raw = task.sample(30, np.random.default_rng(4))
     fake = {**raw, "answer_U": raw["answer_U"] * 1.25, "answer_V": raw["answer_V"] / 1.25}
     ids, lengths = task.encode_tgt(fake)
-    scores = task.score(raw, task.tokens(ids, lengths, task.tgt_vocab()))
+    scores = task.score_predictions(raw, task.tokens(ids, lengths, task.tgt_vocab()))
     assert scores["acc_tol5"].all()
     assert not scores["strict_acc_tol5"].any()
 
@@ -143,7 +143,7 @@ def test_non_orthogonal_diagonalisation_passes_plain_fails_strict():
 def test_reconstruction_uses_the_clean_matrix():
     task = make("eigenvectors", encoding="P1000", noise=0.1)
     raw = task.sample(50, np.random.default_rng(5))
-    assert task.score(raw, answer_tokens(task, raw))["strict_acc_tol5"].all()
+    assert task.score_predictions(raw, answer_tokens(task, raw))["strict_acc_tol5"].all()
 
 
 def test_main_metric():

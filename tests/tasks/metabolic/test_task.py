@@ -178,7 +178,7 @@ def test_known_networks_cycle_in_order_with_their_equilibria():
 def test_perfect_predictions_score_one():
     for answer in ("existence", "concentrations", "flows"):
         task, raw = sample(20, answer=answer)
-        scores = task.score(raw, token_lists(task, raw, "tgt"))
+        scores = task.score_predictions(raw, token_lists(task, raw, "tgt"))
         metric = task.main_metric()
         assert metric == ("acc" if answer == "existence" else "acc_tol5")
         assert scores[metric].all()
@@ -206,16 +206,16 @@ def test_perturbed_predictions_pass_at_2_and_5_percent_not_1():
         single = truth.copy()
         single[0] *= 1.015
         one_off.append(enc.encode(single))
-    scores = task.score(raw, preds)
+    scores = task.score_predictions(raw, preds)
     assert scores["acc_tol5"].all() and scores["acc_tol2"].all()
     assert not scores["acc_tol1"].any()
     assert (scores["frac_tol2"] == 1).all() and (scores["frac_tol1"] == 0).all()
     np.testing.assert_allclose(scores["max_rel_error"], 0.015, rtol=1e-9)
-    scores = task.score(raw, one_off)
+    scores = task.score_predictions(raw, one_off)
     assert not scores["acc_tol1"].any()
     np.testing.assert_allclose(scores["frac_tol1"], 1 - 1 / raw["n_nodes"])
     # the report averages fractions (a float metric would otherwise show as a median)
-    summary = summarize(task, raw, one_off)
+    summary = summarize(task, raw, [[p] for p in one_off])
     assert summary["metrics"]["frac_tol1"] == pytest.approx(np.mean(1 - 1 / raw["n_nodes"]))
     assert "median_max_rel_error" in summary["metrics"]
 
@@ -228,19 +228,19 @@ def test_relative_error_floor_for_zero_truth():
     enc = task.encoding
     tiny = enc.encode([10.0] + [1e-4] * (n - 1))  # 1e-4 / (1e-3 * 10) = 1% error
     huge = enc.encode([10.0] + [1e-1] * (n - 1))
-    assert task.score(raw, [tiny])["acc_tol2"][0] and not task.score(raw, [tiny])["acc_tol1"][0]
-    assert not task.score(raw, [huge])["acc_tol5"][0]
+    assert task.score_predictions(raw, [tiny])["acc_tol2"][0] and not task.score_predictions(raw, [tiny])["acc_tol1"][0]
+    assert not task.score_predictions(raw, [huge])["acc_tol5"][0]
 
 
 def test_malformed_predictions_are_wrong_not_errors():
     task, raw = sample(6, answer="concentrations")
     good = token_lists(task, raw, "tgt")
     bad = [[], good[1][:-1], good[2] + good[2][:3], ["YES"], ["NaN"] * len(good[4]), ["x1"]]
-    scores = task.score(raw, bad)
+    scores = task.score_predictions(raw, bad)
     assert not scores["acc_tol5"].any() and (scores["frac_tol5"] == 0).all()
     assert np.isinf(scores["max_rel_error"]).all()
     task, raw = sample(4)
-    assert not task.score(raw, [[], ["YES", "NO"], ["MAYBE"], ["+"]])["acc"].any()
+    assert not task.score_predictions(raw, [[], ["YES", "NO"], ["MAYBE"], ["+"]])["acc"].any()
 
 
 def test_groups_and_json():

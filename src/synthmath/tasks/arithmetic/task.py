@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from synthmath.core.errors import ConfigError, DecodeError
+from synthmath.core.metrics import Metric
 from synthmath.core.task import Param, RawBatch, Task
 from synthmath.tasks.arithmetic import digits as dg
 from synthmath.tasks.arithmetic import sequences as seq
@@ -55,6 +56,7 @@ class ArithmeticTask(Task):
 
     name = "arithmetic"
     model_kind = "encoder_only"
+    capabilities = frozenset({"decode_answer", "digit_tokens"})
     PARAMS = {
         "op": Param("add", "add, mul (N x M digits) or modadd (a + b mod modulus)", str, OPS),
         "max_digits": Param(5, "most digits of the (first) operand", int, check=_digits_check),
@@ -197,7 +199,15 @@ class ArithmeticTask(Task):
         text = "".join(tokens)
         return int(text[::-1] if self.reverse else text)
 
-    def score(self, raw: RawBatch, predictions: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
+    def metrics(self) -> tuple[Metric, ...]:
+        return (
+            Metric.acc("acc", "every answer digit right"),
+            Metric.fraction("digit_acc", "fraction of right answer digits"),
+        )
+
+    def score_predictions(
+        self, raw: RawBatch, predictions: Sequence[Sequence[str]]
+    ) -> dict[str, np.ndarray]:
         """``acc``: every answer digit right; ``digit_acc``: fraction of right answer digits.
 
         ``predictions`` are the tokens predicted at the answer positions, in position order

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from synthmath.core.metrics import Metric
 from synthmath.core.task import RawBatch
 from synthmath.tasks.linalg.ops import OpSpec
 
@@ -90,6 +91,19 @@ def _errors(spec: OpSpec, raw: RawBatch, i: int, got: dict[str, np.ndarray]):
         return err, max(orthonormality_error(u), orthonormality_error(v))
     ((name, _),) = spec.outputs
     return relative_l1_error(got[name], want[name]), None
+
+
+def declared_metrics(spec: OpSpec) -> tuple[Metric, ...]:
+    """The metrics :func:`score_decoded` returns for ``spec``, in the same order."""
+    out = [Metric.acc(f"acc_tol{tol:g}", f"error below {tol:g}%") for tol in TOLERANCES]
+    out.append(Metric.error("rel_error", "relative L1 error (or reconstruction error)"))
+    if spec.name in ("eigenvectors", "svd"):
+        out += [
+            Metric.acc(f"strict_acc_tol{tol:g}", f"error and orth_error below {tol:g}%")
+            for tol in TOLERANCES
+        ]
+        out.append(Metric.error("orth_error", "||Q^T Q - I||_1 / k of the predicted vectors"))
+    return tuple(out)
 
 
 def score_decoded(

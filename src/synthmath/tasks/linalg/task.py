@@ -24,11 +24,12 @@ import numpy as np
 
 from synthmath.codecs.numbers import ENCODING_NAMES, NumberEncoding, get_encoding
 from synthmath.core.errors import ConfigError, DecodeError
+from synthmath.core.metrics import Metric
 from synthmath.core.task import Param, RawBatch, Task
 from synthmath.core.vocab import Vocab
 from synthmath.tasks.linalg.distributions import COEFF_LAWS, SPECTRUM_LAWS
 from synthmath.tasks.linalg.ops import OP_NAMES, OPS, GeneratorConfig, OpSpec, sample_batch
-from synthmath.tasks.linalg.scoring import score_decoded
+from synthmath.tasks.linalg.scoring import declared_metrics, score_decoded
 from synthmath.tasks.linalg.sequences import decode_blocks, encode_blocks, make_vocab
 
 _ALL_LAWS = tuple(dict.fromkeys((*SPECTRUM_LAWS, *COEFF_LAWS)))
@@ -55,6 +56,7 @@ class LinalgTask(Task):
     """Linear algebra on random matrices: transpose ... inverse (see module docstring)."""
 
     name = "linalg"
+    capabilities = frozenset({"decode_answer"})
     PARAMS = {
         "op": Param("transpose", "operation", str, choices=OP_NAMES),
         "dim": Param(5, "matrix size when dim_min/dim_max are unset", int, check=_at_least_one),
@@ -240,7 +242,12 @@ class LinalgTask(Task):
             raise DecodeError("an inverse must be square")
         return out
 
-    def score(self, raw: RawBatch, predictions: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
+    def metrics(self) -> tuple[Metric, ...]:
+        return declared_metrics(self.spec)
+
+    def score_predictions(
+        self, raw: RawBatch, predictions: Sequence[Sequence[str]]
+    ) -> dict[str, np.ndarray]:
         decoded: list[dict[str, np.ndarray] | None] = []
         for tokens in predictions:
             try:

@@ -128,7 +128,7 @@ def predict_file(model, task: Task, path: str | os.PathLike, beam_size: int = 1)
     raw.pop("undecided", None)
     answer = task.params["answer"]
     tokens = predict_tokens(model, task, EncodedSet(task, raw), beam_size=beam_size)[0]
-    scores = task.score(raw, [tokens])
+    scores = task.score_predictions(raw, [tokens])
     text = describe(network) + f"answer: {answer}\n"
     exists = bool(raw["exists"][0])
     if answer == "existence":

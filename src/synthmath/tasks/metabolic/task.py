@@ -47,6 +47,7 @@ import numpy as np
 
 from synthmath.codecs.numbers import ENCODING_NAMES, NumberEncoding, get_encoding, round_sig3
 from synthmath.core.errors import ConfigError
+from synthmath.core.metrics import Metric
 from synthmath.core.task import Param, RawBatch, Task
 from synthmath.core.vocab import Vocab
 from synthmath.tasks.metabolic import families, graphs, sequences
@@ -94,6 +95,7 @@ class MetabolicTask(Task):
 
     name = "metabolic"
     group_names = ("size", "network", "family", "answer")
+    capabilities = frozenset({"decode_answer", "solve_file", "predict_file", "known_sets"})
     PARAMS = {
         "kinetics": _param("linear", "flux law of edges and sinks", str, choices=KINETICS),
         "answer": _param("existence", "what the model predicts", str, choices=ANSWERS),
@@ -341,7 +343,19 @@ class MetabolicTask(Task):
         value = sequences.decode_answer(tokens, answer, self.encoding, count)
         return {"exists" if answer == "existence" else answer: value}
 
-    def score(self, raw: RawBatch, predictions: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
+    def metrics(self) -> tuple[Metric, ...]:
+        if self.params["answer"] == "existence":
+            return (Metric.acc("acc", "YES/NO right"),)
+        tols = sequences.TOLERANCES
+        return (
+            *(Metric.acc(f"acc_tol{t}", f"every component within {t}%") for t in tols),
+            *(Metric.fraction(f"frac_tol{t}", f"fraction of components within {t}%") for t in tols),
+            Metric.error("max_rel_error", "largest relative error of a component"),
+        )
+
+    def score_predictions(
+        self, raw: RawBatch, predictions: Sequence[Sequence[str]]
+    ) -> dict[str, np.ndarray]:
         """existence: ``acc``. Otherwise ``acc_tol{5,2,1}`` (every component within tau,
         relative error as in :func:`sequences.relative_errors`), ``frac_tol{5,2,1}`` (the
         fraction of components within tau) and ``max_rel_error``. Malformed = wrong."""
@@ -357,6 +371,23 @@ class MetabolicTask(Task):
         if self.params["answer"] == "existence":
             out["answer"] = np.where(raw["exists"], "YES", "NO")
         return out
+
+    # ---- optional capabilities ---------------------------------------------------------------
+    def solve_file(self, path: str, as_json: bool = False) -> str:
+        """The exact solution of the network file ``path`` (``synthmath solve``)."""
+        from synthmath.tasks.metabolic.commands import solve_file
+
+        return solve_file(path, as_json=as_json)
+
+    def predict_file(self, model: Any, path: str, beam_size: int = 1) -> str:
+        """A trained model's answer for the network file ``path`` beside the exact one."""
+        from synthmath.tasks.metabolic.commands import predict_file
+
+        return predict_file(model, self, path, beam_size=beam_size)
+
+    def known_sets(self) -> tuple[str, ...]:
+        """The shipped biological networks of this task's kinetics (``family=known:<name>``)."""
+        return tuple(known_names(self.params["kinetics"]))
 
     def node_names(self, raw: RawBatch, i: int) -> list[str]:
         """Node names of example ``i``: the file's for known networks, else ``x1..xn``."""
