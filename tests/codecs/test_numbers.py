@@ -11,7 +11,14 @@ from synthmath.tasks.registry import make_task
 # (below 100.5 * 10^e the error is |x| - 100 * 10^e < 0.5 * 10^e): relative error <= 0.5/100.5
 MAX_REL_ROUNDING = 0.5 / 100.5
 # log10 of the magnitudes each encoding covers without zero / NaN (safely inside the range)
-SAFE_LOG10 = {"P10": (-97, 101), "P1000": (-97, 101), "B1999": (-97, 101), "FP15": (-6.9, 8.9)}
+SAFE_LOG10 = {
+    "P10": (-97, 101),
+    "P1000": (-97, 101),
+    "B1999": (-97, 101),
+    "FP15": (-6.9, 8.9),
+    "P10000": (-96, 101),
+}
+THREE_DIGITS = [name for name in ENCODING_NAMES if get_encoding(name).precision == 3]
 
 
 def random_values(name: str, n: int = 20000, seed: int = 0) -> np.ndarray:
@@ -25,7 +32,7 @@ def random_values(name: str, n: int = 20000, seed: int = 0) -> np.ndarray:
     return np.concatenate([x, edges, -edges])
 
 
-@pytest.mark.parametrize("name", ENCODING_NAMES)
+@pytest.mark.parametrize("name", THREE_DIGITS)
 def test_round_trip_within_three_digit_rounding(name):
     enc = get_encoding(name)
     x = random_values(name)
@@ -59,7 +66,7 @@ def test_encode_ids_agree_with_encode_and_vocabulary(name):
 def test_vocabulary_sizes():
     sizes = {name: len(get_encoding(name).vocabulary()) for name in ENCODING_NAMES}
     # P10: 2 signs + 10 digits + 201 exponents + NaN; FP15: zero + 16 * 1800 + NaN
-    assert sizes == {"P10": 214, "P1000": 1204, "B1999": 2201, "FP15": 28802}
+    assert sizes == {"P10": 214, "P1000": 1204, "B1999": 2201, "FP15": 28802, "P10000": 10204}
 
 
 EXACT = {
@@ -90,6 +97,14 @@ EXACT = {
         -999.5: "N-100 E1",
         1e-120: "N0 E0",
         np.inf: "NaN NaN",
+    },
+    "P10000": {
+        3.14: "+ N3140 E-3",
+        -3.14159: "- N3142 E-3",
+        0.0: "+ N0000 E0",
+        9999.5: "+ N1000 E1",
+        1e-120: "+ N0000 E0",
+        -1e120: "NaN NaN NaN",
     },
     "FP15": {
         3.14: "N314e7",
@@ -159,6 +174,7 @@ MALFORMED = {
         ["+", "314", "E-2"][:2],
         ["NaN", "NaN"],
     ],
+    "P10000": [[], ["+", "N3140"], ["+", "3140", "E-3"], ["N3140", "+", "E-3"], ["+", "NaN", "E0"]],
     "FP15": [[], ["N314e16"], ["N50e3"], ["N314e7", "N314e7"], ["NaN"], ["N314"], ["E-2"]],
 }
 
@@ -181,3 +197,87 @@ def test_non_normalised_mantissas_decode():
 def test_unknown_encoding_names_allowed_values():
     with pytest.raises(ConfigError, match="P1000"):
         get_encoding("P100")
+
+
+# ---- precision ------------------------------------------------------------------------------
+def _decimal_round(x: float, digits: int) -> tuple[int, int]:
+    """(signed mantissa, exponent) of ``x`` rounded half away from zero to ``digits``
+    significant digits by :mod:`decimal`, normalised as the encodings write it."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    d = Decimal(x)  # the exact binary value
+    if d == 0:
+        return 0, 0
+    exponent = d.adjusted() - (digits - 1)
+    q = d.quantize(Decimal(1).scaleb(exponent), rounding=ROUND_HALF_UP)
+    mantissa = int(q.scaleb(-exponent))
+    if abs(mantissa) >= 10**digits:  # rounded up to the next power of ten
+        mantissa, exponent = mantissa // 10, exponent + 1
+    return mantissa, exponent
+
+
+@pytest.mark.parametrize("digits", [2, 3, 4, 5])
+def test_round_sig_matches_decimal_rounding(digits):
+    from synthmath.codecs.numbers import round_sig, split
+
+    rng = np.random.default_rng(digits)
+    x = rng.standard_normal(3000) * 10.0 ** rng.integers(-30, 30, 3000)
+    expected = [_decimal_round(float(v), digits) for v in x]  # (mantissa, exponent)
+    m, e, _ = split(x, precision=digits)
+    assert list(zip(m.tolist(), e.tolist())) == expected
+    enc = get_encoding("P10", precision=digits)
+    assert enc.tokens_per_number == digits + 2
+    # mantissa * 10**e as float: exact powers of ten end at 1e22, so allow one rounding beyond
+    values = np.array([float(f"{mant}e{exp}") for mant, exp in expected])
+    np.testing.assert_allclose(enc.decode(enc.encode(x), len(x)), values, rtol=5e-16, atol=0)
+    np.testing.assert_allclose(round_sig(x, digits), values, rtol=5e-16, atol=0)
+    if digits == 4:
+        p4 = get_encoding("P10000")
+        tokens = p4.encode(x)
+        assert tokens[1::3] == [f"N{abs(v):04d}" for v in m.tolist()]
+        np.testing.assert_array_equal(p4.decode(tokens, len(x)), enc.decode(enc.encode(x), len(x)))
+
+
+def test_default_token_streams_are_unchanged():
+    """Digests of P10/P1000/B1999/FP15 streams and round_sig3, computed before precision was a
+    parameter: the default encodings write exactly what they wrote before."""
+    import hashlib
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate(
+        [
+            rng.standard_normal(2000) * 10.0 ** rng.integers(-12, 12, 2000),
+            [0.0, 999.5, -999.5, 1e-320, 1e300, np.inf, -np.inf, np.nan, 0.1, 1.0, 100.0],
+        ]
+    )
+    digests = {
+        "P10": "d9248338af1a4ec8",
+        "P1000": "f7c5496b8496d0aa",
+        "B1999": "cf49b12e7b325e82",
+        "FP15": "c00b2e0f3ebbb4dd",
+    }
+    for name, digest in digests.items():
+        enc = get_encoding(name)
+        assert hashlib.sha256(" ".join(enc.encode(x)).encode()).hexdigest()[:16] == digest, name
+        assert enc is get_encoding(name, precision=3)
+    rounded = np.nan_to_num(round_sig3(x), nan=7.0).tobytes()
+    assert hashlib.sha256(rounded).hexdigest()[:16] == "9b5252d7bac393f4"
+
+
+def test_p10000_tokens_and_precision_errors():
+    from synthmath.core.errors import ConfigError, DecodeError
+
+    enc = get_encoding("P10000")
+    assert enc.encode([3.14159, -0.5, 0.0]) == [
+        *("+", "N3142", "E-3"),
+        *("-", "N5000", "E-4"),
+        *("+", "N0000", "E0"),
+    ]
+    assert len(enc.vocabulary()) == 2 + 10000 + 201 + 1
+    assert get_encoding("P10", precision=4).encode([3.14159]) == ["+", "3", "1", "4", "2", "E-3"]
+    with pytest.raises(DecodeError):
+        enc.decode(["+", "3142", "E-3"], 1)
+    with pytest.raises(ConfigError, match="precision"):
+        get_encoding("B1999", precision=4)
+    with pytest.raises(ConfigError, match="precision"):
+        get_encoding("P10", precision=0)

@@ -1,7 +1,8 @@
-"""Number encodings of Charton (2021): P10, P1000, B1999 and FP15.
+"""Number encodings of Charton (2021): P10, P1000, B1999 and FP15; P10000 (4 digits).
 
-Every encoding writes a real number rounded to three significant digits,
-``x ~ m * 10**e`` with an integer mantissa ``100 <= |m| <= 999`` (zero is ``m = e = 0``):
+Every encoding writes a real number rounded to its ``precision`` significant digits (3 unless
+said otherwise), ``x ~ m * 10**e`` with an integer mantissa ``100 <= |m| <= 999`` at
+precision 3 (``10**(p-1) <= |m| < 10**p`` at precision p; zero is ``m = e = 0``):
 
 ====== ================ ================= ==========================================
 name   3.14 is written  tokens per number vocabulary (in this order, each a block)
@@ -10,11 +11,17 @@ P10    ``+ 3 1 4 E-2``  5                 ``+ -``, ``0..9``, ``E-100..E100``, ``
 P1000  ``+ 314 E-2``    3                 ``+ -``, ``0..999``, ``E-100..E100``, ``NaN``
 B1999  ``N314 E-2``     2                 ``N-999..N999``, ``E-100..E100``, ``NaN``
 FP15   ``N314e7``       1                 ``N0e0``, ``N{m}e{e+9}`` (e in -9..6), ``NaN``
+P10000 ``+ N3140 E-3``  3                 ``+ -``, ``N0000..N9999``, ``E-100..E100``, ``NaN``
 ====== ================ ================= ==========================================
 
-Rounding: ``e = floor(log10|x|) - 2`` and ``m = round(x / 10**e)``, rounding half away from
-zero (999.5 -> 1000); a mantissa that reaches 1000 becomes 100 with ``e + 1``. The relative
-error of the rounding is at most ``0.5 / 100.5`` (< 0.5%).
+P10000 is the encoding of the symbolic regression papers (Kamienny et al. 2022, ODEFormer):
+four significant digits. P10 takes any precision (``get_encoding("P10", precision=4)``
+writes ``+ 3 1 4 0 E-3``, p + 2 tokens, same vocabulary); the others are defined by their
+precision (their names are their mantissa vocabularies).
+
+Rounding: ``e = floor(log10|x|) - (p - 1)`` and ``m = round(x / 10**e)``, rounding half away
+from zero (999.5 -> 1000); a mantissa that reaches ``10**p`` becomes ``10**(p-1)`` with
+``e + 1``. The relative error of the rounding is at most ``0.5 / 100.5`` (< 0.5%) at p = 3.
 
 Range: an exponent below the range (``e < -100``; FP15: ``e < -9``, i.e. ``|x| < ~1e-7``)
 encodes as zero. An exponent above the range (``e > 100``; FP15: ``e > 6``, i.e.
@@ -37,7 +44,9 @@ import numpy as np
 
 from synthmath.core.errors import ConfigError, DecodeError
 
-ENCODING_NAMES = ("P10", "P1000", "B1999", "FP15")
+ENCODING_NAMES = ("P10", "P1000", "B1999", "FP15", "P10000")
+DEFAULT_PRECISION = 3
+MAX_PRECISION = 9  # mantissas stay exact integers in float64 far beyond this
 NAN_TOKEN = "NaN"
 
 # exact powers of ten up to 1e22, correctly rounded beyond; 1e308 is the largest double
@@ -62,27 +71,33 @@ def compose(mantissa: np.ndarray, exponent: np.ndarray) -> np.ndarray:
 
 
 def split(
-    values: np.ndarray, emin: int = -_EXP_CLIP, emax: int = _EXP_CLIP
+    values: np.ndarray,
+    emin: int = -_EXP_CLIP,
+    emax: int = _EXP_CLIP,
+    precision: int = DEFAULT_PRECISION,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Round to 3 significant digits: ``(mantissa, exponent, is_nan)`` int64/int64/bool arrays.
+    """Round to ``precision`` significant digits: ``(mantissa, exponent, is_nan)`` arrays.
 
-    ``mantissa`` is signed, ``100 <= |mantissa| <= 999`` or 0 (then ``exponent`` is 0).
+    ``mantissa`` (int64) is signed, ``10**(precision-1) <= |mantissa| < 10**precision``
+    (100..999 at the default 3) or 0 (then ``exponent`` is 0).
     Values with an exponent below ``emin`` become zero; above ``emax`` (and NaN/inf) are
     flagged in ``is_nan`` (their mantissa and exponent are 0).
     """
+    _check_precision(precision)
+    lowest, top = 10 ** (precision - 1), 10**precision
     x = np.asarray(values, dtype=np.float64)
     ax = np.abs(x)
     ok = np.isfinite(x) & (ax > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        e = np.floor(np.log10(np.where(ok, ax, 1.0))).astype(np.int64) - 2
+        e = np.floor(np.log10(np.where(ok, ax, 1.0))).astype(np.int64) - (precision - 1)
     np.clip(e, -_EXP_CLIP, _EXP_CLIP, out=e)
     m = _round_half_away(_scale_down(x, e))
     # log10 may be off by one next to a power of ten: renormalise the mantissa
-    big = np.abs(m) >= 1000
+    big = np.abs(m) >= top
     if big.any():
         e = np.where(big, e + 1, e)
         m = np.where(big, _round_half_away(_scale_down(x, e)), m)
-    small = ok & (np.abs(m) < 100)
+    small = ok & (np.abs(m) < lowest)
     if small.any():
         e = np.where(small, e - 1, e)
         m = np.where(small, _round_half_away(_scale_down(x, e)), m)
@@ -93,14 +108,24 @@ def split(
     return mantissa, exponent, is_nan
 
 
-def round_sig3(values: np.ndarray) -> np.ndarray:
-    """Round to 3 significant digits exactly as every encoding does (no range limits).
+def _check_precision(precision: int) -> None:
+    if not isinstance(precision, int) or not 1 <= precision <= MAX_PRECISION:
+        raise ConfigError(f"precision: expected an integer in 1..{MAX_PRECISION}, got {precision!r}")
 
-    Within each encoding's exponent range, ``round_sig3(x) == enc.round(x)``.
+
+def round_sig(values: np.ndarray, precision: int = DEFAULT_PRECISION) -> np.ndarray:
+    """Round to ``precision`` significant digits exactly as the encodings do (no range limits).
+
+    Within an encoding's exponent range, ``round_sig(x, enc.precision) == enc.round(x)``.
     """
-    m, e, is_nan = split(values)
+    m, e, is_nan = split(values, precision=precision)
     out = compose(m, e)
     return np.where(is_nan, np.nan, out) if is_nan.any() else out
+
+
+def round_sig3(values: np.ndarray) -> np.ndarray:
+    """:func:`round_sig` at 3 digits, the precision of every generated dataset so far."""
+    return round_sig(values, 3)
 
 
 class NumberEncoding:
@@ -108,6 +133,7 @@ class NumberEncoding:
 
     name: str
     tokens_per_number: int
+    precision: int = DEFAULT_PRECISION
     emin: int = -100
     emax: int = 100
 
@@ -118,7 +144,7 @@ class NumberEncoding:
     # ---- encoding -----------------------------------------------------------------------
     def encode_ids(self, values: np.ndarray) -> np.ndarray:
         """Ids into :meth:`vocabulary`, shape ``values.shape + (tokens_per_number,)``, int64."""
-        m, e, is_nan = split(values, self.emin, self.emax)
+        m, e, is_nan = split(values, self.emin, self.emax, self.precision)
         ids = self._ids(m, e)
         if is_nan.any():
             ids[is_nan] = self._nan_id
@@ -131,7 +157,7 @@ class NumberEncoding:
 
     def round(self, values: np.ndarray) -> np.ndarray:
         """The value ``decode(encode(values))`` gives (NaN where encode writes ``NaN``)."""
-        m, e, is_nan = split(values, self.emin, self.emax)
+        m, e, is_nan = split(values, self.emin, self.emax, self.precision)
         out = compose(m, e)
         return np.where(is_nan, np.nan, out) if is_nan.any() else out
 
@@ -173,7 +199,7 @@ class NumberEncoding:
         self._meaning: dict[str, tuple[str, int]] = {}
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+        return f"{type(self).__name__}(precision={self.precision})"
 
 
 def _exp_tokens(emin: int, emax: int) -> list[str]:
@@ -193,7 +219,7 @@ def _expect(parts: list[tuple[str, int]], kinds: str) -> list[int]:
 
 
 class P10(NumberEncoding):
-    """Sign, three decimal digits, exponent: 3.14 -> ``+ 3 1 4 E-2``."""
+    """Sign, ``precision`` decimal digits, exponent: 3.14 -> ``+ 3 1 4 E-2`` (precision 3)."""
 
     name = "P10"
     tokens_per_number = 5
@@ -201,7 +227,9 @@ class P10(NumberEncoding):
     def _build_vocab(self) -> list[str]:
         return ["+", "-", *map(str, range(10)), *_exp_tokens(self.emin, self.emax), NAN_TOKEN]
 
-    def __init__(self) -> None:
+    def __init__(self, precision: int = DEFAULT_PRECISION) -> None:
+        _check_precision(precision)
+        self.precision, self.tokens_per_number = precision, precision + 2
         super().__init__()
         self._meaning = {"+": ("s", 1), "-": ("s", -1), NAN_TOKEN: ("n", 0)}
         self._meaning.update({str(d): ("d", d) for d in range(10)})
@@ -209,17 +237,20 @@ class P10(NumberEncoding):
 
     def _ids(self, m: np.ndarray, e: np.ndarray) -> np.ndarray:
         a = np.abs(m)
-        ids = np.empty(m.shape + (5,), dtype=np.int64)
+        p = self.precision
+        ids = np.empty(m.shape + (p + 2,), dtype=np.int64)
         ids[..., 0] = m < 0
-        ids[..., 1] = 2 + a // 100
-        ids[..., 2] = 2 + (a // 10) % 10
-        ids[..., 3] = 2 + a % 10
-        ids[..., 4] = 12 - self.emin + e
+        for k in range(p):  # most significant digit first
+            ids[..., 1 + k] = 2 + (a // 10 ** (p - 1 - k)) % 10
+        ids[..., p + 1] = 12 - self.emin + e
         return ids
 
     def _parse(self, parts: list[tuple[str, int]]) -> tuple[int, int]:
-        sign, d2, d1, d0, e = _expect(parts, "sddde")
-        return sign * (100 * d2 + 10 * d1 + d0), e
+        sign, *digits, e = _expect(parts, "s" + "d" * self.precision + "e")
+        mant = 0
+        for d in digits:
+            mant = 10 * mant + d
+        return sign * mant, e
 
 
 class P1000(NumberEncoding):
@@ -319,17 +350,65 @@ class FP15(NumberEncoding):
         return m, k + self.emin
 
 
+class P10000(NumberEncoding):
+    """Sign, four-digit mantissa token, exponent: 3.14 -> ``+ N3140 E-3`` (4 digits)."""
+
+    name = "P10000"
+    tokens_per_number = 3
+    precision = 4
+
+    def _build_vocab(self) -> list[str]:
+        mants = [f"N{m:04d}" for m in range(10000)]
+        return ["+", "-", *mants, *_exp_tokens(self.emin, self.emax), NAN_TOKEN]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._meaning = {"+": ("s", 1), "-": ("s", -1), NAN_TOKEN: ("n", 0)}
+        self._meaning.update({f"N{m:04d}": ("m", m) for m in range(10000)})
+        self._meaning.update({f"E{e}": ("e", e) for e in range(self.emin, self.emax + 1)})
+
+    def _ids(self, m: np.ndarray, e: np.ndarray) -> np.ndarray:
+        ids = np.empty(m.shape + (3,), dtype=np.int64)
+        ids[..., 0] = m < 0
+        ids[..., 1] = 2 + np.abs(m)
+        ids[..., 2] = 10002 - self.emin + e
+        return ids
+
+    def _parse(self, parts: list[tuple[str, int]]) -> tuple[int, int]:
+        sign, mant, e = _expect(parts, "sme")
+        return sign * mant, e
+
+
 _CLASSES: dict[str, type[NumberEncoding]] = {
     "P10": P10,
     "P1000": P1000,
     "B1999": B1999,
     "FP15": FP15,
+    "P10000": P10000,
 }
+#: encodings whose precision is a parameter (the others are defined by theirs)
+VARIABLE_PRECISION = ("P10",)
+
+
+def get_encoding(name: str, precision: int | None = None) -> NumberEncoding:
+    """The (shared, stateless) encoding called ``name``, at ``precision`` significant digits.
+
+    ``precision=None``: the encoding's own (3; P10000: 4). Only P10 takes another one.
+    """
+    if name not in _CLASSES:
+        raise ConfigError(f"encoding: unknown value {name!r}; allowed: {', '.join(ENCODING_NAMES)}")
+    cls = _CLASSES[name]
+    if precision is None or precision == cls.precision:
+        return _make(name, None)
+    if name not in VARIABLE_PRECISION:
+        raise ConfigError(
+            f"precision: encoding {name} writes {cls.precision} significant digits (got "
+            f"{precision}); encodings with a precision parameter: {', '.join(VARIABLE_PRECISION)}"
+        )
+    _check_precision(precision)
+    return _make(name, precision)
 
 
 @cache
-def get_encoding(name: str) -> NumberEncoding:
-    """The (shared, stateless) encoding called ``name``."""
-    if name not in _CLASSES:
-        raise ConfigError(f"encoding: unknown value {name!r}; allowed: {', '.join(ENCODING_NAMES)}")
-    return _CLASSES[name]()
+def _make(name: str, precision: int | None) -> NumberEncoding:
+    return _CLASSES[name]() if precision is None else _CLASSES[name](precision)
