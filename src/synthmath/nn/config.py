@@ -15,6 +15,10 @@ NORMS = ("post", "pre")
 
 ACTIVATIONS = ("relu", "gelu")
 
+#: how the encoder reads its input: token ids, or numeric points (one encoder position per
+#: point, see :mod:`synthmath.nn.embedders`) as an ordered sequence or as an unordered set
+INPUT_EMBEDDERS = ("tokens", "points", "point_set")
+
 
 @dataclass
 class ModelConfig:
@@ -38,6 +42,9 @@ class ModelConfig:
     # abacus: ids of the digit tokens (filled from the task's digit_token_ids(), not the config)
     src_digit_ids: list[int] | None = None
     tgt_digit_ids: list[int] | None = None
+    # tokens | points | point_set (filled from the task's input_kind, not the config)
+    input_embedder: str = "tokens"
+    point_tokens: int | None = None  # points: tokens per point (from task.tokens_per_point())
 
     @property
     def ff_size(self) -> int:
@@ -60,6 +67,7 @@ class ModelConfig:
             ("positions", POSITIONS),
             ("norm", NORMS),
             ("activation", ACTIVATIONS),
+            ("input_embedder", INPUT_EMBEDDERS),
         ):
             if getattr(self, key) not in allowed:
                 fail(key, f"allowed: {', '.join(allowed)}")
@@ -81,7 +89,11 @@ class ModelConfig:
         positive_int("abacus_offset", 0)
         if self.positions == "rotary" and (self.d_model // self.n_heads) % 2:
             fail("n_heads", "rotary positions need an even head size d_model/n_heads")
-        sides = [("src_digit_ids", self.src_vocab_size)]
+        if self.input_embedder != "tokens":
+            positive_int("point_tokens")
+            if self.positions == "abacus":
+                fail("positions", "abacus positions count digits of token inputs, not points")
+        sides = [("src_digit_ids", self.src_vocab_size)] if self.input_embedder == "tokens" else []
         if self.arch == "encoder_decoder":
             sides.append(("tgt_digit_ids", self.tgt_vocab_size))
         for key, vocab_size in sides:

@@ -10,6 +10,9 @@ plain matmuls are several times faster (see :func:`attend`).
 Positions are pluggable (see :mod:`synthmath.nn.positions`): absolute variants are added to
 the token embeddings, relative ones act inside self-attention through one hook.
 
+Inputs: token ids, or numeric points embedded one encoder position per point
+(:mod:`synthmath.nn.embedders`; ``ModelConfig.input_embedder``).
+
 Incremental decoding: :meth:`Transformer.init_cache` computes every layer's cross-attention
 keys/values from the encoder output once; :meth:`Transformer.decode_step` feeds new target
 tokens and appends their self-attention keys/values to a :class:`KVCache`; beam search
@@ -26,6 +29,7 @@ from torch import Tensor, nn
 from synthmath.core.vocab import PAD
 from synthmath.nn.attention import CrossAttention, KVCache, SelfAttention
 from synthmath.nn.config import ModelConfig
+from synthmath.nn.embedders import PointEmbedder
 from synthmath.nn.positions import attention_positions, token_positions
 from synthmath.nn.relative_positions import AttentionPositions
 
@@ -55,18 +59,22 @@ class Sublayer(nn.Module):
         return self.ln(x + self.drop(self.fn(x, *args, **kwargs)))
 
 
-def _attention_positions(cfg: ModelConfig) -> AttentionPositions | None:
-    """A self-attention layer's own relative-position module (None for absolute variants)."""
+def _attention_positions(cfg: ModelConfig, encoder: bool = False) -> AttentionPositions | None:
+    """A self-attention layer's own relative-position module (None for absolute variants).
+
+    The encoder of a ``point_set`` input has none: its points have no order.
+    """
     head_size = cfg.d_model // cfg.n_heads
+    name = "none" if encoder and cfg.input_embedder == "point_set" else cfg.positions
     return attention_positions(
-        cfg.positions, cfg.n_heads, head_size, cfg.max_len, max_distance=cfg.max_distance
+        name, cfg.n_heads, head_size, cfg.max_len, max_distance=cfg.max_distance
     )
 
 
 class EncoderBlock(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        pos = _attention_positions(cfg)
+        pos = _attention_positions(cfg, encoder=True)
         self.attn = Sublayer(cfg, SelfAttention(cfg, causal=False, pos=pos))
         self.mlp = Sublayer(cfg, MLP(cfg))
 
@@ -141,7 +149,12 @@ class Transformer(nn.Module):
         cfg.validate()
         self.cfg = cfg
         final_norm = (lambda: nn.LayerNorm(cfg.d_model)) if cfg.norm == "pre" else nn.Identity
-        self.src_embed = Embedder(cfg, cfg.src_vocab_size, cfg.src_digit_ids)
+        self.points = cfg.input_embedder != "tokens"
+        self.src_embed: Embedder | PointEmbedder = (
+            PointEmbedder(cfg, cfg.src_vocab_size)
+            if self.points
+            else Embedder(cfg, cfg.src_vocab_size, cfg.src_digit_ids)
+        )
         self.encoder = nn.ModuleList(EncoderBlock(cfg) for _ in range(cfg.n_enc_layers))
         self.enc_norm = final_norm()
         if cfg.arch == "encoder_decoder":
@@ -176,10 +189,13 @@ class Transformer(nn.Module):
     def encode(self, src: Tensor, pos_state: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """src (B, S) -> memory (B, S, D), src_pad_mask (B, S) True at PAD.
 
+        Points inputs (``cfg.input_embedder`` points / point_set): src (B, P, point_tokens),
+        one encoder position per point; a padding point is all PAD.
+
         ``pos_state``: the token-side positions' per-example state (abacus offsets), drawn by
         :meth:`forward` and shared with :meth:`decode`; None draws its own.
         """
-        src_pad_mask = src == PAD
+        src_pad_mask = PointEmbedder.padding(src) if self.points else src == PAD
         keep = self._keep(src_pad_mask)
         x = self.src_embed(src, state=pos_state)
         for block in self.encoder:

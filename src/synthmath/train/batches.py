@@ -40,6 +40,24 @@ def _check_aligned(task: Task, src: np.ndarray, src_len: np.ndarray, tgt: np.nda
         raise ValueError(f"task {task.name!r}: targets past the end of the source")
 
 
+def _check_points(task: Task, src: np.ndarray, src_len: np.ndarray) -> None:
+    """A points task's inputs: (n, P, tokens_per_point), all-PAD rows past the point count."""
+    width = task.tokens_per_point()
+    if src.ndim != 3 or src.shape[2] != width:
+        raise ValueError(
+            f"task {task.name!r}: encode_src of a points input must be (n, points, {width}), "
+            f"got shape {src.shape}"
+        )
+    if task.model_kind != "encoder_decoder":
+        raise ValueError(f"task {task.name!r}: points inputs need an encoder_decoder model")
+    inside = np.arange(src.shape[1])[None, :] < src_len[:, None]
+    padding = (src == PAD).all(axis=2)
+    if (padding & inside).any() or (~padding & ~inside).any():
+        raise ValueError(
+            f"task {task.name!r}: a point within the count is all PAD, or one past it is not"
+        )
+
+
 class EncodedSet:
     """Token ids of a raw batch, ready to be cut into batches.
 
@@ -47,6 +65,10 @@ class EncodedSet:
     BOS/EOS. Encoder-only tasks: src and tgt are kept as the task encodes them, aligned
     position by position (same width and lengths, tgt PAD where there is no target), without
     specials; ``tgt != PAD`` marks the answer positions.
+
+    Points inputs (``task.input_kind`` points / point_set): src is ``(n, P, tokens_per_point)``
+    as the task encodes it (no BOS/EOS: one encoder position per point), ``src_len`` the number
+    of points; the targets are token sequences as above.
     """
 
     def __init__(self, task: Task, raw: RawBatch):
@@ -55,7 +77,12 @@ class EncodedSet:
         src, src_len = task.encode_src(raw)
         tgt, tgt_len = task.encode_tgt(raw)
         src_len, tgt_len = np.asarray(src_len), np.asarray(tgt_len)
-        if task.model_kind == "encoder_only":
+        if task.input_kind != "tokens":
+            _check_points(task, src, src_len)
+            self.src, self.src_len = src.astype(np.int64), src_len
+            self.tgt = add_bos_eos(tgt, tgt_len)
+            self.tgt_len = tgt_len + 2
+        elif task.model_kind == "encoder_only":
             _check_aligned(task, src, src_len, tgt)
             self.src, self.tgt = src.astype(np.int64), tgt.astype(np.int64)
             self.src_len, self.tgt_len = src_len, src_len
