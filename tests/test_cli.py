@@ -96,3 +96,39 @@ def test_train_evaluate_predict_outside_snakemake(tmp_path, monkeypatch):
     proc = run_cli("predict", str(run_dir), "-n", "2")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("exact:") == 2
+
+
+def test_cli_capabilities_are_declared_and_named(capsys, tmp_path, monkeypatch):
+    """solve / predict FILE work for the tasks that declare them and name those tasks
+    otherwise; predict --beam shows every hypothesis with its scores."""
+    from synthmath.cli import main
+    from synthmath.runs.artifacts import build_model, save_model
+    from synthmath.runs.plan import build_plan
+    from synthmath.tasks.registry import make_task, task_names
+
+    assert task_names("solve_file") == ["metabolic"]
+    problem = tmp_path / "problem.json"
+    problem.write_text("{}")
+    assert main(["solve", "linalg", str(problem)]) == 2
+    assert "solve: task 'linalg' cannot; tasks that can: metabolic" in capsys.readouterr().err
+
+    monkeypatch.chdir(tmp_path)
+    config = {
+        "studies": {
+            "s": {
+                "task": "linalg",
+                "params": {"op": "transpose", "dim": 2},
+                "model": {"d_model": 16, "n_heads": 2, "max_len": 64},
+            }
+        }
+    }
+    run = next(iter(build_plan(config).runs.values()))
+    task = make_task("linalg", run.params)
+    save_model(tmp_path / "run" / "model.pt", build_model(run, task), task, run)
+    assert main(["predict", str(tmp_path / "run"), str(problem)]) == 2
+    err = capsys.readouterr().err
+    assert "task 'linalg' cannot; tasks that can: metabolic" in err
+    assert main(["predict", str(tmp_path / "run"), "-n", "2", "--beam", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("predicted:") == 2 and out.count("beam 3:") == 2
+    assert out.count("scores:") == 6

@@ -129,7 +129,10 @@ def test_padded_batch_decodes_like_single_examples(trained_model):
 def test_beam_one_is_greedy(trained_model, length_penalty):
     for model in (random_model(4), random_model(5, norm="pre"), trained_model):
         src = padded_sources(4)
-        greedy, beam = greedy_decode(model, src, 12), best(beam_decode(model, src, 1, 12, length_penalty))
+        greedy, beam = (
+            greedy_decode(model, src, 12),
+            best(beam_decode(model, src, 1, 12, length_penalty)),
+        )
         assert torch.equal(greedy[0], beam[0]) and torch.equal(greedy[1], beam[1])
 
 
@@ -210,7 +213,10 @@ def test_early_stop_when_all_rows_end(monkeypatch):
         model.head.bias[EOS] = 1e4  # ends at once
     calls = count_decoder_steps(model, monkeypatch)
     src = padded_sources(8)
-    for decode in (lambda: greedy_decode(model, src, 20), lambda: best(beam_decode(model, src, 5, 20))):
+    for decode in (
+        lambda: greedy_decode(model, src, 20),
+        lambda: best(beam_decode(model, src, 5, 20)),
+    ):
         calls.clear()
         ids, lengths = decode()
         assert ids.shape == (12, 0) and (lengths == 0).all()
@@ -273,9 +279,7 @@ def test_beam_returns_every_hypothesis_in_rank_order(trained_model, length_penal
     assert ids.shape[:2] == (16, K) and lengths.shape == (16, K)
     flat_ids, flat_len = ids.reshape(16 * K, -1), lengths.reshape(-1)
     ended = flat_len < max_len
-    logp = sequence_log_probs(
-        trained_model, src.repeat_interleave(K, 0), flat_ids, flat_len, ended
-    )
+    logp = sequence_log_probs(trained_model, src.repeat_interleave(K, 0), flat_ids, flat_len, ended)
     scores = (logp / (flat_len + ended.long()).float() ** length_penalty).view(16, K)
     assert (scores[:, :-1] >= scores[:, 1:] - 1e-4).all()
     for b in range(16):

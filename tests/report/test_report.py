@@ -142,3 +142,30 @@ def test_config_report_checks():
     bad["studies"]["s"]["report"].update(kind="threshold", test_set="nope")
     with pytest.raises(ConfigError, match="report.test_set: unknown test set 'nope'"):
         validate_config(bad)
+
+
+def test_tables_format_metrics_as_their_task_declares(tmp_path):
+    """An error (declared format "number") is not shown in percent; an accuracy is."""
+    paths = []
+    for run, (acc, err) in {"a": (0.5, 0.0123), "b": (0.25, 0.5)}.items():
+        path = tmp_path / f"{run}.json"
+        summary = {
+            "run_id": run,
+            "test_set": "t",
+            "n": 10,
+            "grid": {"model.positions": run},
+            "metrics": {"acc_tol5": acc, "median_rel_error": err},
+            "by_group": {},
+            "metric_info": {
+                "acc_tol5": {"format": "percent", "aggregate": "mean"},
+                "median_rel_error": {"format": "number", "aggregate": "median"},
+            },
+        }
+        path.write_text(json.dumps(summary))
+        paths.append(path)
+    report = {"rows": "model.positions", "cols": "test_set", "metric": "median_rel_error"}
+    md = study_report("s", report, paths, tmp_path / "err")["md"].read_text()
+    assert "0.0123" in md and "median_rel_error (%)" not in md
+    report["metric"] = "acc_tol5"
+    md = study_report("s", report, paths, tmp_path / "acc")["md"].read_text()
+    assert "| 50.0 |" in md and "acc_tol5 (%)" in md

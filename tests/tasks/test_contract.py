@@ -56,7 +56,8 @@ def check_contract(task: Task, n: int = 6) -> None:
     assert len(encoded) == n
     declared = task.metrics()
     assert all(isinstance(m, Metric) for m in declared)
-    task.declared_metric(task.main_metric())  # the main metric is a declared one
+    # the main metric is a declared one, and higher is better (model selection maximises it)
+    assert task.declared_metric(task.main_metric()).higher_is_better
     exact = exact_tokens(task, raw)
 
     scores = task.score(raw, [[e] for e in exact])

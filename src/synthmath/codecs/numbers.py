@@ -110,7 +110,9 @@ def split(
 
 def _check_precision(precision: int) -> None:
     if not isinstance(precision, int) or not 1 <= precision <= MAX_PRECISION:
-        raise ConfigError(f"precision: expected an integer in 1..{MAX_PRECISION}, got {precision!r}")
+        raise ConfigError(
+            f"precision: expected an integer in 1..{MAX_PRECISION}, got {precision!r}"
+        )
 
 
 def round_sig(values: np.ndarray, precision: int = DEFAULT_PRECISION) -> np.ndarray:

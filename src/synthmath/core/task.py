@@ -244,4 +244,3 @@ class Task(ABC):
     # ---- helpers --------------------------------------------------------------------------
     def tokens(self, ids: np.ndarray, lengths: np.ndarray, vocab: Vocab) -> list[list[str]]:
         return [[vocab.tokens[t] for t in row[:n]] for row, n in zip(ids, lengths)]
-

@@ -22,6 +22,7 @@ from synthmath.report.tables import (
     NO_VALUE,
     TABLE_MARK,
     collect,
+    is_percent,
     pivot,
     smallest_reaching,
     spread,
@@ -47,6 +48,7 @@ def study_report(
     out.mkdir(parents=True, exist_ok=True)
     frame = collect(eval_paths)
     metric = report.get("metric", "acc_tol5")
+    percent = is_percent(frame, metric)
     kind = report.get("kind", "bars")
     rows, cols = report["rows"], report["cols"]
     if kind == "threshold":
@@ -79,7 +81,13 @@ def study_report(
         lines += [
             f"| {i} | {NO_VALUE if not np.isfinite(v) else f'{v:g}'} |" for i, v in smallest.items()
         ]
-        text = head + "\n\n" + "\n".join(lines) + "\n\n" + to_markdown(table, metric, seeds=seeds)
+        text = (
+            head
+            + "\n\n"
+            + "\n".join(lines)
+            + "\n\n"
+            + to_markdown(table, metric, percent, seeds=seeds)
+        )
         paths["md"].write_text(body + TABLE_MARK + "\n" + text)
         plot_threshold(smallest, threshold, table.index.name, title, paths["png"])
         return paths
@@ -87,7 +95,9 @@ def study_report(
     if seeds is not None:
         seeds.low.to_csv(out / "table_min.csv")
         seeds.high.to_csv(out / "table_max.csv")
-    paths["md"].write_text(body + TABLE_MARK + "\n" + to_markdown(table, metric, seeds=seeds))
+    paths["md"].write_text(
+        body + TABLE_MARK + "\n" + to_markdown(table, metric, percent, seeds=seeds)
+    )
     plot(table, kind, metric, title, paths["png"], seeds=seeds, logx=report.get("logx", False))
     return paths
 

@@ -21,17 +21,33 @@ def collect(eval_paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     """One row per (run, test set, group label) with grid values and metrics.
 
     Rows with ``group == "all"`` hold the overall metrics; others the per-group breakdown.
+    The metrics' declarations (``metric_info`` of the summaries) go to
+    ``frame.attrs["metric_info"]`` (see :func:`is_percent`).
     """
     rows = []
+    info: dict[str, dict] = {}
     for path in eval_paths:
         summary = json.loads(Path(path).read_text())
+        info.update(summary.get("metric_info", {}))
         base = {"run_id": summary["run_id"], "test_set": summary["test_set"], "n": summary["n"]}
         base.update({k: _label(v) for k, v in summary.get("grid", {}).items()})
         rows.append({**base, "group": "all", "size": "all", **summary["metrics"]})
         for group, per in summary.get("by_group", {}).items():
             for label, values in per.items():
                 rows.append({**base, "group": group, group: label, **values})
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    frame.attrs["metric_info"] = info
+    return frame
+
+
+def is_percent(frame: pd.DataFrame, metric: str) -> bool:
+    """Whether ``metric`` is shown in percent, as its task declares it (``Metric.format``).
+
+    Evaluations written before metrics were declared carry no declaration: percent, as
+    reports always showed them.
+    """
+    declared = frame.attrs.get("metric_info", {}).get(metric)
+    return declared is None or declared.get("format") == "percent"
 
 
 def _label(value) -> str:

@@ -98,7 +98,9 @@ def test_malformed_predictions_are_wrong_without_exceptions(op):
         bad.append([good[1], good[0]] + good[2:])  # a 1x3 row instead of a 3x1 vector
     if op in ("transpose", "add", "matmul", "inverse"):
         bad.append(["V2", "V2"] + good[2:22])  # a well-formed 2x2 matrix: wrong shape
-    scores = task.score_predictions({k: np.repeat(v, len(bad), axis=0) for k, v in raw.items()}, bad)
+    scores = task.score_predictions(
+        {k: np.repeat(v, len(bad), axis=0) for k, v in raw.items()}, bad
+    )
     assert not scores["acc_tol5"].any()
     assert np.all(np.isinf(scores["rel_error"]))
     for tokens in bad[:3]:

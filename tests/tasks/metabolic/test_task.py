@@ -228,7 +228,10 @@ def test_relative_error_floor_for_zero_truth():
     enc = task.encoding
     tiny = enc.encode([10.0] + [1e-4] * (n - 1))  # 1e-4 / (1e-3 * 10) = 1% error
     huge = enc.encode([10.0] + [1e-1] * (n - 1))
-    assert task.score_predictions(raw, [tiny])["acc_tol2"][0] and not task.score_predictions(raw, [tiny])["acc_tol1"][0]
+    assert (
+        task.score_predictions(raw, [tiny])["acc_tol2"][0]
+        and not task.score_predictions(raw, [tiny])["acc_tol1"][0]
+    )
     assert not task.score_predictions(raw, [huge])["acc_tol5"][0]
 
 
