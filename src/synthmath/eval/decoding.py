@@ -120,7 +120,8 @@ def beam_decode(
 
     Returns ``ids (B, beam_size, L)`` and ``lengths (B, beam_size)``: ``[:, 0]`` is the best
     hypothesis of each example (what ``beam_size=1`` and greedy decoding return), the others
-    follow by decreasing score.
+    follow by decreasing score. A hypothesis still unfinished when the search stops (early,
+    once none can beat the best finished one, or at ``max_len``) is returned as it stands.
     """
     src = _check(model, src, max_len)
     if beam_size < 1:
