@@ -199,9 +199,16 @@ def points_model(task: Task, input_embedder: str, positions: str = "none"):
     return Transformer(cfg)
 
 
-def test_points_task_keeps_the_contract(points_task):
+def test_points_task_keeps_the_contract(points_task, capsys):
+    from synthmath.cli import main
+
     assert points_task.name in task_names()
     check_contract(points_task)
+    assert main(["sample", points_task.name, "-n", "2"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    for ex in lines:  # one group of 4 tokens per point
+        assert len(ex["src"].split(" | ")) == len(ex["problem"])
+        assert ex["tgt"] in ("POS", "NEG")
 
 
 def test_points_model_trains_and_ignores_the_order_of_a_set(points_task):
