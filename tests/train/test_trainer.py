@@ -17,7 +17,7 @@ from torch import nn
 
 from synthmath.core.errors import CheckpointError, ConfigError, TrainingInterrupted
 from synthmath.core.vocab import BOS, EOS, PAD
-from synthmath.train.checkpoint import load_checkpoint, save_atomic
+from synthmath.train.checkpoint import FORMAT, load_checkpoint, load_weights, save_atomic
 from synthmath.train.config import TrainConfig
 from synthmath.train.loss import sequence_loss
 from synthmath.train.schedule import lr_factor
@@ -175,7 +175,7 @@ def test_loss_decreases_and_logs(tmp_path, arch):
     assert [e for e, _ in rec.epochs] == [0, 1]
     assert {"train_loss", "lr", "valid_acc", "valid_loss"} <= set(rec.epochs[0][1])
     assert rec.events == [("start", False), ("end", 2)]
-    assert (tmp_path / "best.pt").exists() and (tmp_path / "checkpoint.pt").exists()
+    assert (tmp_path / "best.safetensors").exists() and (tmp_path / "checkpoint.pt").exists()
 
 
 def test_sequence_loss_ignores_pad():
@@ -266,9 +266,15 @@ def test_exact_resume_after_crash(tmp_path, uninterrupted):
     # the log windows continue across the resume: same loss points as run A
     losses_a = {r["step"]: r["loss"] for r in rec_a.records}
     assert {r["step"]: r["loss"] for r in rec_b.records} == losses_a
-    best_a, best_b = load_checkpoint(dir_a / "best.pt"), load_checkpoint(tmp_path / "best.pt")
+    best_a, best_b = best_of(dir_a), best_of(tmp_path)
     assert best_a["epoch"] == best_b["epoch"]
     assert all(torch.equal(best_a["model"][k], v) for k, v in best_b["model"].items())
+
+
+def best_of(run_dir) -> dict:
+    """The best epoch's weights file: its metadata and, under "model", its weights."""
+    weights, meta = load_weights(run_dir / "best.safetensors")
+    return {**meta, "model": weights}
 
 
 def test_resume_restores_python_and_numpy_rng(tmp_path):
@@ -301,12 +307,11 @@ def test_resume_restores_python_and_numpy_rng(tmp_path):
 def test_checkpoints_are_plain_data(uninterrupted):
     """Tensors, numbers and containers only: loadable with weights_only=True (newer torch)."""
     run_dir = uninterrupted[3]
-    for name in ("checkpoint.pt", "best.pt"):
-        state = torch.load(run_dir / name, map_location="cpu", weights_only=True)
-        assert state["format"] == 1 and TrainConfig.from_dict(state["cfg"]) == small_cfg(
-            checkpoint_every=4
-        )
-    assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["done"]
+    state = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert state["format"] == FORMAT and state["done"]
+    assert TrainConfig.from_dict(state["cfg"]) == small_cfg(checkpoint_every=4)
+    best = best_of(run_dir)  # safetensors, settings as JSON metadata
+    assert best["main_metric"] == "valid_acc" and best["epoch"] == state["best_epoch"]
 
 
 @pytest.mark.parametrize("signame", ["SIGTERM", "SIGUSR1"])
@@ -350,7 +355,7 @@ def test_early_stopping_and_best_checkpoint(tmp_path):
     assert summary["stopped_early"] and summary["epochs_run"] == 4
     assert summary["best_epoch"] == 1 and summary["best_metric"] == 0.5
     assert [h["valid_acc"] for h in summary["history"]] == [0.1, 0.5, 0.5, 0.4]
-    best = load_checkpoint(tmp_path / "best.pt")
+    best = best_of(tmp_path)
     assert best["epoch"] == 1 and best["metrics"]["valid_acc"] == 0.5
     assert all(torch.equal(best["model"][k], v) for k, v in snapshots[1].items())
     assert not all(torch.equal(best["model"][k], v) for k, v in snapshots[3].items())
@@ -391,7 +396,7 @@ def test_without_evaluate(tmp_path):
     ).fit()
     assert summary["best_metric"] is None and summary["best_epoch"] == 1
     assert [set(h) for h in summary["history"]] == [{"epoch", "train_loss", "lr"}] * 2
-    best = load_checkpoint(tmp_path / "best.pt")  # the last epoch
+    best = best_of(tmp_path)  # the last epoch
     assert all(torch.equal(best["model"][k], v) for k, v in model.state_dict().items())
 
 

@@ -14,6 +14,11 @@ class DecodeError(ValueError):
     """A token sequence does not decode to a well-formed answer (scored as wrong)."""
 
 
+class DataError(ValueError):
+    """A data file (a dataset shard, a problem file) is not what it should be; the message
+    names the file."""
+
+
 class CheckpointError(RuntimeError):
     """A checkpoint file exists but cannot be read; the message names the file."""
 

@@ -4,16 +4,19 @@ The summary is what the workflow stores in ``eval/<test_set>.json`` and what rep
 
     {"n": 1000, "metrics": {"acc_tol5": 0.97, ...}, "by_group": {"size": {"5x5": {...}}},
      "examples": [{"problem": ..., "answer": ..., "predicted": "...", "acc_tol5": true}, ...]}
+
+A metric without a finite value (a median over examples none of which has a finite error) and
+an example's non-finite score are ``None`` (JSON null): the files are strict JSON.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
+from synthmath.core.files import finite_or_none
 from synthmath.core.raw import raw_len, take
 from synthmath.core.task import RawBatch, Task
 from synthmath.eval.predict import predict_tokens
@@ -33,10 +36,11 @@ def summarize(
             v = np.asarray(values)[index]
             if v.dtype == bool or name.endswith("_acc") or name.startswith("frac_"):
                 # accuracies and fractions (e.g. of components within tolerance): mean
-                out[name] = float(v.mean()) if len(v) else math.nan
+                out[name] = float(v.mean()) if len(v) else None
             else:
+                # None (JSON null) when no example has a finite value: strict JSON has no inf
                 finite = v[np.isfinite(v)]
-                out[f"median_{name}"] = float(np.median(finite)) if len(finite) else math.inf
+                out[f"median_{name}"] = float(np.median(finite)) if len(finite) else None
         return out
 
     summary = {"n": n, "metrics": means(slice(None)), "by_group": {}}
@@ -53,7 +57,7 @@ def summarize(
         ex["predicted"] = " ".join(predictions[i])
         for name, values in scores.items():
             value = np.asarray(values)[i]
-            ex[name] = bool(value) if value.dtype == bool else float(value)
+            ex[name] = bool(value) if value.dtype == bool else finite_or_none(value)
         examples.append(ex)
     summary["examples"] = examples
     return summary

@@ -5,6 +5,13 @@ The trainer knows models only through ``loss_fn(model, batch)`` and the data onl
 ``start_step`` on as a deterministic function of ``(epoch, step)``. With that, a run killed at
 any point (SLURM preemption, SIGTERM) and restarted with the same arguments resumes from
 ``run_dir/checkpoint.pt`` and ends, on CPU, with bit-identical weights and metric history.
+The trainer owns its state (:meth:`Trainer.state_dict`, :meth:`Trainer.load_state_dict`);
+:mod:`synthmath.train.checkpoint` only writes and reads the files.
+
+A ``fingerprint`` (e.g. hashes of the run's settings and training data, and its run id)
+is stored in the checkpoint: a checkpoint with another fingerprint is not resumed nor reused
+(training starts from scratch, with a warning), and one recording another ``run`` is an
+error, so a forced rerun after the data changed never keeps a stale model.
 
 An "epoch" is ``epoch_size`` examples (Charton's convention for generated data), i.e.
 ``epoch_size // batch_size`` optimizer steps; each epoch ends with ``evaluate(model)``. Epochs
@@ -38,14 +45,19 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from synthmath.core.errors import ConfigError, TrainingInterrupted
+from synthmath.core.errors import CheckpointError, ConfigError, TrainingInterrupted
+from synthmath.core.files import remove_stale_temp_files
 from synthmath.train import distributed
 from synthmath.train.checkpoint import (
     BEST_NAME,
     CHECKPOINT_NAME,
-    CheckpointMixin,
+    FORMAT,
+    capture_rng_state,
     load_checkpoint,
-    remove_stale_temp_files,
+    load_state_into,
+    restore_rng_state,
+    save_atomic,
+    save_weights,
     unwrap_model,
 )
 from synthmath.train.config import TrainConfig
@@ -105,13 +117,14 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) ->
     return torch.optim.AdamW(groups, **kwargs)
 
 
-class Trainer(CheckpointMixin):
+class Trainer:
     """Trains ``model`` for ``cfg.max_epochs`` epochs of ``cfg.epoch_size`` examples.
 
     ``train_batches(epoch, start_step)`` yields ``(src, tgt)`` batches of ``epoch`` from step
     ``start_step`` on (at least ``steps_per_epoch - start_step`` of them), deterministically.
     ``evaluate(model)`` (called in eval mode under ``torch.no_grad``) returns metrics such as
-    ``{"valid_acc": 0.93}``; ``main_metric`` (higher is better) selects ``best.pt`` and drives
+    ``{"valid_acc": 0.93}``; ``main_metric`` (higher is better) selects the best weights
+    (``run_dir/best.safetensors``) and drives
     early stopping. A ``train_batches`` with a ``steps_in_epoch(epoch)`` method (token-budget
     batching) sets the number of steps of each epoch; otherwise it is ``cfg.steps_per_epoch``. One trainer per ``run_dir`` at a time. With ``cfg.devices`` > 1 it must
     run in each process of a group started by :func:`synthmath.train.distributed.launch` (or
@@ -130,6 +143,7 @@ class Trainer(CheckpointMixin):
         callbacks: Sequence[Callback] = (),
         loss_fn: Callable[[nn.Module, Batch], tuple[torch.Tensor, int]] = sequence_loss,
         progress: bool = True,
+        fingerprint: dict[str, str] | None = None,
     ):
         cfg.validate()
         if cfg.devices != distributed.world_size():
@@ -153,6 +167,7 @@ class Trainer(CheckpointMixin):
         self.train_batches, self.evaluate = train_batches, evaluate
         self.run_dir = Path(run_dir)
         self.main_metric = main_metric
+        self.fingerprint = dict(fingerprint) if fingerprint is not None else None
         self.callbacks = list(callbacks) if self.is_main else []
         self.loss_fn, self.progress = loss_fn, progress and self.is_main
         steps_in = getattr(train_batches, "steps_in_epoch", None)
@@ -177,6 +192,8 @@ class Trainer(CheckpointMixin):
         self._epoch_loss_sum, self._epoch_tokens = 0.0, 0
         self._reset_window()
         self._train_time_before = 0.0
+        self._time_origin = time.perf_counter()
+        self._last_lr = cfg.lr
         self._stop_signal: int | None = None
 
     @property
@@ -196,13 +213,16 @@ class Trainer(CheckpointMixin):
         if self.cfg.num_threads:
             torch.set_num_threads(self.cfg.num_threads)
         seed_everything(self.cfg.seed)
-        if self.checkpoint_path.exists():
-            state = load_checkpoint(self.checkpoint_path)
-            if state.get("done"):
-                unwrap_model(self.model).load_state_dict(state["model"])
-                logger.info("%s: run already finished; not training", self.checkpoint_path)
-                return state["summary"]
-            self._restore(state)
+        state = self._usable_checkpoint()
+        if state is not None and state.get("done"):
+            load_state_into(self.model, state["model"], self.checkpoint_path)
+            logger.info(
+                "%s: run already finished on the same data; not training again",
+                self.checkpoint_path,
+            )
+            return state["summary"]
+        if state is not None:
+            self._resume(state)
         self._time_origin = time.perf_counter()
         self._stop_signal = None
         old_handlers = self._install_signal_handlers()
@@ -290,7 +310,7 @@ class Trainer(CheckpointMixin):
         }
         metrics.update(self._run_evaluate())
         self.history.append({"epoch": epoch, **metrics})
-        improved = self.evaluate is None  # without evaluation, best.pt is the last epoch
+        improved = self.evaluate is None  # without evaluation, the best is the last epoch
         if self.evaluate is not None:
             if self.main_metric not in metrics:
                 raise KeyError(
@@ -305,7 +325,9 @@ class Trainer(CheckpointMixin):
                 self.best_metric = value
         if improved:
             self.best_epoch, self.bad_epochs = epoch, 0
-            self._save_best(epoch, metrics)
+            if self.is_main:
+                meta = {"epoch": epoch, "metrics": dict(metrics), "main_metric": self.main_metric}
+                save_weights(self.run_dir / BEST_NAME, self.model, _finite_json(meta))
         else:
             self.bad_epochs += 1
         self.stopped_early = bool(self.cfg.patience and self.bad_epochs >= self.cfg.patience)
@@ -356,6 +378,121 @@ class Trainer(CheckpointMixin):
             "train_time_s": self._train_time(),
             "history": [dict(h) for h in self.history],
         }
+
+    # ---- state and checkpoints ----------------------------------------------------------
+    def state_dict(self, summary: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Everything a resumption needs but the RNG states, as plain values; ``summary``
+        marks a finished run."""
+        return {
+            "done": summary is not None,
+            "summary": summary,
+            "cfg": _plain_config(self.cfg),
+            "main_metric": self.main_metric,
+            "trained_on": self.fingerprint,
+            "model": unwrap_model(self.model).state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": self.epoch,
+            "step_in_epoch": self.step_in_epoch,
+            "global_step": self.global_step,
+            "best_metric": self.best_metric,
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+            "stopped_early": self.stopped_early,
+            "history": [dict(h) for h in self.history],
+            "epoch_loss_sum": self._epoch_loss_sum,
+            "epoch_tokens": self._epoch_tokens,
+            "window": {
+                "loss_sum": self._win_loss.item(),
+                "tokens": self._win_tokens,
+                "steps": self._win_steps,
+                "time_s": self._window_time(),
+                "last_lr": self._last_lr,
+            },
+            "train_time_s": self._train_time(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Inverse of :meth:`state_dict` (model, optimizer, scheduler, progress, log window)."""
+        unwrap_model(self.model).load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
+        self.global_step = state["global_step"]
+        self.best_metric, self.best_epoch = state["best_metric"], state["best_epoch"]
+        self.bad_epochs, self.stopped_early = state["bad_epochs"], state["stopped_early"]
+        self.history = [dict(h) for h in state["history"]]
+        self._epoch_loss_sum, self._epoch_tokens = state["epoch_loss_sum"], state["epoch_tokens"]
+        win = state["window"]
+        if self.is_main:  # rank 0 saved the whole window's sums; the others restart at 0
+            self._reset_window(win["loss_sum"], win["tokens"], win["steps"], win["time_s"])
+        else:
+            self._reset_window(0.0, 0, win["steps"], win["time_s"])
+        self._last_lr = win["last_lr"]
+        self._train_time_before = state["train_time_s"]
+
+    def _train_time(self) -> float:
+        return self._train_time_before + time.perf_counter() - self._time_origin
+
+    def _save_checkpoint(self, summary: dict[str, Any] | None = None) -> None:
+        self._gather_window()  # every rank takes part; rank 0 alone writes
+        if self.is_main:
+            state = {"format": FORMAT, "torch_version": str(torch.__version__)}
+            state.update(self.state_dict(summary), rng=capture_rng_state(self.device))
+            save_atomic(state, self.checkpoint_path)
+
+    def _usable_checkpoint(self) -> dict[str, Any] | None:
+        """The checkpoint to resume or reuse; ``None`` when there is none or it is stale (of
+        another fingerprint or format: training starts from scratch and says why)."""
+        path = self.checkpoint_path
+        if not path.exists():
+            return None
+        state = load_checkpoint(path)
+        saved = state.get("trained_on")
+        if self.fingerprint is not None and isinstance(saved, dict):
+            run, mine = saved.get("run"), self.fingerprint.get("run")
+            if run is not None and mine is not None and run != mine:
+                raise CheckpointError(
+                    f"{path}: checkpoint of run {run!r}, not of this run {mine!r}; delete it "
+                    "to train this run from scratch"
+                )
+        if state.get("format") != FORMAT:
+            why = f"it has checkpoint format {state.get('format')!r}, not {FORMAT}"
+        elif self.fingerprint is not None and saved != self.fingerprint:
+            saved = saved if isinstance(saved, dict) else {}
+            changed = [k for k in self.fingerprint if saved.get(k) != self.fingerprint[k]]
+            why = "it was trained on other " + ", ".join(
+                f"{k} ({saved.get(k)} -> {self.fingerprint[k]})" for k in changed or ["settings"]
+            )
+        else:
+            return state
+        logger.warning("%s: not resuming: %s; training from scratch", path, why)
+        if self.is_main:
+            (self.run_dir / BEST_NAME).unlink(missing_ok=True)
+        return None
+
+    def _resume(self, state: dict[str, Any]) -> None:
+        path = self.checkpoint_path
+        try:
+            changed = [
+                f"{k}: {v!r} -> {current[k]!r}"
+                for current in [_plain_config(self.cfg)]
+                for k, v in state["cfg"].items()
+                if k not in _RUNTIME_FIELDS and k in current and _same(v, current[k]) is False
+            ]
+            if changed:
+                logger.warning(
+                    "%s: resuming with a changed TrainConfig (%s); the run will differ from an "
+                    "uninterrupted one",
+                    path,
+                    "; ".join(changed),
+                )
+            self.load_state_dict(state)
+            restore_rng_state(state["rng"], self.device)
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise CheckpointError(f"{path}: cannot resume from checkpoint ({err})") from None
+        self.resumed = True
+        logger.info("resuming from %s at epoch %d, step %d", path, self.epoch, self.step_in_epoch)
 
     # ---- logging ------------------------------------------------------------------------
     def _reset_window(self, loss_sum: float = 0.0, tokens: int = 0, steps: int = 0, t: float = 0.0):
@@ -431,3 +568,33 @@ class Trainer(CheckpointMixin):
         if save:
             self._save_checkpoint()
         raise TrainingInterrupted(signum, self.checkpoint_path)
+
+
+# config fields that may change between a run and its resumption without changing results
+_RUNTIME_FIELDS = {"device", "num_threads", "log_every", "checkpoint_every", "compile", "prefetch"}
+
+
+def _plain_config(cfg: Any) -> dict[str, Any]:
+    """The settings of ``cfg`` (a dataclass or pydantic model) as a plain dict."""
+    if hasattr(cfg, "model_dump"):
+        return cfg.model_dump()
+    from dataclasses import asdict
+
+    return asdict(cfg)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return list(a) == list(b)
+    return a == b
+
+
+def _finite_json(obj: Any) -> Any:
+    """``obj`` with non-finite floats as ``None`` (strict JSON)."""
+    if isinstance(obj, dict):
+        return {k: _finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite_json(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
