@@ -1,7 +1,7 @@
 # Study expansion and input helpers. The config is validated here, before any job runs.
 from snakemake.exceptions import WorkflowError
 
-from synthmath.runs.artifacts import MODEL_NAME, TRAIN_NAME, RunDir
+from synthmath.runs.artifacts import EVAL_DIR, MODEL_NAME, TRAIN_NAME, RunDir
 from synthmath.runs.config import validate_config
 from synthmath.runs.plan import RESULTS
 from synthmath.core.errors import ConfigError
@@ -122,11 +122,7 @@ def get_study(wildcards):
 
 def get_study_evals(wildcards):
     study = get_study(wildcards)
-    return [
-        str(RunDir(run.dir).eval(t))
-        for run in study.runs
-        for t in study.test_sets
-    ]
+    return [str(RunDir(run.dir).eval(t)) for run in study.runs for t in study.test_sets]
 
 
 def get_report_params(wildcards):

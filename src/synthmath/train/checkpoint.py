@@ -36,7 +36,7 @@ logger = logging.getLogger("synthmath.train.checkpoint")
 
 CHECKPOINT_NAME = "checkpoint.pt"
 BEST_NAME = "best.safetensors"
-FORMAT = 2  # 1: pickled best.pt / model.pt, loaded with weights_only=False
+FORMAT = 2  # 1: pickled best.pt / model.pt (unpickled on load)
 META_KEY = "synthmath"  # the safetensors metadata entry holding the JSON settings
 
 
