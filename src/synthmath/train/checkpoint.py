@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import random
 from pathlib import Path
@@ -104,6 +105,69 @@ def load_state_into(model: nn.Module, state: dict[str, torch.Tensor], path: Path
     except RuntimeError as err:
         first = str(err).strip().splitlines()[0]
         raise CheckpointError(f"{path}: weights do not fit this model ({first})") from None
+
+
+def stale_reason(
+    state: dict[str, Any], fingerprint: dict[str, str] | None, path: Path
+) -> str | None:
+    """Why checkpoint ``state`` must not be resumed nor reused by a trainer whose inputs have
+    ``fingerprint`` (``None`` when it may). A checkpoint of another ``run`` is an error."""
+    saved = state.get("trained_on")
+    if fingerprint is not None and isinstance(saved, dict):
+        run, mine = saved.get("run"), fingerprint.get("run")
+        if run is not None and mine is not None and run != mine:
+            raise CheckpointError(
+                f"{path}: checkpoint of run {run!r}, not of this run {mine!r}; delete it to "
+                "train this run from scratch"
+            )
+    if state.get("format") != FORMAT:
+        return f"it has checkpoint format {state.get('format')!r}, not {FORMAT}"
+    if fingerprint is None or saved == fingerprint:
+        return None
+    saved = saved if isinstance(saved, dict) else {}
+    changed = [k for k in fingerprint if saved.get(k) != fingerprint[k]] or ["settings"]
+    return "it was trained on other " + ", ".join(
+        f"{k} ({saved.get(k)} -> {fingerprint.get(k)})" for k in changed
+    )
+
+
+# config fields that may change between a run and its resumption without changing results
+RUNTIME_FIELDS = {"device", "num_threads", "log_every", "checkpoint_every", "compile", "prefetch"}
+
+
+def changed_settings(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """``"field: old -> new"`` for each setting that changed and changes results."""
+
+    def same(a: Any, b: Any) -> bool:
+        if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+            return list(a) == list(b)
+        return a == b
+
+    return [
+        f"{k}: {v!r} -> {current[k]!r}"
+        for k, v in saved.items()
+        if k not in RUNTIME_FIELDS and k in current and not same(v, current[k])
+    ]
+
+
+def plain_config(cfg: Any) -> dict[str, Any]:
+    """The settings of ``cfg`` (a dataclass or a pydantic model) as a plain dict."""
+    if hasattr(cfg, "model_dump"):
+        return cfg.model_dump()
+    from dataclasses import asdict
+
+    return asdict(cfg)
+
+
+def finite_json(obj: Any) -> Any:
+    """``obj`` with non-finite floats as ``None`` (strict JSON)."""
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite_json(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def capture_rng_state(device: torch.device) -> dict[str, Any]:

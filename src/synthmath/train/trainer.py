@@ -53,11 +53,15 @@ from synthmath.train.checkpoint import (
     CHECKPOINT_NAME,
     FORMAT,
     capture_rng_state,
+    changed_settings,
+    finite_json,
     load_checkpoint,
     load_state_into,
+    plain_config,
     restore_rng_state,
     save_atomic,
     save_weights,
+    stale_reason,
     unwrap_model,
 )
 from synthmath.train.config import TrainConfig
@@ -327,7 +331,7 @@ class Trainer:
             self.best_epoch, self.bad_epochs = epoch, 0
             if self.is_main:
                 meta = {"epoch": epoch, "metrics": dict(metrics), "main_metric": self.main_metric}
-                save_weights(self.run_dir / BEST_NAME, self.model, _finite_json(meta))
+                save_weights(self.run_dir / BEST_NAME, self.model, finite_json(meta))
         else:
             self.bad_epochs += 1
         self.stopped_early = bool(self.cfg.patience and self.bad_epochs >= self.cfg.patience)
@@ -386,7 +390,7 @@ class Trainer:
         return {
             "done": summary is not None,
             "summary": summary,
-            "cfg": _plain_config(self.cfg),
+            "cfg": plain_config(self.cfg),
             "main_metric": self.main_metric,
             "trained_on": self.fingerprint,
             "model": unwrap_model(self.model).state_dict(),
@@ -444,29 +448,13 @@ class Trainer:
     def _usable_checkpoint(self) -> dict[str, Any] | None:
         """The checkpoint to resume or reuse; ``None`` when there is none or it is stale (of
         another fingerprint or format: training starts from scratch and says why)."""
-        path = self.checkpoint_path
-        if not path.exists():
+        if not self.checkpoint_path.exists():
             return None
-        state = load_checkpoint(path)
-        saved = state.get("trained_on")
-        if self.fingerprint is not None and isinstance(saved, dict):
-            run, mine = saved.get("run"), self.fingerprint.get("run")
-            if run is not None and mine is not None and run != mine:
-                raise CheckpointError(
-                    f"{path}: checkpoint of run {run!r}, not of this run {mine!r}; delete it "
-                    "to train this run from scratch"
-                )
-        if state.get("format") != FORMAT:
-            why = f"it has checkpoint format {state.get('format')!r}, not {FORMAT}"
-        elif self.fingerprint is not None and saved != self.fingerprint:
-            saved = saved if isinstance(saved, dict) else {}
-            changed = [k for k in self.fingerprint if saved.get(k) != self.fingerprint[k]]
-            why = "it was trained on other " + ", ".join(
-                f"{k} ({saved.get(k)} -> {self.fingerprint[k]})" for k in changed or ["settings"]
-            )
-        else:
+        state = load_checkpoint(self.checkpoint_path)
+        why = stale_reason(state, self.fingerprint, self.checkpoint_path)
+        if why is None:
             return state
-        logger.warning("%s: not resuming: %s; training from scratch", path, why)
+        logger.warning("%s: not resuming: %s; training from scratch", self.checkpoint_path, why)
         if self.is_main:
             (self.run_dir / BEST_NAME).unlink(missing_ok=True)
         return None
@@ -474,12 +462,7 @@ class Trainer:
     def _resume(self, state: dict[str, Any]) -> None:
         path = self.checkpoint_path
         try:
-            changed = [
-                f"{k}: {v!r} -> {current[k]!r}"
-                for current in [_plain_config(self.cfg)]
-                for k, v in state["cfg"].items()
-                if k not in _RUNTIME_FIELDS and k in current and _same(v, current[k]) is False
-            ]
+            changed = changed_settings(state["cfg"], plain_config(self.cfg))
             if changed:
                 logger.warning(
                     "%s: resuming with a changed TrainConfig (%s); the run will differ from an "
@@ -568,33 +551,3 @@ class Trainer:
         if save:
             self._save_checkpoint()
         raise TrainingInterrupted(signum, self.checkpoint_path)
-
-
-# config fields that may change between a run and its resumption without changing results
-_RUNTIME_FIELDS = {"device", "num_threads", "log_every", "checkpoint_every", "compile", "prefetch"}
-
-
-def _plain_config(cfg: Any) -> dict[str, Any]:
-    """The settings of ``cfg`` (a dataclass or pydantic model) as a plain dict."""
-    if hasattr(cfg, "model_dump"):
-        return cfg.model_dump()
-    from dataclasses import asdict
-
-    return asdict(cfg)
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
-        return list(a) == list(b)
-    return a == b
-
-
-def _finite_json(obj: Any) -> Any:
-    """``obj`` with non-finite floats as ``None`` (strict JSON)."""
-    if isinstance(obj, dict):
-        return {k: _finite_json(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_finite_json(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
