@@ -198,3 +198,19 @@ def test_runs_shows_status_and_no_tracking_uri_when_disabled(work, capsys):
     (work / "on.yaml").write_text(yaml.safe_dump(config))
     assert main(["runs", "--config", "on.yaml"]) == 0
     assert capsys.readouterr().out.rstrip().endswith("tracking: sqlite:///x.db")
+
+
+def test_a_retrain_from_scratch_gets_a_new_mlflow_run(work):
+    config = dict(CONFIG, tracking={"enabled": True, "uri": f"sqlite:///{work / 'ml.db'}"})
+    (work / "c.yaml").write_text(yaml.safe_dump(config))
+    run = runs()[0]
+    files = RunDir(run.dir)
+    train, valid = _shards(run, work / "data")
+    train_run(run, train, valid, progress=False)
+    first = files.read_mlflow_id()
+    assert first and json.loads(files.train_record.read_text())["mlflow_run_id"] == first
+    train_run(run, train, valid, progress=False)  # same data: same MLflow run
+    assert files.read_mlflow_id() == first
+    train, valid = _shards(run, work / "data", train_seed=run.train_data.seed + 100)
+    train_run(run, train, valid, progress=False)  # new data: trained again, in a new run
+    assert files.read_mlflow_id() not in (None, first)

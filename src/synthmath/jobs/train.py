@@ -117,8 +117,7 @@ def train_run(
     torch.manual_seed(tcfg.seed)
     task = make_task(run.task, run.params)
     model = build_model(run, task)
-    if run.init_from:
-        _init_from(model, RunDir(run.init_from))
+    init_digest = _init_from(model, RunDir(run.init_from)) if run.init_from else None
     model.to(device)
 
     t0 = time.time()
@@ -136,6 +135,8 @@ def train_run(
         "settings": run.config_hash,
         "data": data_digest([r for r in (train_raw, valid_raw) if r is not None]),
     }
+    if init_digest is not None:
+        trained_on["init"] = init_digest  # a retrained starting model retrains this run
     steps = max(1, tcfg.epoch_size // tcfg.batch_size)
     batches = TrainBatches(
         task,
@@ -166,7 +167,6 @@ def train_run(
         out["valid_loss"] = teacher_forced_loss(m, valid_set, run.eval["batch_size"], device)
         return out
 
-    callback = make_callback(run) if is_main else None
     trainer = Trainer(
         model,
         tcfg,
@@ -174,10 +174,16 @@ def train_run(
         validate,
         run_dir,
         main_metric=main,
-        callbacks=[c for c in [callback] if c is not None],
         progress=progress,
         fingerprint=trained_on,
     )
+    callback = None
+    if is_main:
+        if trainer.stale_checkpoint() is not None:
+            # training starts again from scratch: in a new MLflow run (the old one stays)
+            files.mlflow_record.unlink(missing_ok=True)
+        callback = make_callback(run)
+        trainer.callbacks = [callback] if callback is not None else []
     try:
         summary = trainer.fit()
     except BaseException as err:
@@ -205,9 +211,10 @@ def train_run(
     return record
 
 
-def _init_from(model, source: RunDir) -> None:
+def _init_from(model, source: RunDir) -> str:
     """Start from the final weights of the run in ``source`` (its run id must match the
-    directory's name: a model copied in from elsewhere is an error)."""
+    directory's name: a model copied in from elsewhere is an error); returns a digest of
+    those weights."""
     start, _, spec, _ = read_model(source.model)
     if spec.run_id != source.path.name:
         raise CheckpointError(
@@ -215,8 +222,13 @@ def _init_from(model, source: RunDir) -> None:
         )
     from synthmath.train.checkpoint import load_state_into
 
+    weights = {  # the raw bytes of every tensor, whatever its dtype
+        k: v.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()
+        for k, v in start.state_dict().items()
+    }
     load_state_into(model, start.state_dict(), source.model)
     log.info("initialised from %s", source.model)
+    return data_digest([weights])
 
 
 def _end_mlflow_run(run: RunSpec, status: str) -> None:

@@ -199,6 +199,7 @@ class Trainer:
         self._time_origin = time.perf_counter()
         self._last_lr = cfg.lr
         self._stop_signal: int | None = None
+        self._checkpoint: tuple[dict[str, Any] | None, str | None] | None = None
 
     @property
     def checkpoint_path(self) -> Path:
@@ -445,13 +446,28 @@ class Trainer:
             state.update(self.state_dict(summary), rng=capture_rng_state(self.device))
             save_atomic(state, self.checkpoint_path)
 
+    def stale_checkpoint(self) -> str | None:
+        """Why the run directory's checkpoint will not be resumed nor reused (another
+        fingerprint or format), or ``None``; raises :class:`CheckpointError` for a checkpoint
+        that cannot be read or is of another run. Callers may ask before :meth:`fit` (e.g. to
+        open a new MLflow run for a fresh start); the checkpoint is read once."""
+        if self._checkpoint is None:
+            state = None
+            if self.checkpoint_path.exists():
+                state = load_checkpoint(self.checkpoint_path)
+            why = (
+                None
+                if state is None
+                else stale_reason(state, self.fingerprint, self.checkpoint_path)
+            )
+            self._checkpoint = (state, why)
+        return self._checkpoint[1]
+
     def _usable_checkpoint(self) -> dict[str, Any] | None:
-        """The checkpoint to resume or reuse; ``None`` when there is none or it is stale (of
-        another fingerprint or format: training starts from scratch and says why)."""
-        if not self.checkpoint_path.exists():
-            return None
-        state = load_checkpoint(self.checkpoint_path)
-        why = stale_reason(state, self.fingerprint, self.checkpoint_path)
+        """The checkpoint to resume or reuse; ``None`` when there is none or it is stale
+        (training starts from scratch and says why)."""
+        why = self.stale_checkpoint()
+        state, self._checkpoint = self._checkpoint[0], None
         if why is None:
             return state
         logger.warning("%s: not resuming: %s; training from scratch", self.checkpoint_path, why)
