@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import yaml
 
+from synthmath.runs.artifacts import RunDir
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -84,15 +86,18 @@ def test_train_evaluate_predict_outside_snakemake(tmp_path, monkeypatch):
     proc = run_cli("train", "--config", str(path), "--study", "tiny", "--no-progress")
     assert proc.returncode == 0, proc.stderr
     (run_dir,) = [p for p in (tmp_path / "results" / "tiny").iterdir() if p.is_dir()]
-    assert (run_dir / "model.pt").exists() and (run_dir / "train.json").exists()
-    first = json.loads((run_dir / "train.json").read_text())
+    files = RunDir(run_dir)
+    assert files.model.exists() and files.train_record.exists()
+    assert files.status() == "trained"
+    first = json.loads(files.train_record.read_text())
     proc = run_cli("train", "--config", str(path), "--study", "tiny", "--no-progress")
     assert proc.returncode == 0
-    assert json.loads((run_dir / "train.json").read_text())["history"] == first["history"]
+    assert json.loads(files.train_record.read_text())["history"] == first["history"]
     proc = run_cli("evaluate", str(run_dir))
     assert proc.returncode == 0, proc.stderr
     assert "id: n=24" in proc.stdout
-    assert json.loads((run_dir / "eval" / "id.json").read_text())["n"] == 24
+    assert json.loads(files.eval("id").read_text())["n"] == 24
+    assert files.status() == "evaluated"
     proc = run_cli("predict", str(run_dir), "-n", "2")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("exact:") == 2

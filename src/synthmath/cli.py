@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from synthmath.core.errors import ConfigError, DecodeError
+from synthmath.core.errors import CheckpointError, ConfigError, DataError, DecodeError
 
 
 def parse_assignments(items: list[str]) -> dict:
@@ -80,13 +80,16 @@ def _plan(config_path: str):
 
 
 def cmd_runs(args) -> int:
+    from synthmath.runs.artifacts import RunDir
+
     plan = _plan(args.config)
     for name, study in plan.studies.items():
         print(f"{name}  [{study.task}]  {study.description}")
         for run in study.runs:
-            status = "trained" if (run.dir / "model.pt").exists() else "-"
-            print(f"  {run.run_id:40s} {status:8s} {json.dumps(run.grid)}")
-    print(f"{len(plan.runs)} runs, {len(plan.datasets)} datasets, tracking: {plan.tracking_uri}")
+            status = RunDir(run.dir).status()
+            print(f"  {run.run_id:40s} {status:9s} {json.dumps(run.grid)}")
+    tracking = plan.tracking_uri if plan.tracking_enabled else "off"
+    print(f"{len(plan.runs)} runs, {len(plan.datasets)} datasets, tracking: {tracking}")
     return 0
 
 
@@ -126,13 +129,16 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from synthmath.jobs.evaluate import evaluate_run
-    from synthmath.runs.plan import RunSpec
+    from synthmath.runs.artifacts import RunDir
 
     run_dir = Path(args.run_dir)
-    spec = RunSpec.from_json(json.loads((run_dir / "config.json").read_text()))
+    spec = RunDir(run_dir).read_spec()
     for test in args.test or list(spec.test_sets):
         summary = evaluate_run(run_dir, test, progress=not args.no_progress, threads=args.threads)
-        metrics = ", ".join(f"{k}={v:.3f}" for k, v in summary["metrics"].items())
+        metrics = ", ".join(
+            f"{k}={'not finite' if v is None else f'{v:.3f}'}"
+            for k, v in summary["metrics"].items()
+        )
         print(f"{test}: n={summary['n']} {metrics}")
     return 0
 
@@ -282,9 +288,10 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     try:
         return args.fn(args)
-    except (ConfigError, FileNotFoundError, KeyError) as err:
+    except (ConfigError, DataError, CheckpointError, FileNotFoundError, KeyError) as err:
         logging.getLogger("synthmath").debug("error", exc_info=True)
-        print(f"synthmath: error: {err}", file=sys.stderr)
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"synthmath: error: {message}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0

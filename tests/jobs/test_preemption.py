@@ -16,6 +16,9 @@ import pytest
 import torch
 import yaml
 
+from synthmath.runs.artifacts import RunDir
+from synthmath.train.checkpoint import CHECKPOINT_NAME, load_weights
+
 pytestmark = pytest.mark.slow  # five training processes: about a minute on two cores
 
 STUDY = "preempt"
@@ -94,10 +97,10 @@ def wait_for_checkpoint_at(work: Path, proc: subprocess.Popen, step: int) -> Non
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         assert proc.poll() is None, "training ended before it could be killed:\n" + finish(proc)[1]
-        ckpts = list((work / "results" / STUDY).glob("*/checkpoint.pt"))
+        ckpts = list((work / "results" / STUDY).glob(f"*/{CHECKPOINT_NAME}"))
         if ckpts:
             try:
-                state = torch.load(ckpts[0], map_location="cpu", weights_only=False)
+                state = torch.load(ckpts[0], map_location="cpu", weights_only=True)
             except Exception:  # a reader on another OS could race the rename; retry
                 state = None
             if state and state["global_step"] >= step:
@@ -108,17 +111,17 @@ def wait_for_checkpoint_at(work: Path, proc: subprocess.Popen, step: int) -> Non
 
 
 def checkpoint_state(work: Path) -> dict:
-    return torch.load(run_dir(work) / "checkpoint.pt", map_location="cpu", weights_only=False)
+    return torch.load(RunDir(run_dir(work)).checkpoint, map_location="cpu", weights_only=True)
 
 
 def assert_same_results(work: Path, reference: Path) -> None:
-    model = torch.load(run_dir(work) / "model.pt", weights_only=False)["state_dict"]
-    expected = torch.load(run_dir(reference) / "model.pt", weights_only=False)["state_dict"]
+    model = load_weights(RunDir(run_dir(work)).model)[0]
+    expected = load_weights(RunDir(run_dir(reference)).model)[0]
     assert model.keys() == expected.keys()
     for name in model:
         assert torch.equal(model[name], expected[name]), name
-    summary = json.loads((run_dir(work) / "train.json").read_text())
-    expected_summary = json.loads((run_dir(reference) / "train.json").read_text())
+    summary = json.loads(RunDir(run_dir(work)).train_record.read_text())
+    expected_summary = json.loads(RunDir(run_dir(reference)).train_record.read_text())
     for key in ("train_time_s", "mlflow_run_id"):
         summary.pop(key), expected_summary.pop(key)
     assert summary == expected_summary
@@ -135,7 +138,7 @@ def mlflow_history(work: Path) -> dict[str, list[tuple[int, float]]]:
     assert len(runs) == 1, [(r.info.run_name, r.info.status) for r in runs]
     (run,) = runs
     assert run.info.status == "FINISHED"
-    recorded = json.loads((run_dir(work) / "mlflow_run.json").read_text())["run_id"]
+    recorded = json.loads(RunDir(run_dir(work)).mlflow_record.read_text())["run_id"]
     assert run.info.run_id == recorded
     return {
         key: sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, key))
@@ -213,7 +216,7 @@ def test_slurm_warning_signal_and_sigterm_checkpoint_exit_75_and_resume(
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient(f"sqlite:///{work / 'results' / 'mlflow.db'}")
-        run_id = json.loads((run_dir(work) / "mlflow_run.json").read_text())["run_id"]
+        run_id = json.loads(RunDir(run_dir(work)).mlflow_record.read_text())["run_id"]
         assert client.get_run(run_id).info.status == "KILLED"  # until the rerun reopens it
 
     code, out = finish(start_training(work))

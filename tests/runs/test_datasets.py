@@ -76,3 +76,47 @@ def test_concat_pads_ragged_parts():
 def run_cli(*args):
     exe = Path(sys.executable).with_name("synthmath")
     return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=120)
+
+
+def _spec(task="linalg", params=None, seed=0):
+    from synthmath.runs.plan import make_dataset
+
+    return make_dataset(task, params or {"op": "add", "dim": 3}, 20, seed, 1, "train")
+
+
+def test_shards_are_checked_against_the_expected_dataset(tmp_path):
+    """A shard of another dataset, without an id, or with other arrays is a named error."""
+    from synthmath.core.errors import DataError
+    from synthmath.runs.datasets import load_dataset
+    from synthmath.tasks.registry import make_task
+
+    spec, other = _spec(seed=0), _spec(seed=1)
+    task = make_task("linalg", spec.params)
+    good = generate_shard("linalg", spec.params, 20, 0, 0, tmp_path / "good.npz", dataset=spec.id)
+    raw, meta = load_dataset([good], spec, task)
+    assert meta["dataset"] == spec.id and len(raw["a"]) == 20
+
+    foreign = generate_shard("linalg", spec.params, 20, 1, 0, tmp_path / "o.npz", dataset=other.id)
+    with pytest.raises(DataError, match=rf"o.npz: shard of dataset '{other.id}'.*'{spec.id}'"):
+        load_dataset([foreign], spec, task)
+    anonymous = generate_shard("linalg", spec.params, 20, 0, 0, tmp_path / "anon.npz")
+    with pytest.raises(DataError, match="anon.npz: the shard records no dataset id"):
+        load_dataset([anonymous], spec, task)
+
+    renamed = tmp_path / "renamed.npz"
+    arrays = dict(np.load(good))
+    arrays["matrix"] = arrays.pop("a")  # same data under another name
+    np.savez(renamed, **arrays)
+    with pytest.raises(DataError, match=r"renamed.npz: arrays do not match.*missing: a.*matrix"):
+        load_dataset([renamed], spec, task)
+
+
+def test_data_digest_sees_contents_not_files(tmp_path):
+    from synthmath.runs.datasets import data_digest
+
+    spec = _spec()
+    a = generate_shard("linalg", spec.params, 20, 0, 0, tmp_path / "a.npz", dataset=spec.id)
+    b = generate_shard("linalg", spec.params, 20, 0, 0, tmp_path / "b.npz", dataset=spec.id)
+    c = generate_shard("linalg", spec.params, 20, 5, 0, tmp_path / "c.npz", dataset=spec.id)
+    digest = data_digest([read_shard(a)[0]])
+    assert digest == data_digest([read_shard(b)[0]]) != data_digest([read_shard(c)[0]])

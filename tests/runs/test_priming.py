@@ -109,7 +109,13 @@ def test_mixed_training_set_has_s_plus_k_examples(tmp_path):
         paths[name] = [
             str(
                 generate_shard(
-                    run.task, ds.params, ds.shard_size(i), ds.seed, i, tmp_path / f"{name}{i}.npz"
+                    run.task,
+                    ds.params,
+                    ds.shard_size(i),
+                    ds.seed,
+                    i,
+                    tmp_path / f"{name}{i}.npz",
+                    dataset=ds.id,
                 )
             )
             for i in range(ds.shards)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from synthmath.runs.artifacts import RunDir
+
 pytestmark = pytest.mark.slow  # a server and four jobs start: about 45 s on two cores
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,7 +143,7 @@ def test_parallel_jobs_lose_nothing(server, tmp_path):
     assert sorted(r.info.run_name for r in runs) == [f"job{j}" for j in range(JOBS)]
     for run in runs:
         job = int(run.data.tags["job"])
-        recorded = json.loads((tmp_path / f"run{job}" / "mlflow_run.json").read_text())
+        recorded = json.loads(RunDir(tmp_path / f"run{job}").mlflow_record.read_text())
         assert recorded == {"uri": url, "run_id": run.info.run_id}
         assert run.info.status == "FINISHED"
         assert run.data.params == {"job": str(job), "points": str(POINTS)}

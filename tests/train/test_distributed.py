@@ -12,6 +12,7 @@ from synthmath.core.vocab import BOS, EOS, PAD
 from synthmath.nn.config import ModelConfig
 from synthmath.nn.model import Transformer
 from synthmath.train import distributed
+from synthmath.train.checkpoint import CHECKPOINT_NAME
 from synthmath.train.config import TrainConfig
 from synthmath.train.trainer import Callback, Trainer
 
@@ -87,8 +88,8 @@ def test_two_processes_match_one(tmp_path):
         assert h_one.keys() == h_two.keys()
         for key in h_one:
             assert h_two[key] == pytest.approx(h_one[key], rel=1e-4, abs=1e-6), key
-    weights_one = torch.load(tmp_path / "one" / "checkpoint.pt", weights_only=False)["model"]
-    weights_two = torch.load(tmp_path / "two" / "checkpoint.pt", weights_only=False)["model"]
+    weights_one = torch.load(tmp_path / "one" / CHECKPOINT_NAME, weights_only=True)["model"]
+    weights_two = torch.load(tmp_path / "two" / CHECKPOINT_NAME, weights_only=True)["model"]
     assert weights_two.keys() == weights_one.keys()  # saved unwrapped (no "module." prefix)
     for name in weights_one:
         torch.testing.assert_close(weights_two[name], weights_one[name], rtol=1e-3, atol=1e-4)

@@ -14,7 +14,7 @@ from synthmath.nn.model import Transformer
 from synthmath.runs.plan import build_plan
 from synthmath.tasks.registry import make_task
 from synthmath.train.batches import EncodedSet, TrainBatches
-from synthmath.train.checkpoint import unwrap_model
+from synthmath.train.checkpoint import CHECKPOINT_NAME, unwrap_model
 from synthmath.train.config import TrainConfig
 from synthmath.train.prefetch import Prefetcher
 from synthmath.train.token_budget import check_budget, plan_epoch, plan_pool
@@ -265,6 +265,6 @@ def test_compiled_training_matches_eager(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(eager.eval()(src), compiled.eval()(src), rtol=1e-3, atol=1e-3)
         assert not torch.allclose(eager(src), tiny_model()(src), atol=1e-2)  # it did train
-    saved = torch.load(tmp_path / "c" / "checkpoint.pt", weights_only=False)["model"]
+    saved = torch.load(tmp_path / "c" / CHECKPOINT_NAME, weights_only=True)["model"]
     assert not any("_orig_mod" in k for k in saved)
     tiny_model().load_state_dict(saved)

@@ -17,7 +17,14 @@ from torch import nn
 
 from synthmath.core.errors import CheckpointError, ConfigError, TrainingInterrupted
 from synthmath.core.vocab import BOS, EOS, PAD
-from synthmath.train.checkpoint import load_checkpoint, save_atomic
+from synthmath.train.checkpoint import (
+    BEST_NAME,
+    CHECKPOINT_NAME,
+    FORMAT,
+    load_checkpoint,
+    load_weights,
+    save_atomic,
+)
 from synthmath.train.config import TrainConfig
 from synthmath.train.loss import sequence_loss
 from synthmath.train.schedule import lr_factor
@@ -175,7 +182,7 @@ def test_loss_decreases_and_logs(tmp_path, arch):
     assert [e for e, _ in rec.epochs] == [0, 1]
     assert {"train_loss", "lr", "valid_acc", "valid_loss"} <= set(rec.epochs[0][1])
     assert rec.events == [("start", False), ("end", 2)]
-    assert (tmp_path / "best.pt").exists() and (tmp_path / "checkpoint.pt").exists()
+    assert (tmp_path / BEST_NAME).exists() and (tmp_path / CHECKPOINT_NAME).exists()
 
 
 def test_sequence_loss_ignores_pad():
@@ -255,7 +262,7 @@ def test_exact_resume_after_crash(tmp_path, uninterrupted):
     rec_b = Recorder()
     with pytest.raises(RuntimeError, match="node died"):
         trainer(tmp_path, cfg, new_model(), crashing, callbacks=[rec_b]).fit()
-    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    state = load_checkpoint(tmp_path / CHECKPOINT_NAME)
     assert (state["epoch"], state["step_in_epoch"], state["global_step"]) == (1, 6, 16)
 
     torch.manual_seed(12345)  # disturb the RNG; a fresh model with other weights
@@ -266,9 +273,15 @@ def test_exact_resume_after_crash(tmp_path, uninterrupted):
     # the log windows continue across the resume: same loss points as run A
     losses_a = {r["step"]: r["loss"] for r in rec_a.records}
     assert {r["step"]: r["loss"] for r in rec_b.records} == losses_a
-    best_a, best_b = load_checkpoint(dir_a / "best.pt"), load_checkpoint(tmp_path / "best.pt")
+    best_a, best_b = best_of(dir_a), best_of(tmp_path)
     assert best_a["epoch"] == best_b["epoch"]
     assert all(torch.equal(best_a["model"][k], v) for k, v in best_b["model"].items())
+
+
+def best_of(run_dir) -> dict:
+    """The best epoch's weights file: its metadata and, under "model", its weights."""
+    weights, meta = load_weights(run_dir / BEST_NAME)
+    return {**meta, "model": weights}
 
 
 def test_resume_restores_python_and_numpy_rng(tmp_path):
@@ -301,12 +314,11 @@ def test_resume_restores_python_and_numpy_rng(tmp_path):
 def test_checkpoints_are_plain_data(uninterrupted):
     """Tensors, numbers and containers only: loadable with weights_only=True (newer torch)."""
     run_dir = uninterrupted[3]
-    for name in ("checkpoint.pt", "best.pt"):
-        state = torch.load(run_dir / name, map_location="cpu", weights_only=True)
-        assert state["format"] == 1 and TrainConfig.from_dict(state["cfg"]) == small_cfg(
-            checkpoint_every=4
-        )
-    assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["done"]
+    state = torch.load(run_dir / CHECKPOINT_NAME, map_location="cpu", weights_only=True)
+    assert state["format"] == FORMAT and state["done"]
+    assert TrainConfig.from_dict(state["cfg"]) == small_cfg(checkpoint_every=4)
+    best = best_of(run_dir)  # safetensors, settings as JSON metadata
+    assert best["main_metric"] == "valid_acc" and best["epoch"] == state["best_epoch"]
 
 
 @pytest.mark.parametrize("signame", ["SIGTERM", "SIGUSR1"])
@@ -328,7 +340,7 @@ def test_signal_stops_after_step_and_resumes_exactly(tmp_path, uninterrupted, si
         trainer(tmp_path, cfg, new_model(), signalling).fit()
     assert info.value.signum == signum and info.value.exit_code == 75
     assert signal.getsignal(signum) is before  # handlers restored
-    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    state = load_checkpoint(tmp_path / CHECKPOINT_NAME)
     assert (state["epoch"], state["step_in_epoch"]) == (1, 4)  # the current step was finished
 
     model_b = new_model(seed=5)
@@ -350,7 +362,7 @@ def test_early_stopping_and_best_checkpoint(tmp_path):
     assert summary["stopped_early"] and summary["epochs_run"] == 4
     assert summary["best_epoch"] == 1 and summary["best_metric"] == 0.5
     assert [h["valid_acc"] for h in summary["history"]] == [0.1, 0.5, 0.5, 0.4]
-    best = load_checkpoint(tmp_path / "best.pt")
+    best = best_of(tmp_path)
     assert best["epoch"] == 1 and best["metrics"]["valid_acc"] == 0.5
     assert all(torch.equal(best["model"][k], v) for k, v in snapshots[1].items())
     assert not all(torch.equal(best["model"][k], v) for k, v in snapshots[3].items())
@@ -391,25 +403,25 @@ def test_without_evaluate(tmp_path):
     ).fit()
     assert summary["best_metric"] is None and summary["best_epoch"] == 1
     assert [set(h) for h in summary["history"]] == [{"epoch", "train_loss", "lr"}] * 2
-    best = load_checkpoint(tmp_path / "best.pt")  # the last epoch
+    best = best_of(tmp_path)  # the last epoch
     assert all(torch.equal(best["model"][k], v) for k, v in model.state_dict().items())
 
 
 def test_stray_temp_file_is_ignored_and_removed(tmp_path):
     cfg = small_cfg(max_epochs=2)
     trainer(tmp_path, replace(cfg, max_epochs=1)).fit()  # a run that finished epoch 0 ...
-    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    state = load_checkpoint(tmp_path / CHECKPOINT_NAME)
     state.update(done=False, summary=None)  # ... and will continue to max_epochs=2
-    save_atomic(state, tmp_path / "checkpoint.pt")
-    stray = tmp_path / ".checkpoint.pt.4242.deadbeef.tmp"
-    stray.write_bytes((tmp_path / "checkpoint.pt").read_bytes()[:1000])  # killed mid-write
+    save_atomic(state, tmp_path / CHECKPOINT_NAME)
+    stray = tmp_path / f".{CHECKPOINT_NAME}.4242.deadbeef.tmp"
+    stray.write_bytes((tmp_path / CHECKPOINT_NAME).read_bytes()[:1000])  # killed mid-write
     summary = trainer(tmp_path, cfg, progress=True).fit()
     assert summary["epochs_run"] == 2 and not stray.exists()
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
 def test_corrupt_checkpoint_names_the_file(tmp_path, damage):
-    path = tmp_path / "checkpoint.pt"
+    path = tmp_path / CHECKPOINT_NAME
     save_atomic({"format": 1, "weights": torch.randn(1000)}, path)
     data = path.read_bytes()
     path.write_bytes(b"not a checkpoint" if damage == "garbage" else data[: len(data) // 2])
@@ -418,12 +430,12 @@ def test_corrupt_checkpoint_names_the_file(tmp_path, damage):
 
 
 def test_failed_save_keeps_the_old_file(tmp_path):
-    path = tmp_path / "checkpoint.pt"
+    path = tmp_path / CHECKPOINT_NAME
     save_atomic({"version": 1}, path)
     with pytest.raises(Exception):  # noqa: B017 - lambdas cannot be pickled
         save_atomic({"version": 2, "bad": lambda: None}, path)
     assert load_checkpoint(path) == {"version": 1}
-    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
+    assert [p.name for p in tmp_path.iterdir()] == [CHECKPOINT_NAME]
 
 
 @pytest.mark.parametrize(
@@ -471,7 +483,7 @@ def test_cuda_bf16_fused_and_resume(tmp_path):
         t = trainer(tmp_path, cfg, new_model(), crashing)
         assert t.amp_dtype == torch.bfloat16 and t.optimizer.defaults["fused"]
         t.fit()
-    assert "cuda" in load_checkpoint(tmp_path / "checkpoint.pt")["rng"]
+    assert "cuda" in load_checkpoint(tmp_path / CHECKPOINT_NAME)["rng"]
     model = new_model()
     summary = trainer(tmp_path, cfg, model).fit()
     assert summary["epochs_run"] == 2 and summary["steps"] == 20
@@ -484,3 +496,68 @@ def test_cuda_request_without_cuda_is_clear(tmp_path):
         pytest.skip("CUDA present")
     with pytest.raises(ConfigError, match="device"):
         trainer(tmp_path, small_cfg(device="cuda"))
+
+
+class _Planted:
+    """Unpickling this creates a file: what a malicious checkpoint would do."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_planted_pickle_checkpoint_runs_nothing(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / CHECKPOINT_NAME
+    torch.save({"format": FORMAT, "done": True, "summary": _Planted(marker)}, path)
+    with pytest.raises(CheckpointError, match=rf"{path}: not a readable synthmath checkpoint"):
+        trainer(tmp_path, small_cfg(max_epochs=1)).fit()
+    assert not marker.exists()
+    torch.save(_Planted(marker), tmp_path / BEST_NAME)
+    with pytest.raises(CheckpointError, match="not a synthmath weights file"):
+        load_weights(tmp_path / BEST_NAME)
+    assert not marker.exists()
+
+
+def test_fingerprint_decides_between_reuse_and_a_fresh_start(tmp_path, caplog):
+    """A finished run is reused only when it was trained on the same data and settings."""
+    cfg = small_cfg(max_epochs=1)
+    print_a = {"run": "r1", "settings": "s1", "data": "d1"}
+    first = trainer(tmp_path, cfg, fingerprint=print_a).fit()
+
+    def no_data(epoch, start_step):
+        raise AssertionError("a finished run on the same data must not train")
+
+    assert trainer(tmp_path, cfg, batches=no_data, fingerprint=dict(print_a)).fit() == first
+
+    def other_data(epoch, start_step):  # the data changed: other batches
+        yield from batches_for("encoder_decoder")(epoch + 7, start_step)
+
+    with caplog.at_level("WARNING", logger="synthmath.train.trainer"):
+        changed = trainer(
+            tmp_path, cfg, batches=other_data, fingerprint={**print_a, "data": "d2"}
+        ).fit()
+    assert "training from scratch" in caplog.text and "data (d1 -> d2)" in caplog.text
+    assert changed["history"] != first["history"]
+    assert load_checkpoint(tmp_path / CHECKPOINT_NAME)["trained_on"]["data"] == "d2"
+
+    with pytest.raises(CheckpointError, match="checkpoint of run 'r1', not of this run 'r2'"):
+        trainer(tmp_path, cfg, fingerprint={**print_a, "run": "r2", "data": "d2"}).fit()
+
+
+def test_trainer_state_round_trip(tmp_path):
+    """state_dict / load_state_dict carry the whole progress (no checkpoint file needed)."""
+    cfg = small_cfg(max_epochs=1)
+    a = trainer(tmp_path / "a", cfg)
+    a.fit()
+    b = trainer(tmp_path / "b", cfg, model=new_model(seed=4))
+    b.load_state_dict(a.state_dict())
+    assert (b.epoch, b.global_step, b.history, b.best_epoch) == (
+        a.epoch,
+        a.global_step,
+        a.history,
+        a.best_epoch,
+    )
+    assert all(torch.equal(x, y) for x, y in zip(a.model.parameters(), b.model.parameters()))

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from synthmath.runs.artifacts import RunDir
+
 ROOT = Path(__file__).resolve().parents[2]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 CLUSTER = ROOT / "profiles" / "slurm" / "profile.yaml"
@@ -202,9 +204,9 @@ def test_tiny_study_through_real_slurm(local_slurm, tmp_path):
     results = work / "results"
     (run_dir,) = (results / "slurm_tiny").glob("run-*")
     for path in (
-        run_dir / "model.pt",
-        run_dir / "train.json",
-        run_dir / "eval" / "id.json",
+        RunDir(run_dir).model,
+        RunDir(run_dir).train_record,
+        RunDir(run_dir).eval("id"),
         results / "slurm_tiny" / "table.csv",
         results / "slurm_tiny" / "figure.png",
         results / "README.md",

@@ -1,6 +1,7 @@
 # Study expansion and input helpers. The config is validated here, before any job runs.
 from snakemake.exceptions import WorkflowError
 
+from synthmath.runs.artifacts import EVAL_DIR, MODEL_NAME, TRAIN_NAME, RunDir
 from synthmath.runs.config import validate_config
 from synthmath.runs.plan import RESULTS
 from synthmath.core.errors import ConfigError
@@ -49,6 +50,7 @@ def get_generate_params(wildcards):
     ds = get_dataset(wildcards)
     shard = int(wildcards.shard)
     return {
+        "dataset": ds.id,
         "task": ds.task,
         "params": ds.params,
         "seed": ds.seed,
@@ -97,7 +99,7 @@ def get_train_inputs(wildcards):
         "tracking": tracking_inputs(),
     }
     if run.init_from:
-        inputs["init"] = f"{run.init_from}/model.pt"
+        inputs["init"] = str(RunDir(run.init_from).model)
     return inputs
 
 
@@ -108,7 +110,7 @@ def get_test_inputs(wildcards):
             f"run {wildcards.study}/{wildcards.run} has no test set {wildcards.test!r}"
         )
     return {
-        "model": str(run.dir / "model.pt"),
+        "model": str(RunDir(run.dir).model),
         "test": [str(p) for p in run.test_sets[wildcards.test].shard_paths()],
         "tracking": tracking_inputs(),
     }
@@ -120,11 +122,7 @@ def get_study(wildcards):
 
 def get_study_evals(wildcards):
     study = get_study(wildcards)
-    return [
-        str(run.dir / "eval" / f"{t}.json")
-        for run in study.runs
-        for t in study.test_sets
-    ]
+    return [str(RunDir(run.dir).eval(t)) for run in study.runs for t in study.test_sets]
 
 
 def get_report_params(wildcards):

@@ -3,7 +3,7 @@ rule evaluate:
     input:
         unpack(get_test_inputs),
     output:
-        str(RESULTS / "{study}" / "{run}" / "eval" / "{test}.json"),
+        str(RESULTS / "{study}" / "{run}" / EVAL_DIR / "{test}.json"),
     log:
         str(RESULTS / "logs" / "evaluate" / "{study}" / "{run}-{test}.log"),
     benchmark:

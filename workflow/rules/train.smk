@@ -3,8 +3,8 @@ rule train:
     input:
         unpack(get_train_inputs),
     output:
-        model=str(RESULTS / "{study}" / "{run}" / "model.pt"),
-        summary=str(RESULTS / "{study}" / "{run}" / "train.json"),
+        model=str(RESULTS / "{study}" / "{run}" / MODEL_NAME),
+        summary=str(RESULTS / "{study}" / "{run}" / TRAIN_NAME),
     log:
         str(RESULTS / "logs" / "train" / "{study}" / "{run}.log"),
     benchmark:

@@ -4,6 +4,12 @@ from synthmath.runs.datasets import generate_shard
 with job_log(snakemake) as log:
     spec = snakemake.params.spec
     generate_shard(
-        spec["task"], spec["params"], spec["size"], spec["seed"], spec["shard"], snakemake.output[0]
+        spec["task"],
+        spec["params"],
+        spec["size"],
+        spec["seed"],
+        spec["shard"],
+        snakemake.output[0],
+        dataset=spec["dataset"],
     )
     log.info("wrote %d examples to %s", spec["size"], snakemake.output[0])

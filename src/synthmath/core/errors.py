@@ -18,6 +18,11 @@ class NotSupported(ConfigError):
     """A task does not offer an optional capability (see ``Task.capabilities``)."""
 
 
+class DataError(ValueError):
+    """A data file (a dataset shard, a problem file) is not what it should be; the message
+    names the file."""
+
+
 class CheckpointError(RuntimeError):
     """A checkpoint file exists but cannot be read; the message names the file."""
 

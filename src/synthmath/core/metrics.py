@@ -14,7 +14,6 @@ aggregation.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -67,13 +66,14 @@ class Metric:
     def summary_name(self) -> str:
         return self.name if self.aggregate == "mean" else f"{self.aggregate}_{self.name}"
 
-    def summarise(self, values: np.ndarray) -> float:
-        """The aggregate over examples of one value per example."""
+    def summarise(self, values: np.ndarray) -> float | None:
+        """The aggregate over examples of one value per example; ``None`` (JSON null) when there
+        is none (no example, or a median over examples none of which has a finite value)."""
         v = np.asarray(values)
         if self.aggregate == "mean":
-            return float(v.mean()) if len(v) else math.nan
+            return float(v.mean()) if len(v) else None
         finite = v[np.isfinite(v)]
-        return float(np.median(finite)) if len(finite) else math.inf
+        return float(np.median(finite)) if len(finite) else None
 
     def best_of(self, values: np.ndarray, k: int) -> np.ndarray:
         """Per example, the best of its first ``k`` hypotheses: ``values`` is ``(n, K)``."""

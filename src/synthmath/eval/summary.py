@@ -8,6 +8,9 @@ The summary is what the workflow stores in ``eval/<test_set>.json`` and what rep
 
 With a beam of k > 1, ``metrics`` also hold ``<name>@k`` (the best of the top k hypotheses)
 and examples their ``hypotheses``.
+
+A metric without a finite value (a median over examples none of which has a finite error) and
+an example's non-finite score are ``None`` (JSON null): the files are strict JSON.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from synthmath.core.files import finite_or_none
 from synthmath.core.metrics import at_k
 from synthmath.core.raw import raw_len, take
 from synthmath.core.task import RawBatch, Task
@@ -74,7 +78,7 @@ def summarize(
             ex["hypotheses"] = [" ".join(h) for h in nbest[i]]
         for m in declared:
             value = np.asarray(scores[m.name])[i, 0]
-            ex[m.name] = bool(value) if value.dtype == bool else float(value)
+            ex[m.name] = bool(value) if value.dtype == bool else finite_or_none(value)
         examples.append(ex)
     summary["examples"] = examples
     summary["metric_info"] = info

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -11,7 +10,7 @@ import numpy as np
 
 from synthmath.core.files import write_json
 from synthmath.jobs.train import _set_threads
-from synthmath.runs.artifacts import load_trained
+from synthmath.runs.artifacts import RunDir, load_trained
 from synthmath.runs.datasets import draw_dataset, load_dataset
 from synthmath.runs.plan import RunSpec
 from synthmath.tasks.registry import make_task
@@ -30,14 +29,15 @@ def evaluate_run(
     """Evaluate a trained run on one of its test sets; writes eval/<test>.json and logs MLflow."""
     _set_threads(threads)
     run_dir = Path(run_dir)
-    spec = RunSpec.from_json(json.loads((run_dir / "config.json").read_text()))
+    files = RunDir(run_dir)
+    spec = files.read_spec()
     device = pick_device(spec.training.get("device", "auto"))
     model, task, _ = load_trained(run_dir, device=str(device))
     if test_name not in spec.test_sets:
         raise KeyError(f"{run_dir}: no test set {test_name!r}; it has {', '.join(spec.test_sets)}")
     ds = spec.test_sets[test_name]
     test_task = make_task(spec.task, {**spec.params, **ds.params})
-    raw = load_dataset(test_paths)[0] if test_paths else draw_dataset(test_task, ds)
+    raw = load_dataset(test_paths, ds, test_task)[0] if test_paths else draw_dataset(test_task, ds)
     from synthmath.eval.summary import evaluate
 
     t0 = time.time()
@@ -60,30 +60,31 @@ def evaluate_run(
         beam_size=spec.eval["beam_size"],
         seconds=round(time.time() - t0, 2),
     )
-    out_path = Path(out_path) if out_path else run_dir / "eval" / f"{test_name}.json"
+    out_path = Path(out_path) if out_path else files.eval(test_name)
     write_json(out_path, summary)
     _log_eval(spec, run_dir, test_name, summary)
     return summary
 
 
 def _log_eval(spec: RunSpec, run_dir: Path, test_name: str, summary: dict) -> None:
-    record = run_dir / "mlflow_run.json"
-    if not spec.tracking_uri or not record.exists():
+    mlflow_id = RunDir(run_dir).read_mlflow_id()
+    if not spec.tracking_uri or mlflow_id is None:
         return
     from synthmath.track.mlflow import Tracker
 
     tracker = Tracker(spec.tracking_uri)
-    mlflow_id = json.loads(record.read_text())["run_id"]
-    rows = [
-        (f"test/{test_name}/{k}", v, 0) for k, v in summary["metrics"].items() if np.isfinite(v)
-    ]
+    rows = [(f"test/{test_name}/{k}", v, 0) for k, v in summary["metrics"].items() if _finite(v)]
     for group, per in summary["by_group"].items():
         for label, values in per.items():
             for k, v in values.items():
-                if k != "n" and np.isfinite(v):
+                if k != "n" and _finite(v):
                     rows.append((f"test/{test_name}/{group}_{label}/{k}", v, 0))
     # an evaluation rerun (e.g. after its JSON was deleted) adds only the values that changed
     latest = tracker.latest_metrics(mlflow_id)
     rows = [row for row in rows if latest.get(row[0]) != float(row[1])]
     if rows:
         tracker.log_metrics(mlflow_id, rows)
+
+
+def _finite(value) -> bool:
+    return value is not None and bool(np.isfinite(value))

@@ -1,14 +1,12 @@
 """The workflow's jobs as library functions: train a run, evaluate it, load a trained model.
 
 Snakemake scripts and the CLI both call these, so a run behaves the same inside and outside
-the workflow. A run directory holds:
+the workflow. The files of a run directory are :class:`synthmath.runs.artifacts.RunDir`'s.
 
-    config.json        the resolved run spec
-    checkpoint.pt      the trainer's resumable state (kept across kills)
-    best.pt            the best epoch's weights so far
-    model.pt           the final model (best weights + model config + task), written last
-    train.json         the training summary (history, best epoch, MLflow run id)
-    eval/<test>.json   evaluation summaries
+A finished model records what it was trained on (``trained_on``: the run id, the hash of its
+settings and a digest of its training and validation data). A rerun whose data or settings
+differ (``snakemake --forcerun train`` after the shards changed) trains from scratch instead
+of keeping the stale model; one with the same inputs reuses the finished checkpoint.
 """
 
 from __future__ import annotations
@@ -16,16 +14,16 @@ from __future__ import annotations
 import json
 import logging
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from synthmath.core.errors import CheckpointError
 from synthmath.core.files import _json_default, write_json
 from synthmath.core.raw import concat_raw
 from synthmath.core.task import RawBatch, Task
-from synthmath.runs.artifacts import build_model, save_model
-from synthmath.runs.datasets import draw_dataset, load_dataset
+from synthmath.runs.artifacts import RunDir, build_model, read_model, save_model
+from synthmath.runs.datasets import data_digest, draw_dataset, load_dataset
 from synthmath.runs.plan import RunSpec
 from synthmath.tasks.registry import make_task
 from synthmath.train.batches import EncodedSet, TrainBatches
@@ -42,11 +40,15 @@ def load_train_data(
 ) -> RawBatch:
     """The stored training set of a run, with its priming examples (``run.prime_data``) after
     the others: read from the shard paths, or drawn in memory where none are given."""
-    train_raw = load_dataset(train_paths)[0] if train_paths else draw_dataset(task, run.train_data)
+    if train_paths:
+        train_raw = load_dataset(train_paths, run.train_data, task)[0]
+    else:
+        train_raw = draw_dataset(task, run.train_data)
     if run.prime_data is None:
         return train_raw
     if prime_paths:
-        prime_raw = load_dataset(prime_paths)[0]
+        prime_task = make_task(run.task, {**run.params, **run.prime_data.params})
+        prime_raw = load_dataset(prime_paths, run.prime_data, prime_task)[0]
     else:
         prime_task = make_task(run.task, {**run.params, **run.prime_data.params})
         prime_raw = draw_dataset(prime_task, run.prime_data)
@@ -71,7 +73,8 @@ def train_run(
     threads: int = 0,
     prime_paths: list[str] | None = None,
 ) -> dict:
-    """Train one run (resuming if its checkpoint exists); writes model.pt and train.json.
+    """Train one run (resuming if its checkpoint exists); writes the final model and
+    train.json.
 
     Shards not given (``train_paths``, ``valid_paths``, ``prime_paths``) are drawn in memory
     from the run spec. Priming examples (``run.prime_data``) join the training set.
@@ -105,27 +108,35 @@ def train_run(
             )
     is_main = distributed.is_main()
     run_dir = run.dir
+    files = RunDir(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if is_main:
-        write_json(run_dir / "config.json", run.to_json())
+        write_json(files.config, run.to_json())
     _set_threads(tcfg.num_threads)  # also keeps large freed buffers mapped (CPU speed)
     device = pick_device(distributed.device_for_rank(tcfg.device))
     torch.manual_seed(tcfg.seed)
     task = make_task(run.task, run.params)
     model = build_model(run, task)
-    if run.init_from:
-        init_path = Path(run.init_from) / "model.pt"
-        state = torch.load(init_path, map_location="cpu", weights_only=False)
-        model.load_state_dict(state["state_dict"])
-        log.info("initialised from %s", init_path)
+    init_digest = _init_from(model, RunDir(run.init_from)) if run.init_from else None
     model.to(device)
 
     t0 = time.time()
-    valid_raw = load_dataset(valid_paths)[0] if valid_paths else draw_dataset(task, run.valid_data)
+    if valid_paths:
+        valid_raw = load_dataset(valid_paths, run.valid_data, task)[0]
+    else:
+        valid_raw = draw_dataset(task, run.valid_data)
     valid_set = EncodedSet(task, valid_raw)
-    encoded = None
+    encoded = train_raw = None
     if not run.data["online"]:
-        encoded = EncodedSet(task, load_train_data(run, task, train_paths, prime_paths))
+        train_raw = load_train_data(run, task, train_paths, prime_paths)
+        encoded = EncodedSet(task, train_raw)
+    trained_on = {
+        "run": run.run_id,
+        "settings": run.config_hash,
+        "data": data_digest([r for r in (train_raw, valid_raw) if r is not None]),
+    }
+    if init_digest is not None:
+        trained_on["init"] = init_digest  # a retrained starting model retrains this run
     steps = max(1, tcfg.epoch_size // tcfg.batch_size)
     batches = TrainBatches(
         task,
@@ -148,11 +159,14 @@ def train_run(
         from synthmath.eval.summary import evaluate, teacher_forced_loss
 
         summary = evaluate(m, task, valid_raw, batch_size=run.eval["batch_size"], device=device)
-        out = {f"valid_{k}": v for k, v in summary["metrics"].items() if np.isfinite(v)}
+        out = {
+            f"valid_{k}": v
+            for k, v in summary["metrics"].items()
+            if v is not None and np.isfinite(v)
+        }
         out["valid_loss"] = teacher_forced_loss(m, valid_set, run.eval["batch_size"], device)
         return out
 
-    callback = make_callback(run) if is_main else None
     trainer = Trainer(
         model,
         tcfg,
@@ -160,9 +174,16 @@ def train_run(
         validate,
         run_dir,
         main_metric=main,
-        callbacks=[c for c in [callback] if c is not None],
         progress=progress,
+        fingerprint=trained_on,
     )
+    callback = None
+    if is_main:
+        if trainer.stale_checkpoint() is not None:
+            # training starts again from scratch: in a new MLflow run (the old one stays)
+            files.mlflow_record.unlink(missing_ok=True)
+        callback = make_callback(run)
+        trainer.callbacks = [callback] if callback is not None else []
     try:
         summary = trainer.fit()
     except BaseException as err:
@@ -172,34 +193,65 @@ def train_run(
         raise
     if not is_main:
         return summary
-    best = run_dir / "best.pt"
-    if best.exists():
-        state = torch.load(best, map_location="cpu", weights_only=False)
-        model.load_state_dict(state["model"])
-    save_model(run_dir / "model.pt", model, task, run, {"summary": _plain(summary)})
+    if files.best.exists():
+        from synthmath.train.checkpoint import load_state_into, load_weights
+
+        load_state_into(model, load_weights(files.best)[0], files.best)
+    extra = {"summary": _plain(summary), "trained_on": trained_on}
+    save_model(files.model, model, task, run, extra)
     record = {"run_id": run.run_id, "study": run.study, **_plain(summary)}
-    record_path = run_dir / "mlflow_run.json"
-    if record_path.exists():
-        record["mlflow_run_id"] = json.loads(record_path.read_text())["run_id"]
+    mlflow_id = files.read_mlflow_id()
+    if mlflow_id is not None:
+        record["mlflow_run_id"] = mlflow_id
         from synthmath.track.mlflow import Tracker
 
         tracker = Tracker(run.tracking_uri)
         tracker.end_run(record["mlflow_run_id"])
-    write_json(run_dir / "train.json", record)
+    write_json(files.train_record, record)
     return record
 
 
+def _init_from(model, source: RunDir) -> str:
+    """Start from the final weights of the run in ``source`` (its run id must match the
+    directory's name: a model copied in from elsewhere is an error); returns a digest of
+    those weights."""
+    start, _, spec, _ = read_model(source.model)
+    if spec.run_id != source.path.name:
+        raise CheckpointError(
+            f"{source.model}: model of run {spec.run_id!r}, not of {source.path.name!r}"
+        )
+    from synthmath.train.checkpoint import load_state_into
+
+    weights = {  # the raw bytes of every tensor, whatever its dtype
+        k: v.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()
+        for k, v in start.state_dict().items()
+    }
+    load_state_into(model, start.state_dict(), source.model)
+    log.info("initialised from %s", source.model)
+    return data_digest([weights])
+
+
 def _end_mlflow_run(run: RunSpec, status: str) -> None:
-    record_path = run.dir / "mlflow_run.json"
-    if not record_path.exists():
-        return
     from synthmath.track.mlflow import Tracker
 
     try:
-        Tracker(run.tracking_uri).end_run(json.loads(record_path.read_text())["run_id"], status)
+        mlflow_id = RunDir(run.dir).read_mlflow_id()
+        if mlflow_id is not None:
+            Tracker(run.tracking_uri).end_run(mlflow_id, status)
     except Exception:  # never hide the error that stopped training
         log.warning("could not mark MLflow run of %s as %s", run.dir, status, exc_info=True)
 
 
 def _plain(obj):
-    return json.loads(json.dumps(obj, default=_json_default))
+    """``obj`` as plain JSON values; non-finite floats (a diverged loss) as ``None``."""
+    return _finite(json.loads(json.dumps(obj, default=_json_default)))
+
+
+def _finite(obj):
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj

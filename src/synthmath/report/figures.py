@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from synthmath.core.files import atomic_path
 from synthmath.report.tables import SeedTable
 
 
@@ -90,8 +91,8 @@ def plot(
             ax.legend(title=table.columns.name, fontsize="small")
     ax.set_title(title)
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:  # the format from the real name, not the temporary one
+        fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png")
     plt.close(fig)
 
 
@@ -121,6 +122,6 @@ def plot_threshold(
     ax.grid(alpha=0.3)
     ax.set_title(title)
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:  # the format from the real name, not the temporary one
+        fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png")
     plt.close(fig)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from synthmath.core.files import atomic_path, write_text
 from synthmath.report.figures import plot, plot_threshold
 from synthmath.report.tables import (
     NO_VALUE,
@@ -68,14 +69,15 @@ def study_report(
         "png": out / "figure.png",
         "all": out / "results.csv",
     }
-    frame.to_csv(paths["all"], index=False)
+    with atomic_path(paths["all"]) as tmp:
+        frame.to_csv(tmp, index=False)
     title = report.get("title") or f"{study}: {metric}"
     body = f"# {study}\n\n{description}\n\n" if description else f"# {study}\n\n"
     if kind == "threshold":
         threshold = float(report.get("threshold", 0.9))
         smallest = smallest_reaching(table, threshold)
         smallest.index.name = table.index.name
-        smallest.to_frame().to_csv(paths["csv"])
+        _write_csv(smallest.to_frame(), paths["csv"])
         head = f"{smallest.name} reaching {metric} >= {100 * threshold:g}%"
         lines = [f"| {table.index.name} | {smallest.name} |", "|---|---|"]
         lines += [
@@ -88,15 +90,15 @@ def study_report(
             + "\n\n"
             + to_markdown(table, metric, percent, seeds=seeds)
         )
-        paths["md"].write_text(body + TABLE_MARK + "\n" + text)
+        write_text(paths["md"], body + TABLE_MARK + "\n" + text)
         plot_threshold(smallest, threshold, table.index.name, title, paths["png"])
         return paths
-    table.to_csv(paths["csv"])
+    _write_csv(table, paths["csv"])
     if seeds is not None:
-        seeds.low.to_csv(out / "table_min.csv")
-        seeds.high.to_csv(out / "table_max.csv")
-    paths["md"].write_text(
-        body + TABLE_MARK + "\n" + to_markdown(table, metric, percent, seeds=seeds)
+        _write_csv(seeds.low, out / "table_min.csv")
+        _write_csv(seeds.high, out / "table_max.csv")
+    write_text(
+        paths["md"], body + TABLE_MARK + "\n" + to_markdown(table, metric, percent, seeds=seeds)
     )
     plot(table, kind, metric, title, paths["png"], seeds=seeds, logx=report.get("logx", False))
     return paths
@@ -122,4 +124,9 @@ def write_summary(
         text = Path(table_path).read_text() if Path(table_path).exists() else ""
         table = text.split(TABLE_MARK, 1)[-1]
         lines += ["**Ours:**", "", table.strip(), "", f"![{name}]({name}/figure.png)", ""]
-    Path(out).write_text("\n".join(lines))
+    write_text(out, "\n".join(lines))
+
+
+def _write_csv(frame, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp)

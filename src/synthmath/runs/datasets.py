@@ -6,12 +6,18 @@ drawn from ``np.random.default_rng([s, i])``: shards are independent jobs and th
 always gives the same bytes. Writes are atomic (temporary file + rename): a shard that exists
 is whole.
 
+Each shard records its dataset's id (and task, generator parameters, seed): loading checks
+it against the dataset the run expects and the array names against what the task draws, so a
+shard of another dataset or of another format is an error naming the file, not a silent mix
+or a bare ``KeyError`` later.
+
 Token ids are produced at load time by the task's vectorised encoders; batches are a
 deterministic function of (seed, epoch, step), which is what makes resumed training exact.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -19,12 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
+from synthmath.core.errors import DataError
 from synthmath.core.files import atomic_save_npz
 from synthmath.core.raw import concat_raw, sample_raw
 from synthmath.core.task import RawBatch, Task
 from synthmath.tasks.registry import make_task
 
 META_KEY = "__meta__"
+FORMAT = 2  # 1: no dataset id
 
 
 # ---- shards ------------------------------------------------------------------------------
@@ -42,11 +50,18 @@ def draw_dataset(task: Task, spec) -> RawBatch:
 
 
 def generate_shard(
-    task_name: str, params: dict, size: int, seed: int, shard: int, path: str | os.PathLike
+    task_name: str,
+    params: dict,
+    size: int,
+    seed: int,
+    shard: int,
+    path: str | os.PathLike,
+    dataset: str | None = None,
 ) -> Path:
-    """Generate shard ``shard`` of a dataset and write it atomically to ``path``.
+    """Generate shard ``shard`` of dataset ``dataset`` (its id) and write it atomically to
+    ``path``.
 
-    The Snakemake rule and ``synthmath generate`` both call this, so they write the same bytes.
+    The Snakemake rule and ``synthmath generate`` both call this, so they write the same arrays.
     """
     task = make_task(task_name, params)
     raw = draw_shard(task, size, seed, shard)
@@ -56,7 +71,8 @@ def generate_shard(
         "size": size,
         "seed": seed,
         "shard": shard,
-        "format": 1,
+        "dataset": dataset,
+        "format": FORMAT,
     }
     atomic_save_npz(Path(path), {**raw, META_KEY: np.array(json.dumps(meta, sort_keys=True))})
     return Path(path)
@@ -74,7 +90,13 @@ def generate_dataset(
     for i in range(spec.shards):
         paths.append(
             generate_shard(
-                task_name, params, spec.shard_size(i), seed, i, out / spec.shard_path(i).name
+                task_name,
+                params,
+                spec.shard_size(i),
+                seed,
+                i,
+                out / spec.shard_path(i).name,
+                dataset=spec.id,
             )
         )
     return paths
@@ -91,18 +113,54 @@ def read_shard(path: str | os.PathLike) -> tuple[RawBatch, dict]:
             f"{path}: dataset shard not found (run the generate step)"
         ) from None
     except Exception as err:  # truncated or foreign file
-        raise ValueError(f"{path}: not a readable dataset shard ({err})") from err
+        raise DataError(f"{path}: not a readable dataset shard ({err})") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"{path}: not a dataset shard (its metadata is not an object)")
     return raw, meta
 
 
-def load_dataset(paths: Sequence[str | os.PathLike]) -> tuple[RawBatch, dict]:
-    """Read and concatenate shards; returns the raw batch and the first shard's metadata."""
+def check_shard(path: str | os.PathLike, raw: RawBatch, meta: dict, expected, task: Task) -> None:
+    """Raise :class:`DataError` naming ``path`` unless the shard belongs to dataset
+    ``expected`` (a :class:`~synthmath.runs.plan.DatasetSpec`) and holds the arrays ``task``
+    draws."""
+    dataset = meta.get("dataset")
+    if dataset is None:
+        raise DataError(
+            f"{path}: the shard records no dataset id (written before shards carried one, or "
+            f"not by synthmath); delete it and rerun the generate step of {expected.id}"
+        )
+    if dataset != expected.id:
+        raise DataError(
+            f"{path}: shard of dataset {dataset!r}, but this run expects {expected.id!r}"
+        )
+    wanted = set(draw_shard(task, 1, 0, 0))
+    if set(raw) != wanted:
+        missing, extra = sorted(wanted - set(raw)), sorted(set(raw) - wanted)
+        raise DataError(
+            f"{path}: arrays do not match task {task.name!r} (missing: "
+            f"{', '.join(missing) or '-'}; unexpected: {', '.join(extra) or '-'})"
+        )
+    if len({len(v) for v in raw.values()}) > 1:
+        raise DataError(f"{path}: arrays of different lengths")
+
+
+def load_dataset(
+    paths: Sequence[str | os.PathLike], expected=None, task: Task | None = None
+) -> tuple[RawBatch, dict]:
+    """Read and concatenate shards; returns the raw batch and the first shard's metadata.
+
+    With ``expected`` (the :class:`~synthmath.runs.plan.DatasetSpec` the caller wants) and
+    its ``task``, each shard is checked with :func:`check_shard`.
+    """
     if not paths:
-        raise ValueError("no dataset shards given")
-    raws, metas = zip(*(read_shard(p) for p in sorted(map(str, paths))))
-    for p, m in zip(paths, metas):
+        raise DataError("no dataset shards given")
+    paths = sorted(map(str, paths))
+    raws, metas = zip(*(read_shard(p) for p in paths))
+    for p, raw, m in zip(paths, raws, metas):
+        if expected is not None and task is not None:
+            check_shard(p, raw, m, expected, task)
         if m.get("task") != metas[0].get("task") or m.get("params") != metas[0].get("params"):
-            raise ValueError(f"{p}: shard belongs to another dataset than {paths[0]}")
+            raise DataError(f"{p}: shard belongs to another dataset than {paths[0]}")
     return concat_raw(list(raws)), dict(metas[0])
 
 
@@ -111,3 +169,16 @@ def load_dataset_dir(path: str | os.PathLike) -> tuple[RawBatch, dict]:
     if not paths:
         raise FileNotFoundError(f"{path}: no shard-*.npz files")
     return load_dataset(paths)
+
+
+def data_digest(raws: Sequence[RawBatch]) -> str:
+    """A short hash of the arrays of ``raws`` (names, dtypes, shapes and bytes): what a model
+    was trained on, independent of the files' zip timestamps."""
+    h = hashlib.sha256()
+    for raw in raws:
+        for key in sorted(raw):
+            a = np.ascontiguousarray(raw[key])
+            h.update(f"{key}|{a.dtype.str}|{a.shape}|".encode())
+            h.update(a.tobytes())
+        h.update(b"#")
+    return h.hexdigest()[:16]

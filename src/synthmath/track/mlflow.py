@@ -20,13 +20,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from synthmath.core.files import write_json
+from synthmath.runs.artifacts import RunDir
+
 log = logging.getLogger("synthmath.track.mlflow")
 
 
 T = TypeVar("T")
-
-
-RUN_FILE = "mlflow_run.json"
 
 
 def _quiet_mlflow() -> None:
@@ -116,7 +116,7 @@ class Tracker:
 
     def open_run(self, experiment: str, name: str, run_dir: Path, tags: dict[str, str]) -> str:
         """Start the run of ``run_dir`` or reopen the one recorded there."""
-        record = Path(run_dir) / RUN_FILE
+        record = RunDir(run_dir).mlflow_record
         if record.exists():
             saved = json.loads(record.read_text())
             if saved.get("uri") == self.uri:
@@ -128,10 +128,7 @@ class Tracker:
                     log.warning("MLflow run %s in %s not found; starting a new one", saved, record)
         exp_id = self.experiment(experiment)
         run = retrying(self.client.create_run)(exp_id, run_name=name, tags=tags)
-        record.parent.mkdir(parents=True, exist_ok=True)
-        tmp = record.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"uri": self.uri, "run_id": run.info.run_id}))
-        tmp.replace(record)
+        write_json(record, {"uri": self.uri, "run_id": run.info.run_id})
         return run.info.run_id
 
     def log_params(self, run_id: str, params: dict[str, str]) -> None:

@@ -1,122 +1,183 @@
-"""Checkpoints of the trainer: its whole state in atomic files, and exact resumption.
+"""Checkpoint and weight files of the trainer: writing, safe reading, RNG states.
 
-Atomic checkpoint files: a reader sees the old file or the new one, never half of one.
+The trainer owns its state (:meth:`~synthmath.train.trainer.Trainer.state_dict`); this
+module only puts it into files and back:
 
-A save writes a hidden temporary file in the same directory (``.<name>.<pid>.<random>.tmp``),
-flushes and fsyncs it, then ``os.replace``s it over the target, which is atomic on POSIX and
-Windows. A job killed mid-write (SLURM preemption, out-of-memory) therefore leaves at most a
-stray temporary file, which is never loaded and is removed by :func:`remove_stale_temp_files`.
+- the resumable checkpoint (``checkpoint.pt``: trainer state, optimizer, RNG states) is a
+  torch file of plain values (tensors, numbers, strings, lists, dicts, tuples) read with
+  ``torch.load(..., weights_only=True)``, which unpickles no code: a planted pickle is a
+  :class:`CheckpointError`, not a program run;
+- weights (the best epoch's, a run's final model) are safetensors files with their
+  settings as JSON in the file's metadata.
 
-Loading uses ``torch.load(..., weights_only=False)``: only for files this package wrote
-itself (run directories under ``results/``), never for downloaded checkpoints, because
-unpickling can run code. The payloads are plain (tensors, numbers, strings, lists, dicts),
-so they also load under newer torch versions whose default is ``weights_only=True``.
+Writes are atomic (:mod:`synthmath.core.files`): a job killed mid-write leaves the old file
+and at most a stray temporary file.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import os
 import random
-import secrets
-import time
-from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save as safetensors_save
 from torch import nn
 
 from synthmath.core.errors import CheckpointError
+from synthmath.core.files import atomic_open, write_bytes
 
 logger = logging.getLogger("synthmath.train.checkpoint")
 
-_TMP_SUFFIX = ".tmp"
-
-
-def _temp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{_TMP_SUFFIX}")
-
-
-def _fsync_dir(directory: Path) -> None:
-    # make the rename itself durable; not possible on every platform (e.g. Windows)
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+CHECKPOINT_NAME = "checkpoint.pt"
+BEST_NAME = "best.safetensors"
+FORMAT = 2  # 1: pickled best.pt / model.pt (unpickled on load)
+META_KEY = "synthmath"  # the safetensors metadata entry holding the JSON settings
 
 
 def save_atomic(obj: Any, path: str | os.PathLike[str]) -> Path:
     """``torch.save`` ``obj`` to ``path`` atomically (temp file, fsync, ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_path(path)
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
+    with atomic_open(path, "wb") as f:
+        torch.save(obj, f)
+    return Path(path)
 
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
-    """Load a checkpoint this package wrote; :class:`CheckpointError` names a corrupt file.
-
-    ``weights_only=False`` because our payloads may hold numpy RNG state and configs; do not
-    point this at files from elsewhere.
-    """
+    """Read a checkpoint with ``weights_only=True``; :class:`CheckpointError` names a file
+    that is corrupt, truncated or holds anything but plain values (a pickle with code)."""
     path = Path(path)
     try:
-        obj = torch.load(path, map_location=map_location, weights_only=False)
+        obj = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise
-    except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, ...
+    except Exception as err:  # UnpicklingError, RuntimeError, EOFError, ...
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(
-            f"{path}: cannot read checkpoint ({type(err).__name__}: {err}); the file is "
-            "corrupt or truncated: delete it to restart the run from scratch"
-        ) from err
+            f"{path}: not a readable synthmath checkpoint ({type(err).__name__}: {reason}); "
+            "delete it to train the run from scratch"
+        ) from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: not a synthmath checkpoint (got {type(obj).__name__})")
     return obj
 
 
-def remove_stale_temp_files(directory: str | os.PathLike[str], name: str) -> list[Path]:
-    """Delete temporary files that an interrupted :func:`save_atomic` of ``name`` left behind.
+def save_weights(path: str | os.PathLike[str], model: nn.Module, meta: dict[str, Any]) -> None:
+    """Write ``model``'s weights as safetensors with ``meta`` (strict JSON) in the metadata."""
+    tensors = {
+        k: v.detach().cpu().contiguous() for k, v in unwrap_model(model).state_dict().items()
+    }
+    text = json.dumps({"format": FORMAT, **meta}, allow_nan=False, sort_keys=True)
+    write_bytes(path, safetensors_save(tensors, metadata={META_KEY: text}))
 
-    Call it only when no other process is saving into ``directory`` (one trainer per run
-    directory).
-    """
-    directory = Path(directory)
-    if not directory.is_dir():
-        return []
-    removed = []
-    for tmp in directory.glob(f".{name}.*{_TMP_SUFFIX}"):
-        try:
-            tmp.unlink()
-            removed.append(tmp)
-        except OSError:
-            pass
-    return removed
+
+def load_weights(
+    path: str | os.PathLike[str], device: str | torch.device = "cpu"
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(state dict, metadata) of a :func:`save_weights` file; :class:`CheckpointError` names a
+    file that is not one (truncated, a pickle, another format)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such weights file")
+    try:
+        with safe_open(path, framework="pt", device="cpu") as f:
+            meta = json.loads((f.metadata() or {})[META_KEY])
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as err:
+        raise CheckpointError(
+            f"{path}: not a synthmath weights file (safetensors with settings): {err}"
+        ) from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: unknown weights format {meta!r:.60}")
+    return {k: v.to(device) for k, v in tensors.items()}, meta
+
+
+def load_state_into(model: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
+    """``model.load_state_dict(state)``; a mismatch is a :class:`CheckpointError` naming
+    ``path`` (e.g. weights of a model with other settings)."""
+    try:
+        unwrap_model(model).load_state_dict(state)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0]
+        raise CheckpointError(f"{path}: weights do not fit this model ({first})") from None
+
+
+def stale_reason(
+    state: dict[str, Any], fingerprint: dict[str, str] | None, path: Path
+) -> str | None:
+    """Why checkpoint ``state`` must not be resumed nor reused by a trainer whose inputs have
+    ``fingerprint`` (``None`` when it may). A checkpoint of another ``run`` is an error."""
+    saved = state.get("trained_on")
+    if fingerprint is not None and isinstance(saved, dict):
+        run, mine = saved.get("run"), fingerprint.get("run")
+        if run is not None and mine is not None and run != mine:
+            raise CheckpointError(
+                f"{path}: checkpoint of run {run!r}, not of this run {mine!r}; delete it to "
+                "train this run from scratch"
+            )
+    if state.get("format") != FORMAT:
+        return f"it has checkpoint format {state.get('format')!r}, not {FORMAT}"
+    if fingerprint is None or saved == fingerprint:
+        return None
+    saved = saved if isinstance(saved, dict) else {}
+    changed = [k for k in fingerprint if saved.get(k) != fingerprint[k]] or ["settings"]
+    return "it was trained on other " + ", ".join(
+        f"{k} ({saved.get(k)} -> {fingerprint.get(k)})" for k in changed
+    )
+
+
+# config fields that may change between a run and its resumption without changing results
+RUNTIME_FIELDS = {"device", "num_threads", "log_every", "checkpoint_every", "compile", "prefetch"}
+
+
+def changed_settings(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """``"field: old -> new"`` for each setting that changed and changes results."""
+
+    def same(a: Any, b: Any) -> bool:
+        if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+            return list(a) == list(b)
+        return a == b
+
+    return [
+        f"{k}: {v!r} -> {current[k]!r}"
+        for k, v in saved.items()
+        if k not in RUNTIME_FIELDS and k in current and not same(v, current[k])
+    ]
+
+
+def plain_config(cfg: Any) -> dict[str, Any]:
+    """The settings of ``cfg`` (a dataclass or a pydantic model) as a plain dict."""
+    if hasattr(cfg, "model_dump"):
+        return cfg.model_dump()
+    from dataclasses import asdict
+
+    return asdict(cfg)
+
+
+def finite_json(obj: Any) -> Any:
+    """``obj`` with non-finite floats as ``None`` (strict JSON)."""
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite_json(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def capture_rng_state(device: torch.device) -> dict[str, Any]:
-    """RNG states of python, numpy, torch CPU and (training on CUDA) every CUDA device."""
+    """RNG states of python, numpy, torch CPU and (training on CUDA) every CUDA device, as
+    plain values (loadable with ``weights_only=True``)."""
     name, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss = random.getstate()
     state = {
-        "python": random.getstate(),
-        "numpy": (name, keys.tolist(), int(pos), int(has_gauss), float(cached)),
+        "python": [version, list(internal), gauss],
+        "numpy": [name, keys.tolist(), int(pos), int(has_gauss), float(cached)],
         "torch": torch.get_rng_state(),
     }
     if device.type == "cuda":
@@ -126,7 +187,8 @@ def capture_rng_state(device: torch.device) -> dict[str, Any]:
 
 def restore_rng_state(state: dict[str, Any], device: torch.device) -> None:
     """Inverse of :func:`capture_rng_state`."""
-    random.setstate(state["python"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
     name, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"].cpu())
@@ -138,14 +200,6 @@ def restore_rng_state(state: dict[str, Any], device: torch.device) -> None:
             logger.warning("checkpoint has CUDA RNG states of another device count; not restored")
 
 
-CHECKPOINT_NAME = "checkpoint.pt"
-BEST_NAME = "best.pt"
-
-_FORMAT = 1
-# config fields that may change between a run and its resumption without changing results
-_RUNTIME_FIELDS = {"device", "num_threads", "log_every", "checkpoint_every", "compile", "prefetch"}
-
-
 def unwrap_model(model: nn.Module) -> nn.Module:
     """The module under DDP/DataParallel and ``torch.compile`` wrappers (for state dicts)."""
     while True:
@@ -155,107 +209,3 @@ def unwrap_model(model: nn.Module) -> nn.Module:
             model = model._orig_mod
         else:
             return model
-
-
-class CheckpointMixin:
-    """Checkpoint writing and resumption; mixed into the trainer, whose state it reads."""
-
-    def _train_time(self) -> float:
-        return self._train_time_before + time.perf_counter() - self._time_origin
-
-    def _save_checkpoint(self, summary: dict[str, Any] | None = None) -> None:
-        self._gather_window()  # every rank takes part; rank 0 alone writes
-        if not self.is_main:
-            return
-        state = {
-            "format": _FORMAT,
-            "done": summary is not None,
-            "summary": summary,
-            "cfg": asdict(self.cfg),
-            "main_metric": self.main_metric,
-            "torch_version": str(torch.__version__),
-            "model": unwrap_model(self.model).state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "epoch": self.epoch,
-            "step_in_epoch": self.step_in_epoch,
-            "global_step": self.global_step,
-            "best_metric": self.best_metric,
-            "best_epoch": self.best_epoch,
-            "bad_epochs": self.bad_epochs,
-            "stopped_early": self.stopped_early,
-            "history": self.history,
-            "epoch_loss_sum": self._epoch_loss_sum,
-            "epoch_tokens": self._epoch_tokens,
-            "window": {
-                "loss_sum": self._win_loss.item(),
-                "tokens": self._win_tokens,
-                "steps": self._win_steps,
-                "time_s": self._window_time(),
-                "last_lr": getattr(self, "_last_lr", self.cfg.lr),
-            },
-            "train_time_s": self._train_time(),
-            "rng": capture_rng_state(self.device),
-        }
-        save_atomic(state, self.checkpoint_path)
-
-    def _save_best(self, epoch: int, metrics: dict[str, float]) -> None:
-        if not self.is_main:
-            return
-        inner = unwrap_model(self.model)
-        model_cfg = getattr(inner, "cfg", None)
-        state = {
-            "format": _FORMAT,
-            "model": inner.state_dict(),
-            "model_cfg": asdict(model_cfg) if is_dataclass(model_cfg) else None,
-            "cfg": asdict(self.cfg),
-            "epoch": epoch,
-            "metrics": dict(metrics),
-            "main_metric": self.main_metric,
-        }
-        save_atomic(state, self.run_dir / BEST_NAME)
-
-    def _restore(self, state: dict[str, Any]) -> None:
-        path = self.checkpoint_path
-        if state.get("format") != _FORMAT:
-            raise CheckpointError(f"{path}: unknown checkpoint format {state.get('format')!r}")
-        try:
-            changed = [
-                f"{k}: {v!r} -> {getattr(self.cfg, k)!r}"
-                for k, v in state["cfg"].items()
-                if k not in _RUNTIME_FIELDS
-                and hasattr(self.cfg, k)
-                and v != getattr(self.cfg, k)
-                and not (k == "betas" and tuple(v) == tuple(self.cfg.betas))
-            ]
-            if changed:
-                logger.warning(
-                    "%s: resuming with a changed TrainConfig (%s); the run will differ from an "
-                    "uninterrupted one",
-                    path,
-                    "; ".join(changed),
-                )
-            unwrap_model(self.model).load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
-            self.scheduler.load_state_dict(state["scheduler"])
-            self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
-            self.global_step = state["global_step"]
-            self.best_metric, self.best_epoch = state["best_metric"], state["best_epoch"]
-            self.bad_epochs, self.stopped_early = state["bad_epochs"], state["stopped_early"]
-            self.history = [dict(h) for h in state["history"]]
-            self._epoch_loss_sum, self._epoch_tokens = (
-                state["epoch_loss_sum"],
-                state["epoch_tokens"],
-            )
-            win = state["window"]
-            if self.is_main:  # rank 0 saved the whole window's sums; the others restart at 0
-                self._reset_window(win["loss_sum"], win["tokens"], win["steps"], win["time_s"])
-            else:
-                self._reset_window(0.0, 0, win["steps"], win["time_s"])
-            self._last_lr = win["last_lr"]
-            self._train_time_before = state["train_time_s"]
-            restore_rng_state(state["rng"], self.device)
-        except (KeyError, TypeError, ValueError, RuntimeError) as err:
-            raise CheckpointError(f"{path}: cannot resume from checkpoint ({err})") from err
-        self.resumed = True
-        logger.info("resuming from %s at epoch %d, step %d", path, self.epoch, self.step_in_epoch)

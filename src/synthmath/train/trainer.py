@@ -5,6 +5,13 @@ The trainer knows models only through ``loss_fn(model, batch)`` and the data onl
 ``start_step`` on as a deterministic function of ``(epoch, step)``. With that, a run killed at
 any point (SLURM preemption, SIGTERM) and restarted with the same arguments resumes from
 ``run_dir/checkpoint.pt`` and ends, on CPU, with bit-identical weights and metric history.
+The trainer owns its state (:meth:`Trainer.state_dict`, :meth:`Trainer.load_state_dict`);
+:mod:`synthmath.train.checkpoint` only writes and reads the files.
+
+A ``fingerprint`` (e.g. hashes of the run's settings and training data, and its run id)
+is stored in the checkpoint: a checkpoint with another fingerprint is not resumed nor reused
+(training starts from scratch, with a warning), and one recording another ``run`` is an
+error, so a forced rerun after the data changed never keeps a stale model.
 
 An "epoch" is ``epoch_size`` examples (Charton's convention for generated data), i.e.
 ``epoch_size // batch_size`` optimizer steps; each epoch ends with ``evaluate(model)``. Epochs
@@ -38,14 +45,23 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from synthmath.core.errors import ConfigError, TrainingInterrupted
+from synthmath.core.errors import CheckpointError, ConfigError, TrainingInterrupted
+from synthmath.core.files import remove_stale_temp_files
 from synthmath.train import distributed
 from synthmath.train.checkpoint import (
     BEST_NAME,
     CHECKPOINT_NAME,
-    CheckpointMixin,
+    FORMAT,
+    capture_rng_state,
+    changed_settings,
+    finite_json,
     load_checkpoint,
-    remove_stale_temp_files,
+    load_state_into,
+    plain_config,
+    restore_rng_state,
+    save_atomic,
+    save_weights,
+    stale_reason,
     unwrap_model,
 )
 from synthmath.train.config import TrainConfig
@@ -105,13 +121,14 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) ->
     return torch.optim.AdamW(groups, **kwargs)
 
 
-class Trainer(CheckpointMixin):
+class Trainer:
     """Trains ``model`` for ``cfg.max_epochs`` epochs of ``cfg.epoch_size`` examples.
 
     ``train_batches(epoch, start_step)`` yields ``(src, tgt)`` batches of ``epoch`` from step
     ``start_step`` on (at least ``steps_per_epoch - start_step`` of them), deterministically.
     ``evaluate(model)`` (called in eval mode under ``torch.no_grad``) returns metrics such as
-    ``{"valid_acc": 0.93}``; ``main_metric`` (higher is better) selects ``best.pt`` and drives
+    ``{"valid_acc": 0.93}``; ``main_metric`` (higher is better) selects the best weights
+    (``run_dir/best.safetensors``) and drives
     early stopping. A ``train_batches`` with a ``steps_in_epoch(epoch)`` method (token-budget
     batching) sets the number of steps of each epoch; otherwise it is ``cfg.steps_per_epoch``. One trainer per ``run_dir`` at a time. With ``cfg.devices`` > 1 it must
     run in each process of a group started by :func:`synthmath.train.distributed.launch` (or
@@ -130,6 +147,7 @@ class Trainer(CheckpointMixin):
         callbacks: Sequence[Callback] = (),
         loss_fn: Callable[[nn.Module, Batch], tuple[torch.Tensor, int]] = sequence_loss,
         progress: bool = True,
+        fingerprint: dict[str, str] | None = None,
     ):
         cfg.validate()
         if cfg.devices != distributed.world_size():
@@ -153,6 +171,7 @@ class Trainer(CheckpointMixin):
         self.train_batches, self.evaluate = train_batches, evaluate
         self.run_dir = Path(run_dir)
         self.main_metric = main_metric
+        self.fingerprint = dict(fingerprint) if fingerprint is not None else None
         self.callbacks = list(callbacks) if self.is_main else []
         self.loss_fn, self.progress = loss_fn, progress and self.is_main
         steps_in = getattr(train_batches, "steps_in_epoch", None)
@@ -177,7 +196,10 @@ class Trainer(CheckpointMixin):
         self._epoch_loss_sum, self._epoch_tokens = 0.0, 0
         self._reset_window()
         self._train_time_before = 0.0
+        self._time_origin = time.perf_counter()
+        self._last_lr = cfg.lr
         self._stop_signal: int | None = None
+        self._checkpoint: tuple[dict[str, Any] | None, str | None] | None = None
 
     @property
     def checkpoint_path(self) -> Path:
@@ -196,13 +218,16 @@ class Trainer(CheckpointMixin):
         if self.cfg.num_threads:
             torch.set_num_threads(self.cfg.num_threads)
         seed_everything(self.cfg.seed)
-        if self.checkpoint_path.exists():
-            state = load_checkpoint(self.checkpoint_path)
-            if state.get("done"):
-                unwrap_model(self.model).load_state_dict(state["model"])
-                logger.info("%s: run already finished; not training", self.checkpoint_path)
-                return state["summary"]
-            self._restore(state)
+        state = self._usable_checkpoint()
+        if state is not None and state.get("done"):
+            load_state_into(self.model, state["model"], self.checkpoint_path)
+            logger.info(
+                "%s: run already finished on the same data; not training again",
+                self.checkpoint_path,
+            )
+            return state["summary"]
+        if state is not None:
+            self._resume(state)
         self._time_origin = time.perf_counter()
         self._stop_signal = None
         old_handlers = self._install_signal_handlers()
@@ -290,7 +315,7 @@ class Trainer(CheckpointMixin):
         }
         metrics.update(self._run_evaluate())
         self.history.append({"epoch": epoch, **metrics})
-        improved = self.evaluate is None  # without evaluation, best.pt is the last epoch
+        improved = self.evaluate is None  # without evaluation, the best is the last epoch
         if self.evaluate is not None:
             if self.main_metric not in metrics:
                 raise KeyError(
@@ -305,7 +330,9 @@ class Trainer(CheckpointMixin):
                 self.best_metric = value
         if improved:
             self.best_epoch, self.bad_epochs = epoch, 0
-            self._save_best(epoch, metrics)
+            if self.is_main:
+                meta = {"epoch": epoch, "metrics": dict(metrics), "main_metric": self.main_metric}
+                save_weights(self.run_dir / BEST_NAME, self.model, finite_json(meta))
         else:
             self.bad_epochs += 1
         self.stopped_early = bool(self.cfg.patience and self.bad_epochs >= self.cfg.patience)
@@ -356,6 +383,115 @@ class Trainer(CheckpointMixin):
             "train_time_s": self._train_time(),
             "history": [dict(h) for h in self.history],
         }
+
+    # ---- state and checkpoints ----------------------------------------------------------
+    def state_dict(self, summary: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Everything a resumption needs but the RNG states, as plain values; ``summary``
+        marks a finished run."""
+        return {
+            "done": summary is not None,
+            "summary": summary,
+            "cfg": plain_config(self.cfg),
+            "main_metric": self.main_metric,
+            "trained_on": self.fingerprint,
+            "model": unwrap_model(self.model).state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": self.epoch,
+            "step_in_epoch": self.step_in_epoch,
+            "global_step": self.global_step,
+            "best_metric": self.best_metric,
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+            "stopped_early": self.stopped_early,
+            "history": [dict(h) for h in self.history],
+            "epoch_loss_sum": self._epoch_loss_sum,
+            "epoch_tokens": self._epoch_tokens,
+            "window": {
+                "loss_sum": self._win_loss.item(),
+                "tokens": self._win_tokens,
+                "steps": self._win_steps,
+                "time_s": self._window_time(),
+                "last_lr": self._last_lr,
+            },
+            "train_time_s": self._train_time(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Inverse of :meth:`state_dict` (model, optimizer, scheduler, progress, log window)."""
+        unwrap_model(self.model).load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
+        self.global_step = state["global_step"]
+        self.best_metric, self.best_epoch = state["best_metric"], state["best_epoch"]
+        self.bad_epochs, self.stopped_early = state["bad_epochs"], state["stopped_early"]
+        self.history = [dict(h) for h in state["history"]]
+        self._epoch_loss_sum, self._epoch_tokens = state["epoch_loss_sum"], state["epoch_tokens"]
+        win = state["window"]
+        if self.is_main:  # rank 0 saved the whole window's sums; the others restart at 0
+            self._reset_window(win["loss_sum"], win["tokens"], win["steps"], win["time_s"])
+        else:
+            self._reset_window(0.0, 0, win["steps"], win["time_s"])
+        self._last_lr = win["last_lr"]
+        self._train_time_before = state["train_time_s"]
+
+    def _train_time(self) -> float:
+        return self._train_time_before + time.perf_counter() - self._time_origin
+
+    def _save_checkpoint(self, summary: dict[str, Any] | None = None) -> None:
+        self._gather_window()  # every rank takes part; rank 0 alone writes
+        if self.is_main:
+            state = {"format": FORMAT, "torch_version": str(torch.__version__)}
+            state.update(self.state_dict(summary), rng=capture_rng_state(self.device))
+            save_atomic(state, self.checkpoint_path)
+
+    def stale_checkpoint(self) -> str | None:
+        """Why the run directory's checkpoint will not be resumed nor reused (another
+        fingerprint or format), or ``None``; raises :class:`CheckpointError` for a checkpoint
+        that cannot be read or is of another run. Callers may ask before :meth:`fit` (e.g. to
+        open a new MLflow run for a fresh start); the checkpoint is read once."""
+        if self._checkpoint is None:
+            state = None
+            if self.checkpoint_path.exists():
+                state = load_checkpoint(self.checkpoint_path)
+            why = (
+                None
+                if state is None
+                else stale_reason(state, self.fingerprint, self.checkpoint_path)
+            )
+            self._checkpoint = (state, why)
+        return self._checkpoint[1]
+
+    def _usable_checkpoint(self) -> dict[str, Any] | None:
+        """The checkpoint to resume or reuse; ``None`` when there is none or it is stale
+        (training starts from scratch and says why)."""
+        why = self.stale_checkpoint()
+        state, self._checkpoint = self._checkpoint[0], None
+        if why is None:
+            return state
+        logger.warning("%s: not resuming: %s; training from scratch", self.checkpoint_path, why)
+        if self.is_main:
+            (self.run_dir / BEST_NAME).unlink(missing_ok=True)
+        return None
+
+    def _resume(self, state: dict[str, Any]) -> None:
+        path = self.checkpoint_path
+        try:
+            changed = changed_settings(state["cfg"], plain_config(self.cfg))
+            if changed:
+                logger.warning(
+                    "%s: resuming with a changed TrainConfig (%s); the run will differ from an "
+                    "uninterrupted one",
+                    path,
+                    "; ".join(changed),
+                )
+            self.load_state_dict(state)
+            restore_rng_state(state["rng"], self.device)
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise CheckpointError(f"{path}: cannot resume from checkpoint ({err})") from None
+        self.resumed = True
+        logger.info("resuming from %s at epoch %d, step %d", path, self.epoch, self.step_in_epoch)
 
     # ---- logging ------------------------------------------------------------------------
     def _reset_window(self, loss_sum: float = 0.0, tokens: int = 0, steps: int = 0, t: float = 0.0):

@@ -215,7 +215,7 @@ def test_cli_solve_text_and_json(capsys, tmp_path):
 
 @pytest.mark.parametrize("answer", ["existence", "concentrations"])
 def test_cli_predict_on_a_network_file(capsys, tmp_path, monkeypatch, answer):
-    from synthmath.runs.artifacts import build_model, save_model
+    from synthmath.runs.artifacts import RunDir, build_model, save_model
     from synthmath.runs.plan import build_plan
 
     monkeypatch.chdir(tmp_path)
@@ -231,7 +231,7 @@ def test_cli_predict_on_a_network_file(capsys, tmp_path, monkeypatch, answer):
     run = next(iter(build_plan(copy.deepcopy(config)).runs.values()))
     task = make_task("metabolic", run.params)
     run_dir = tmp_path / "run"
-    save_model(run_dir / "model.pt", build_model(run, task), task, run)
+    save_model(RunDir(run_dir).model, build_model(run, task), task, run)
     assert main(["predict", str(run_dir), str(CHOLESTEROL)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("network: cholesterol (linear kinetics; 6 nodes, 6 edges")
@@ -245,3 +245,64 @@ def test_cli_predict_on_a_network_file(capsys, tmp_path, monkeypatch, answer):
     mm = KNOWN_DIR / "michaelis_menten" / "cholesterol.json"
     assert main(["predict", str(run_dir), str(mm)]) == 2
     assert "trained on 'linear'" in capsys.readouterr().err
+
+
+def test_huge_rate_is_a_one_line_error(capsys, tmp_path):
+    """A 400-digit integer rate does not fit a float: a named error, not an OverflowError."""
+    data = _base()
+    data["edges"][0]["rate"] = int("9" * 400)
+    path = tmp_path / "huge.json"
+    path.write_text(json.dumps(data))
+    assert main(["solve", "metabolic", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("synthmath: error: ") and len(err.strip().splitlines()) == 1
+    assert "huge.json: edges[0].rate: expected a finite number" in err and "400 digits" in err
+    path.write_text(json.dumps(data).replace("9" * 400, "9" * 5000))  # past int parsing
+    assert main(["solve", "metabolic", str(path)]) == 2
+    assert "huge.json: not a readable network file" in capsys.readouterr().err
+
+
+def test_solve_with_extreme_rates_prints_strict_json(capsys, tmp_path):
+    """Rates near the float range overflow the solver: null values, "finite": false and
+    "not finite" in the table, never NaN or Infinity."""
+    data = _base()
+    for group in ("edges", "inputs"):
+        for item in data[group]:
+            item["rate"] = 1e300
+    data["outputs"][0]["rate"] = 1e-300
+    path = tmp_path / "extreme.json"
+    path.write_text(json.dumps(data))
+    assert main(["solve", "metabolic", str(path), "--json"]) == 0
+    text = capsys.readouterr().out
+    assert "NaN" not in text and "Infinity" not in text
+    out = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+    assert out["exists"] is True and out["finite"] is False
+    assert None in out["concentrations"].values() or None in out["flows"]
+    assert main(["solve", "metabolic", str(path)]) == 0
+    table = capsys.readouterr().out
+    assert "not finite" in table and "nan" not in table and "inf " not in table
+
+
+def test_predict_on_a_network_longer_than_max_len(capsys, tmp_path, monkeypatch):
+    from synthmath.runs.artifacts import RunDir, build_model, save_model
+    from synthmath.runs.plan import build_plan
+
+    monkeypatch.chdir(tmp_path)
+    config = {
+        "studies": {
+            "m": {
+                "task": "metabolic",
+                "params": {"answer": "existence", "nodes_max": 8, "max_nodes": 16},
+                "model": {"d_model": 16, "n_heads": 2, "max_len": 256},
+            }
+        }
+    }
+    run = next(iter(build_plan(copy.deepcopy(config)).runs.values()))
+    run.model["max_len"] = 24  # shorter than the cholesterol network's token sequence
+    task = make_task("metabolic", run.params)
+    run_dir = tmp_path / "run"
+    save_model(RunDir(run_dir).model, build_model(run, task), task, run)
+    assert main(["predict", str(run_dir), str(CHOLESTEROL)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("synthmath: error: ") and len(err.strip().splitlines()) == 1
+    assert "cholesterol.json" in err and "max_len 24" in err

@@ -7,19 +7,21 @@ exactly and prints a small table, or with ``--json`` exactly::
 
 (flows of the internal edges in file order; ``concentrations`` and ``flows`` are null when
 there is no equilibrium; ``exists`` is null in the very rare case the solver cannot decide).
+Extreme rates (e.g. 1e300) can overflow the solver: such values are null and the object gets
+``"finite": false`` (strict JSON has no NaN or Infinity); the table says "not finite".
 ``predict`` encodes the file's network with a trained run's task parameters, decodes it with
 the model and prints the model's answer beside the exact one.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
 import numpy as np
 
 from synthmath.core.errors import ConfigError, DecodeError
+from synthmath.core.files import dumps_json, finite_or_none
 from synthmath.core.task import RawBatch, Task
 from synthmath.tasks.metabolic.networks import Network, load_network
 from synthmath.tasks.metabolic.solvers import solve
@@ -44,12 +46,14 @@ def solution_json(network: Network, raw: RawBatch) -> dict[str, Any]:
     exists = bool(raw["exists"][0]) if _decided(raw) else None
     if not exists:
         return {"exists": exists, "concentrations": None, "flows": None}
-    conc = raw["conc"][0, : len(network.nodes)].tolist()
-    return {
-        "exists": True,
-        "concentrations": dict(zip(network.nodes, conc)),
-        "flows": raw["flow"][0, : network.n_edges].tolist(),
-    }
+    conc = raw["conc"][0, : len(network.nodes)]
+    flows = raw["flow"][0, : network.n_edges]
+    out: dict[str, Any] = {"exists": True}
+    if not (np.isfinite(conc).all() and np.isfinite(flows).all()):
+        out["finite"] = False
+    out["concentrations"] = dict(zip(network.nodes, map(finite_or_none, conc)))
+    out["flows"] = [finite_or_none(v) for v in flows]
+    return out
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
@@ -92,12 +96,18 @@ def format_solution(network: Network, raw: RawBatch) -> str:
     )
     text += "equilibrium: exists\n\n"
     text += _table(
-        ("node", "concentration"), [(n, f"{v:.6g}") for n, v in zip(network.nodes, conc)]
+        ("node", "concentration"), [(n, _number(v)) for n, v in zip(network.nodes, conc)]
     )
     text += "\n" + _table(
-        ("edge", "flow"), [(e, f"{v:.6g}") for e, v in zip(_flux_labels(network), fluxes)]
+        ("edge", "flow"), [(e, _number(v)) for e, v in zip(_flux_labels(network), fluxes)]
     )
+    if not (np.isfinite(conc).all() and np.isfinite(fluxes).all()):
+        text += "\nsome values are not finite: the rates are too extreme for the solver\n"
     return text
+
+
+def _number(value: float, digits: int = 6) -> str:
+    return f"{value:.{digits}g}" if np.isfinite(value) else "not finite"
 
 
 def solve_file(path: str | os.PathLike, as_json: bool = False) -> str:
@@ -105,7 +115,7 @@ def solve_file(path: str | os.PathLike, as_json: bool = False) -> str:
     network = load_network(path)
     raw = solve_network(network)
     if as_json:
-        return json.dumps(solution_json(network, raw)) + "\n"
+        return dumps_json(solution_json(network, raw), indent=None) + "\n"
     return format_solution(network, raw)
 
 
@@ -127,7 +137,15 @@ def predict_file(model, task: Task, path: str | os.PathLike, beam_size: int = 1)
     raw = solve_network(network)
     raw.pop("undecided", None)
     answer = task.params["answer"]
-    tokens = predict_tokens(model, task, EncodedSet(task, raw), beam_size=beam_size)[0]
+    encoded = EncodedSet(task, raw)
+    limit = getattr(getattr(model, "cfg", None), "max_len", None)
+    longest = max(int(encoded.src_len.max()), int(encoded.tgt_len.max()))
+    if limit is not None and longest > limit:
+        raise ConfigError(
+            f"{path}: the network takes {longest} tokens, more than the model's max_len "
+            f"{limit}; this model reads networks of up to its training size"
+        )
+    tokens = predict_tokens(model, task, encoded, beam_size=beam_size)[0]
     scores = task.score_predictions(raw, [tokens])
     text = describe(network) + f"answer: {answer}\n"
     exists = bool(raw["exists"][0])

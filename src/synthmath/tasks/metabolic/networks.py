@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from synthmath.core.errors import ConfigError
+from synthmath.core.files import write_text
 from synthmath.core.task import RawBatch
 from synthmath.tasks.metabolic.graphs import FLUX_FIELDS, KINETICS, single_network
 
@@ -74,6 +75,8 @@ def load_network(path: str | os.PathLike) -> Network:
         raise NetworkFileError(
             f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})"
         ) from None
+    except ValueError as err:  # e.g. an integer of more digits than Python converts
+        raise NetworkFileError(f"{path}: not a readable network file ({err})") from None
     network = parse_network(data, where=str(path))
     network.path = str(path)
     if not network.name:
@@ -179,12 +182,19 @@ def _node(item: dict, key: str, index: dict[str, int], where: str, at: str) -> i
 
 def _positive(item: dict, key: str, where: str, at: str) -> float:
     value = _field(item, key, where, at)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise NetworkFileError(f"{where}: {at}.{key}: expected a finite number, got {value!r}")
-    if value <= 0:
-        word = "negative" if value < 0 else "zero"
+    try:
+        number = float(value)  # a huge JSON integer (400 digits) does not fit a float
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        shown = f"{str(value)[:12]}... ({len(str(value))} digits)" if number == math.inf else value
+        raise NetworkFileError(f"{where}: {at}.{key}: expected a finite number, got {shown}")
+    if number <= 0:
+        word = "negative" if number < 0 else "zero"
         raise NetworkFileError(f"{where}: {at}.{key}: {word} {key} {value!r} (must be > 0)")
-    return float(value)
+    return number
 
 
 def _terminals(
@@ -264,7 +274,7 @@ def format_network(network: dict[str, Any]) -> str:
 
 def save_network(path: str | os.PathLike, network: dict[str, Any]) -> None:
     """Write a network dict (see :func:`network_to_dict`) to a file (:func:`format_network`)."""
-    Path(path).write_text(format_network(network))
+    write_text(path, format_network(network))
 
 
 # ---- shipped networks ----------------------------------------------------------------------
