@@ -160,7 +160,10 @@ def test_causal_masking(norm):
     ],
 )
 def test_validate_names_the_field(field, value):
-    cfg = dataclasses.replace(small_config(), **{field: value})
+    with pytest.raises(ConfigError, match=rf"^{field}: "):  # building checks it
+        dataclasses.replace(small_config(), **{field: value})
+    cfg = small_config()
+    setattr(cfg, field, value)  # assigned after building: validate() checks it again
     with pytest.raises(ConfigError, match=rf"^model\.{field}: "):
         cfg.validate(where="model")
     with pytest.raises(ValueError, match=rf"^{field}: "):

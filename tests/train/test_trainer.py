@@ -455,7 +455,10 @@ def test_failed_save_keeps_the_old_file(tmp_path):
     ],
 )
 def test_validate_names_bad_fields(field, value, allowed):
-    cfg = replace(TrainConfig(), **{field: value})
+    with pytest.raises(ConfigError, match=rf"TrainConfig\.{field}:.*{allowed}"):
+        TrainConfig(**{field: value})  # building checks it
+    cfg = TrainConfig()
+    setattr(cfg, field, value)  # assigned after building: validate() checks it again
     with pytest.raises(ConfigError, match=rf"TrainConfig\.{field}:.*{allowed}") as info:
         cfg.validate()
     assert isinstance(info.value, ValueError)

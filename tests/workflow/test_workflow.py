@@ -68,6 +68,28 @@ def test_bad_config_stops_before_any_job(tmp_path):
     assert not (work / "results").exists()
 
 
+def test_cross_field_check_stops_a_dry_run(tmp_path):
+    work = workdir_copy(tmp_path)
+    config = yaml.safe_load((ROOT / "configs/ci.yaml").read_text())
+    config["studies"]["tiny_ops"]["model"] = {"n_heads": 3}  # does not divide d_model=32
+    (work / "bad.yaml").write_text(yaml.safe_dump(config))
+    proc = snakemake(work, "-n", "--configfile", "bad.yaml")
+    assert proc.returncode != 0
+    assert "studies.tiny_ops.model.n_heads: must divide d_model=32" in proc.stderr + proc.stdout
+
+
+def test_results_root_from_the_config(tmp_path):
+    work = workdir_copy(tmp_path)
+    config = yaml.safe_load((ROOT / "configs/ci.yaml").read_text())
+    config["results"] = "elsewhere/out"
+    (work / "other.yaml").write_text(yaml.safe_dump(config))
+    proc = snakemake(work, "-n", "--configfile", "other.yaml")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "elsewhere/out/tiny_ops/table.csv" in proc.stdout
+    assert "elsewhere/out/data/" in proc.stdout and "elsewhere/out/README.md" in proc.stdout
+    assert "results/" not in proc.stdout
+
+
 @pytest.mark.slow
 def test_tiny_end_to_end(tmp_path):
     from mlflow.tracking import MlflowClient

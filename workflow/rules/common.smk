@@ -1,18 +1,28 @@
 # Study expansion and input helpers. The config is validated here, before any job runs.
+from pathlib import Path
+
 from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
 
 from synthmath.runs.artifacts import EVAL_DIR, MODEL_NAME, TRAIN_NAME, RunDir
 from synthmath.runs.config import validate_config
-from synthmath.runs.plan import RESULTS
 from synthmath.core.errors import ConfigError
 
 CONFIG_FILES = [str(p) for p in workflow.config_settings.configfiles] or ["config.yaml"]
 try:
+    # one-line errors naming the key and the allowed values, then the cross-field checks
     PLAN = validate_config(config)
 except ConfigError as err:
     raise WorkflowError(
         f"invalid configuration in {', '.join(CONFIG_FILES)}: {err}"
     ) from None
+# The same schema as Snakemake reads it (generated from synthmath.runs.settings). Defaults
+# are not filled in: a study's sections inherit from `defaults:` key by key, which filling
+# every key of a section would undo (the plan above already holds every default).
+validate(config, "../schemas/config.schema.yaml", set_default=False)
+
+# every output lives under the config's results root (default: results/)
+RESULTS = Path(PLAN.results)
 
 TRACKING_READY = str(RESULTS / ".tracking" / "ready.json")
 

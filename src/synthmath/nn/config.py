@@ -1,10 +1,17 @@
-"""Architecture settings of :class:`synthmath.nn.model.Transformer` (:class:`ModelConfig`)."""
+"""Architecture settings of :class:`synthmath.nn.model.Transformer`.
+
+:class:`ModelSettings` are the settings a config file chooses (declared once here: type,
+default, allowed values, doc; the config schema is generated from them). :class:`ModelConfig`
+adds what comes from the task instead: the vocabulary sizes and the digit token ids.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Annotated, Literal
 
-from synthmath.core.errors import ConfigError
+from pydantic import Field, model_validator
+
+from synthmath.core.settings import SettingProblem, revalidate, settings_class, values
 from synthmath.nn.positions import POSITIONS
 
 ARCHS = ("encoder_decoder", "encoder_only")
@@ -14,95 +21,120 @@ NORMS = ("post", "pre")
 
 
 ACTIVATIONS = ("relu", "gelu")
-
 #: how the encoder reads its input: token ids, or numeric points (one encoder position per
 #: point, see :mod:`synthmath.nn.embedders`) as an ordered sequence or as an unordered set
 INPUT_EMBEDDERS = ("tokens", "points", "point_set")
 
 
-@dataclass
-class ModelConfig:
-    """Architecture hyper-parameters; :meth:`validate` checks them (the model calls it)."""
+def _doc(text: str, **constraints) -> Field:
+    return Field(description=text, **constraints)
 
-    src_vocab_size: int
-    tgt_vocab_size: int
-    arch: str = "encoder_decoder"  # or "encoder_only"
-    n_enc_layers: int = 1
-    n_dec_layers: int = 1
-    d_model: int = 256
-    n_heads: int = 8
-    d_ff: int | None = None  # default 4 * d_model
-    dropout: float = 0.0
-    positions: str = "learned"  # see synthmath.nn.positions.POSITIONS
-    norm: str = "post"  # post (the paper) | pre
-    activation: str = "relu"  # relu | gelu
-    max_len: int = 1024  # max positions (src and tgt each)
-    max_distance: int | None = None  # rpe_k/rpe_kq: clip distances to +-max_distance
-    abacus_offset: int = 0  # abacus: largest random index offset in training
-    # abacus: ids of the digit tokens (filled from the task's digit_token_ids(), not the config)
-    src_digit_ids: list[int] | None = None
-    tgt_digit_ids: list[int] | None = None
-    # tokens | points | point_set (filled from the task's input_kind, not the config)
-    input_embedder: str = "tokens"
-    point_tokens: int | None = None  # points: tokens per point (from task.tokens_per_point())
+
+@settings_class
+class ModelSettings:
+    """The Transformer's hyper-parameters as a config file sets them (``model:``)."""
+
+    arch: Annotated[
+        Literal[ARCHS] | None,
+        _doc("encoder_decoder or encoder_only; null: the task's kind."),
+    ] = None
+    n_enc_layers: Annotated[int, _doc("Encoder layers.", ge=1)] = 1
+    n_dec_layers: Annotated[int, _doc("Decoder layers (0 for encoder_only).", ge=0)] = 1
+    d_model: Annotated[int, _doc("Width of the residual stream.", ge=1)] = 256
+    n_heads: Annotated[int, _doc("Attention heads; must divide d_model.", ge=1)] = 8
+    d_ff: Annotated[int | None, _doc("Feed-forward width; null: 4 * d_model.", ge=1)] = None
+    dropout: Annotated[float, _doc("Dropout probability, in [0, 1).", ge=0, lt=1)] = 0.0
+    positions: Annotated[
+        Literal[POSITIONS],
+        _doc(
+            "Absolute (learned, sinusoidal, abacus digit indices), relative (rpe_k: Shaw keys; "
+            "rpe_kq: keys and queries; rotary; alibi) or none. See synthmath.nn.positions."
+        ),
+    ] = "learned"
+    norm: Annotated[Literal[NORMS], _doc("Layer norm after (post, the paper) or before.")] = "post"
+    activation: Annotated[Literal[ACTIVATIONS], _doc("Feed-forward activation.")] = "relu"
+    max_len: Annotated[int, _doc("Longest sequence (positions, BOS/EOS included).", ge=1)] = 1024
+    max_distance: Annotated[
+        int | None,
+        _doc("rpe_k/rpe_kq: clip relative distances to +-max_distance (null: none).", ge=1),
+    ] = None
+    abacus_offset: Annotated[
+        int,
+        _doc(
+            "abacus: training adds a random offset in 0..abacus_offset to the digit indices of "
+            "each sequence (0 at evaluation), to train the rows longer numbers use.",
+            ge=0,
+        ),
+    ] = 0
 
     @property
     def ff_size(self) -> int:
         return self.d_ff if self.d_ff is not None else 4 * self.d_model
 
+    @model_validator(mode="after")
+    def _cross_checks(self):
+        if self.d_model % self.n_heads:
+            raise SettingProblem(
+                "n_heads", f"must divide d_model={self.d_model} (got {self.n_heads})"
+            )
+        if self.positions == "rotary" and (self.d_model // self.n_heads) % 2:
+            raise SettingProblem(
+                "n_heads",
+                f"rotary positions need an even head size d_model/n_heads (got {self.n_heads})",
+            )
+        if self.arch == "encoder_decoder" and self.n_dec_layers < 1:
+            raise SettingProblem(
+                "n_dec_layers", f"encoder_decoder needs >= 1 (got {self.n_dec_layers})"
+            )
+        return self
+
     def validate(self, where: str = "") -> None:
         """Raise :class:`ConfigError` (a ValueError) naming the field and what is allowed."""
-        prefix = f"{where}." if where else ""
+        revalidate(self, where)
 
-        def fail(key: str, problem: str) -> None:
-            raise ConfigError(f"{prefix}{key}: {problem} (got {getattr(self, key)!r})")
 
-        def positive_int(key: str, minimum: int = 1) -> None:
-            value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-                fail(key, f"expected an integer >= {minimum}")
+@settings_class(kw_only=False)
+class ModelConfig(ModelSettings):
+    """The settings plus what the task decides (vocabulary sizes, digit token ids):
+    ``ModelConfig(src_vocab_size, tgt_vocab_size, d_model=..., ...)``."""
 
-        for key, allowed in (
-            ("arch", ARCHS),
-            ("positions", POSITIONS),
-            ("norm", NORMS),
-            ("activation", ACTIVATIONS),
-            ("input_embedder", INPUT_EMBEDDERS),
-        ):
-            if getattr(self, key) not in allowed:
-                fail(key, f"allowed: {', '.join(allowed)}")
-        positive_int("src_vocab_size", 3)  # PAD, BOS, EOS and at least nothing else
-        positive_int("tgt_vocab_size", 3)
-        positive_int("n_enc_layers")
-        positive_int("n_dec_layers", 1 if self.arch == "encoder_decoder" else 0)
-        positive_int("d_model")
-        positive_int("n_heads")
-        if self.d_model % self.n_heads:
-            fail("n_heads", f"must divide d_model={self.d_model}")
-        if self.d_ff is not None:
-            positive_int("d_ff")
-        if not isinstance(self.dropout, int | float) or not 0.0 <= self.dropout < 1.0:
-            fail("dropout", "expected a number in [0, 1)")
-        positive_int("max_len")
-        if self.max_distance is not None:
-            positive_int("max_distance")
-        positive_int("abacus_offset", 0)
-        if self.positions == "rotary" and (self.d_model // self.n_heads) % 2:
-            fail("n_heads", "rotary positions need an even head size d_model/n_heads")
+    src_vocab_size: Annotated[int, Field(ge=3)]  # PAD, BOS, EOS and at least nothing else
+    tgt_vocab_size: Annotated[int, Field(ge=3)]
+    arch: Literal[ARCHS] = Field(default="encoder_decoder", kw_only=True)
+    # abacus: ids of the digit tokens (from the task's digit_token_ids(), not the config)
+    src_digit_ids: Annotated[list[int] | None, Field(strict=False)] = None
+    tgt_digit_ids: Annotated[list[int] | None, Field(strict=False)] = None
+    # tokens | points | point_set (from the task's input_kind, not the config)
+    input_embedder: Literal[INPUT_EMBEDDERS] = "tokens"
+    # points: tokens per point (from task.tokens_per_point())
+    point_tokens: Annotated[int | None, Field(ge=1)] = None
+
+    @model_validator(mode="after")
+    def _digit_ids(self):
         if self.input_embedder != "tokens":
-            positive_int("point_tokens")
+            if self.point_tokens is None:
+                raise SettingProblem("point_tokens", "points inputs need the tokens per point")
             if self.positions == "abacus":
-                fail("positions", "abacus positions count digits of token inputs, not points")
+                raise SettingProblem(
+                    "positions", "abacus positions count digits of token inputs, not points"
+                )
         sides = [("src_digit_ids", self.src_vocab_size)] if self.input_embedder == "tokens" else []
         if self.arch == "encoder_decoder":
             sides.append(("tgt_digit_ids", self.tgt_vocab_size))
         for key, vocab_size in sides:
             ids = getattr(self, key)
             if ids is None and self.positions == "abacus":
-                fail(key, "abacus positions need the digit token ids (task.digit_token_ids())")
-            if ids is not None and (
-                not isinstance(ids, list | tuple)
-                or not ids
-                or not all(isinstance(i, int) and 3 <= i < vocab_size for i in ids)
-            ):
-                fail(key, f"expected a non-empty list of token ids in 3..{vocab_size - 1}")
+                raise SettingProblem(
+                    key, "abacus positions need the digit token ids (task.digit_token_ids())"
+                )
+            if ids is not None and (not ids or not all(3 <= i < vocab_size for i in ids)):
+                raise SettingProblem(
+                    key,
+                    f"expected a non-empty list of token ids in 3..{vocab_size - 1} (got {ids})",
+                )
+        return self
+
+    @classmethod
+    def from_settings(cls, settings: ModelSettings, **task_fields) -> ModelConfig:
+        """``settings`` plus the task-derived fields (vocabulary sizes, digit ids)."""
+        return cls(**values(settings), **task_fields)

@@ -23,24 +23,31 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from synthmath.core.errors import ConfigError
-from synthmath.runs.schema import load_schema
-from synthmath.tasks.registry import get_task_class
+from synthmath.core.settings import build
+from synthmath.nn.config import ModelSettings
+from synthmath.runs.checks import check_lengths, check_metric
+from synthmath.runs.settings import DEFAULT_RESULTS, SECTIONS, DataSettings, EvalSettings
+from synthmath.tasks.registry import get_task_class, task_names
+from synthmath.train.config import TrainConfig
 
-RESULTS = Path("results")
+#: the settings class of each section of a run
+SECTION_CLASSES = {
+    "model": ModelSettings,
+    "training": TrainConfig,
+    "data": DataSettings,
+    "eval": EvalSettings,
+}
 
 
-DEFAULT_TRACKING_URI = "sqlite:///results/mlflow.db"
+def default_tracking_uri(results: str | os.PathLike = DEFAULT_RESULTS) -> str:
+    """The embedded MLflow database of a results root."""
+    return f"sqlite:///{Path(results).as_posix()}/mlflow.db"
 
 
-SECTIONS = ("model", "training", "data", "eval")
-
-
-# training keys added after the first runs, with their defaults (left out of run hashes)
-_LATER_DEFAULTS = {"devices": 1, "compile": "off", "batch_tokens": 0, "prefetch": 2}
-
-
-_NO = object()
+DEFAULT_TRACKING_URI = default_tracking_uri()
 
 
 # ---- specs -------------------------------------------------------------------------------
@@ -65,10 +72,11 @@ class DatasetSpec:
     seed: int
     shards: int
     role: str
+    results: str = DEFAULT_RESULTS  # the results root
 
     @property
     def dir(self) -> Path:
-        return RESULTS / "data" / self.id
+        return Path(self.results) / "data" / self.id
 
     def shard_path(self, i: int) -> Path:
         return self.dir / f"shard-{i:04d}.npz"
@@ -81,12 +89,32 @@ class DatasetSpec:
         return base + (1 if i < extra else 0)
 
 
+def changed(values: dict, default: dict) -> dict:
+    """The entries of ``values`` that differ from ``default`` (what run and dataset ids hash:
+    a new setting with a default leaves every existing id as it was)."""
+    missing = object()
+    return {k: v for k, v in values.items() if default.get(k, missing) != v}
+
+
+def task_param_changes(task: str, params: dict) -> dict:
+    """Task parameters that differ from the task's declared defaults."""
+    declared = get_task_class(task).PARAMS
+    return changed(params, {k: p.default for k, p in declared.items()})
+
+
 def make_dataset(
-    task: str, params: dict, size: int, seed: int, shards: int, role: str
+    task: str,
+    params: dict,
+    size: int,
+    seed: int,
+    shards: int,
+    role: str,
+    results: str = DEFAULT_RESULTS,
 ) -> DatasetSpec:
     gen = get_task_class(task)(**params).generator_params()
-    ident = f"{task}-{role}-{stable_hash([task, gen, size, seed, shards], 10)}"
-    return DatasetSpec(ident, task, gen, size, seed, min(shards, size), role)
+    shaping = [task, task_param_changes(task, gen), size, seed, shards]
+    ident = f"{task}-{role}-{stable_hash(shaping, 10)}"
+    return DatasetSpec(ident, task, gen, size, seed, min(shards, size), role, str(results))
 
 
 @dataclass
@@ -109,10 +137,11 @@ class RunSpec:
     tracking_uri: str | None = None
     config_hash: str = ""
     prime_data: DatasetSpec | None = None  # priming examples mixed into the training set
+    results: str = DEFAULT_RESULTS  # the results root
 
     @property
     def dir(self) -> Path:
-        return RESULTS / self.study / self.run_id
+        return Path(self.results) / self.study / self.run_id
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -136,10 +165,11 @@ class StudySpec:
     runs: list[RunSpec]
     report: dict[str, Any]
     test_sets: list[str]
+    results: str = DEFAULT_RESULTS
 
     @property
     def dir(self) -> Path:
-        return RESULTS / self.name
+        return Path(self.results) / self.name
 
 
 @dataclass
@@ -149,17 +179,29 @@ class Plan:
     runs: dict[str, RunSpec] = field(default_factory=dict)  # key "<study>/<run_id>"
     tracking_uri: str = DEFAULT_TRACKING_URI
     tracking_enabled: bool = True
+    results: str = DEFAULT_RESULTS  # every output lives under this folder
+
+    @property
+    def results_dir(self) -> Path:
+        return Path(self.results)
 
 
 # ---- expansion ---------------------------------------------------------------------------
 def _defaults(section: str) -> dict:
-    props = load_schema()["$defs"][section]["properties"]
-    return {k: copy.deepcopy(v["default"]) for k, v in props.items() if "default" in v}
+    """The default settings of a section, as JSON values."""
+    cls = SECTION_CLASSES[section]
+    return _json(cls, cls())
+
+
+def _json(cls: type, obj: Any) -> dict:
+    """A settings object as plain JSON values (tuples become lists)."""
+    return TypeAdapter(cls).dump_python(obj, mode="json")
 
 
 def resolve_tracking_uri(config: dict) -> str:
     uri = (config.get("tracking") or {}).get("uri")
-    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    results = config.get("results") or DEFAULT_RESULTS
+    return uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(results)
 
 
 def build_plan(config: dict) -> Plan:
@@ -167,6 +209,7 @@ def build_plan(config: dict) -> Plan:
     plan = Plan(
         tracking_uri=resolve_tracking_uri(config),
         tracking_enabled=(config.get("tracking") or {}).get("enabled", True),
+        results=str(config.get("results") or DEFAULT_RESULTS),
     )
     defaults = config.get("defaults") or {}
     studies = config.get("studies") or {}
@@ -182,7 +225,9 @@ def build_plan(config: dict) -> Plan:
 
 def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySpec:
     where = f"studies.{name}"
-    task_cls = get_task_class(study["task"]) if study["task"] else None
+    if not study.get("task"):
+        raise ConfigError(f"{where}.task: empty; allowed: {', '.join(task_names())}")
+    task_cls = get_task_class(study["task"])
     base_params = dict(study.get("params") or {})
     task_cls.validate_params(base_params, f"{where}.params")
     sections = {
@@ -192,6 +237,7 @@ def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySp
     test_sets = study.get("test_sets") or {"id": {}}
     variants = study.get("variants") or {}
     keys = list(grid) + (["variant"] if variants else [])
+    _check_grid(where, grid, study.get("overrides") or [], keys)
     axes = [grid[k] for k in grid] + ([list(variants)] if variants else [])
     runs = []
     for values in itertools.product(*axes):
@@ -209,10 +255,10 @@ def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySp
             if section == "params":
                 params[sub] = value
             else:
-                props = load_schema()["$defs"][section]["properties"]
-                if sub not in props:
+                allowed = _defaults(section)
+                if sub not in allowed:
                     raise ConfigError(
-                        f"{where}: {key}: unknown key; allowed: {', '.join(sorted(props))}"
+                        f"{where}: {key}: unknown key; allowed: {', '.join(sorted(allowed))}"
                     )
                 secs[section][sub] = value
         full = task_cls.validate_params(params, f"{where}.grid" if point else f"{where}.params")
@@ -224,12 +270,19 @@ def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySp
                 f"{where}.model.arch: task {study['task']!r} predicts aligned outputs and needs "
                 f"encoder_only (got {secs['model']['arch']!r})"
             )
-        data_shaping = _shaping_data(secs["data"])
-        # keys added later are left out at their defaults: run ids from before them stay valid
-        training_shaping = {
-            k: v for k, v in secs["training"].items() if _LATER_DEFAULTS.get(k, _NO) != v
-        }
-        shaping = [study["task"], full, secs["model"], training_shaping, data_shaping, init_dir]
+        for s, cls in SECTION_CLASSES.items():  # types, ranges and cross-field checks
+            secs[s] = _json(cls, build(cls, secs[s], f"{where}.{s}"))
+        # the run id hashes what differs from the defaults: new settings keep old ids
+        model_default = {**_defaults("model"), "arch": task_cls.model_kind}
+        shaping = [
+            study["task"],
+            task_param_changes(study["task"], full),
+            changed(secs["model"], model_default),
+            changed(secs["training"], _defaults("training")),
+            changed(secs["data"], _defaults("data")),
+            # the starting run as <study>/<run id>: the results root is not part of a run
+            Path(init_dir).relative_to(plan.results).as_posix() if init_dir else None,
+        ]
         run_hash = stable_hash(shaping, 6)
         slug = "_".join(f"{k.split('.')[-1]}-{_slug(v)}" for k, v in point.items()) or "run"
         run_id = f"{slug}-{run_hash}"
@@ -239,23 +292,28 @@ def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySp
                 f"{where}.training.batch_tokens: batching by token budget needs a stored "
                 "training set (data.online: false)"
             )
+        root = plan.results
         train_data = None
         if not data["online"]:
             train_data = make_dataset(
-                study["task"], full, data["train_size"], data["seed"], data["shards"], "train"
+                study["task"], full, data["train_size"], data["seed"], data["shards"], "train", root
             )
         valid_data = make_dataset(
-            study["task"], full, data["valid_size"], data["seed"] + 1, 1, "valid"
+            study["task"], full, data["valid_size"], data["seed"] + 1, 1, "valid", root
         )
-        prime_data = _prime_dataset(study["task"], full, data, where)
+        prime_data = _prime_dataset(study["task"], full, data, where, root)
         tests = {}
+        test_params = {}
         for test_name, overrides in test_sets.items():
             tparams = {**full, **(overrides or {})}
-            task_cls.validate_params(tparams, f"{where}.test_sets.{test_name}")
+            test_params[test_name] = task_cls.validate_params(
+                tparams, f"{where}.test_sets.{test_name}"
+            )
             ev = secs["eval"]
             tests[test_name] = make_dataset(
-                study["task"], tparams, ev["size"], ev["seed"], 1, "test"
+                study["task"], tparams, ev["size"], ev["seed"], 1, "test", root
             )
+        check_lengths(where, study["task"], full, test_params, secs["model"], secs["training"])
         run = RunSpec(
             study=name,
             run_id=run_id,
@@ -273,6 +331,7 @@ def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySp
             tracking_uri=plan.tracking_uri if plan.tracking_enabled else None,
             config_hash=stable_hash(shaping, 12),
             prime_data=prime_data,
+            results=root,
         )
         runs.append(run)
         plan.runs[f"{name}/{run_id}"] = run
@@ -289,6 +348,7 @@ def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySp
     if "rows" not in report:
         report["rows"] = keys[0] if keys else "test_set"
     _check_report(where, report, keys, task_cls.group_names, list(test_sets))
+    check_metric(f"{where}.report.metric", first, report["metric"])
     return StudySpec(
         name=name,
         task=study["task"],
@@ -297,6 +357,7 @@ def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySp
         runs=runs,
         report=report,
         test_sets=list(test_sets),
+        results=plan.results,
     )
 
 
@@ -327,15 +388,28 @@ def _check_report(
         raise ConfigError(f"{where}.report: kind threshold needs different rows and cols")
 
 
-def _shaping_data(data: dict) -> dict:
-    """The data settings that shape a run: priming keys only when priming is on, so that runs
-    without priming keep the ids they had before priming existed."""
-    if data.get("prime_size", 0) > 0:
-        return data
-    return {k: v for k, v in data.items() if k not in ("prime_size", "prime_params")}
+def _check_grid(where: str, grid: dict, overrides: list, keys: list[str]) -> None:
+    """Each grid value once per axis; ``overrides.when`` names grid keys (or ``variant``)."""
+    for key, axis in grid.items():
+        seen = []
+        for value in axis:
+            if value in seen:
+                raise ConfigError(
+                    f"{where}.grid.{key}: duplicate value {value!r} (each value of an axis once)"
+                )
+            seen.append(value)
+    for i, override in enumerate(overrides):
+        for key in override["when"]:
+            if key not in keys:
+                raise ConfigError(
+                    f"{where}.overrides.{i}.when.{key}: unknown key (it would never match); "
+                    f"allowed: {', '.join(keys) or '(no grid keys)'}"
+                )
 
 
-def _prime_dataset(task: str, params: dict, data: dict, where: str) -> DatasetSpec | None:
+def _prime_dataset(
+    task: str, params: dict, data: dict, where: str, results: str = DEFAULT_RESULTS
+) -> DatasetSpec | None:
     """The priming examples of a run (``data.prime_size`` > 0): the run's task parameters with
     ``data.prime_params`` on top, seed ``data.seed + 2`` (train: seed, valid: seed + 1)."""
     overrides = dict(data.get("prime_params") or {})
@@ -356,7 +430,7 @@ def _prime_dataset(task: str, params: dict, data: dict, where: str) -> DatasetSp
         raise ConfigError(
             f"{where}.data.prime_size: priming needs a stored training set (data.online: false)"
         )
-    return make_dataset(task, full, size, data["seed"] + 2, 1, "prime")
+    return make_dataset(task, full, size, data["seed"] + 2, 1, "prime", results)
 
 
 def _matches(value: Any, wanted: Any) -> bool:

@@ -1,20 +1,19 @@
-"""The JSON schema of the workflow configuration, and error messages that name the key."""
+"""The JSON schema of the workflow configuration, and error messages that name the key.
+
+The schema is generated from the settings classes (:mod:`synthmath.runs.settings`);
+``workflow/schemas/config.schema.yaml`` is the same schema, committed for Snakemake.
+"""
 
 from __future__ import annotations
 
-import functools
-from pathlib import Path
-
 import jsonschema
-import yaml
 
-SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
+from synthmath.runs.settings import config_schema
 
 
-# ---- loading and schema validation ------------------------------------------------------
-@functools.cache
 def load_schema() -> dict:
-    return yaml.safe_load(SCHEMA_PATH.read_text())
+    """The config schema (generated from the settings classes)."""
+    return config_schema()
 
 
 def _key_path(parts) -> str:
@@ -29,6 +28,10 @@ def _subschema(schema: dict, root: dict) -> dict:
 
 
 def _explain(error: jsonschema.ValidationError, root: dict) -> str:
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        # e.g. an optional integer: explain the branch that is not "null"
+        branches = [e for e in error.context if e.validator_value != "null"]
+        error = jsonschema.exceptions.best_match(branches or error.context)
     where = _key_path(error.absolute_path)
     schema = _subschema(error.schema, root)
     if error.validator == "additionalProperties":
@@ -47,6 +50,11 @@ def _explain(error: jsonschema.ValidationError, root: dict) -> str:
         )
     if error.validator == "required":
         return f"{where}: {error.message}"
+    if error.validator == "uniqueItems":
+        seen, dupes = [], []
+        for item in error.instance:
+            (dupes if item in seen else seen).append(item)
+        return f"{where}: duplicate value {dupes[0]!r} (each value of a grid axis once)"
     if error.validator == "propertyNames":
         return f"{where}: bad name {error.instance!r} ({error.message})"
     return f"{where}: {error.message}"

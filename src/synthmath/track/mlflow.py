@@ -79,10 +79,6 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, str]:
     return out
 
 
-def _is_local(uri: str) -> bool:
-    return uri.startswith("sqlite:") or uri.startswith("file:") or "://" not in uri
-
-
 class Tracker:
     """A thin wrapper over ``MlflowClient`` with batching and lock retries."""
 
@@ -101,8 +97,9 @@ class Tracker:
         if exp is not None:
             return exp.experiment_id
         location = None
-        if _is_local(self.uri):
-            location = (Path("results") / "mlartifacts" / name).resolve().as_uri()
+        if self.uri.startswith("sqlite:///"):  # beside the database: <results>/mlartifacts
+            db = Path(self.uri[len("sqlite:///") :])
+            location = (db.parent / "mlartifacts" / name).resolve().as_uri()
         tags = {"mlflow.note.content": description} if description else None
         try:
             return retrying(self.client.create_experiment)(

@@ -1,14 +1,16 @@
-"""Settings of one training run (:class:`TrainConfig`)."""
+"""Settings of one training run (:class:`TrainConfig`), declared once: type, default, allowed
+values and a one-line doc per field (the config schema's ``training`` section is generated
+from them)."""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, fields
-from typing import Any
+import re
+from typing import Annotated, Any, Literal
 
-import numpy as np
+from pydantic import Field, field_validator, model_validator
 
 from synthmath.core.errors import ConfigError
+from synthmath.core.settings import SettingProblem, revalidate, settings_class
 
 SCHEDULES = ("cosine", "inverse_sqrt", "constant")
 
@@ -19,93 +21,137 @@ PRECISIONS = ("auto", "fp32", "bf16")
 COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
 
 
-@dataclass
+_DEVICE = r"^(auto|cpu|cuda(:[0-9]+)?)$"
+
+
+_Unit = Annotated[float, Field(ge=0, lt=1)]
+
+
+def _doc(text: str, **constraints) -> Field:
+    return Field(description=text, **constraints)
+
+
+@settings_class
 class TrainConfig:
     """Optimisation, schedule, evaluation cadence and runtime settings of one training run."""
 
-    batch_size: int = 64
-    epoch_size: int = 300_000  # examples per epoch: epoch_size // batch_size steps
-    max_epochs: int = 100
-    lr: float = 1e-4
-    min_lr: float = 0.0
-    weight_decay: float = 0.0  # decoupled (AdamW), on weight matrices and embeddings only
-    betas: tuple[float, float] = (0.9, 0.999)
-    warmup_steps: int = 10_000
-    schedule: str = "cosine"  # after linear warmup: cosine | inverse_sqrt | constant
-    clip_grad: float = 5.0  # max gradient norm, 0 = off
-    patience: int = 0  # stop after this many epochs without improvement, 0 = off
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    precision: str = (
-        "auto"  # auto (bf16 autocast on CUDA and on CPUs with native bf16, else fp32) | fp32 | bf16
+    where = "TrainConfig"  # prefix of its error messages
+
+    batch_size: Annotated[int, _doc("Examples per step (all devices together).", ge=1)] = 64
+    epoch_size: Annotated[
+        int, _doc("Examples per epoch: epoch_size // batch_size steps.", ge=1)
+    ] = 300_000
+    max_epochs: Annotated[int, _doc("Epochs to train.", ge=1)] = 100
+    lr: Annotated[float, _doc("Peak learning rate.", gt=0, allow_inf_nan=False)] = 1e-4
+    min_lr: Annotated[
+        float, _doc("Learning rate at the end of the schedule (<= lr).", ge=0, allow_inf_nan=False)
+    ] = 0.0
+    weight_decay: Annotated[
+        float,
+        _doc(
+            "Decoupled (AdamW), on weight matrices and embeddings only.", ge=0, allow_inf_nan=False
+        ),
+    ] = 0.0
+    betas: Annotated[tuple[_Unit, _Unit], _doc("Adam betas, two numbers in [0, 1).")] = (
+        0.9,
+        0.999,
     )
-    num_threads: int = 0  # torch CPU threads, 0 = leave as is
-    log_every: int = 50  # steps between logged loss points
-    checkpoint_every: int = 0  # extra checkpoints every N steps, 0 = end of epoch only
-    devices: int = 1  # data-parallel processes (synthmath.train.distributed); batch_size is global
-    compile: str = "off"  # torch.compile the training model: off | default | reduce-overhead | ...
-    batch_tokens: int = (
-        0  # > 0: batches of at most this many padded tokens (synthmath.train.token_budget)
-    )
-    prefetch: int = 2  # batches built ahead in a background thread (pinned on CUDA); 0 = off
+    warmup_steps: Annotated[int, _doc("Steps of linear warmup.", ge=0)] = 10_000
+    schedule: Annotated[Literal[SCHEDULES], _doc("Learning rate after the warmup.")] = "cosine"
+    clip_grad: Annotated[
+        float, _doc("Largest gradient norm; 0 = off.", ge=0, allow_inf_nan=False)
+    ] = 5.0
+    patience: Annotated[
+        int, _doc("Early stopping after this many epochs without improvement; 0 = off.", ge=0)
+    ] = 0
+    seed: Annotated[int, _doc("Seed of initialisation, dropout and batch order.", ge=0)] = 0
+    device: Annotated[
+        str, _doc("auto, cpu, cuda or cuda:N (auto: CUDA when available).", pattern=_DEVICE)
+    ] = "auto"
+    precision: Annotated[
+        Literal[PRECISIONS],
+        _doc(
+            "auto: bf16 autocast on CUDA and on CPUs with native bf16 (AVX512-BF16, AMX), else fp32."
+        ),
+    ] = "auto"
+    num_threads: Annotated[
+        int,
+        _doc(
+            "CPU threads of a training job (and the cores Snakemake reserves for it, so small "
+            "models train side by side); 0 = every core Snakemake gives the job.",
+            ge=0,
+        ),
+    ] = 0
+    log_every: Annotated[int, _doc("Steps between logged loss points.", ge=1)] = 50
+    checkpoint_every: Annotated[
+        int, _doc("Extra checkpoints every N steps; 0 = at the end of each epoch only.", ge=0)
+    ] = 0
+    devices: Annotated[
+        int,
+        _doc(
+            "Data-parallel training processes in one job (DDP: nccl on GPUs, one GPU each; gloo "
+            "on CPU); batch_size stays the global batch and must be a multiple of it.",
+            ge=1,
+        ),
+    ] = 1
+    compile: Annotated[
+        Literal[COMPILE_MODES],
+        _doc("torch.compile the training model (a torch mode name, or default); eval stays eager."),
+    ] = "off"
+    batch_tokens: Annotated[
+        int,
+        _doc(
+            "Batching by token budget: > 0 cuts each epoch's examples into batches of at most "
+            "this many padded tokens (source plus target), grouped by length. Needs stored "
+            "data. 0 = fixed batches of batch_size.",
+            ge=0,
+        ),
+    ] = 0
+    prefetch: Annotated[
+        int,
+        _doc("Batches built ahead of the training step in a background thread; 0 = off.", ge=0),
+    ] = 2
+
+    @field_validator("betas", mode="before")
+    @classmethod
+    def _two_numbers(cls, value: Any) -> Any:
+        ok = (
+            isinstance(value, tuple | list)
+            and len(value) == 2
+            and all(isinstance(b, int | float) and not isinstance(b, bool) for b in value)
+            and all(0 <= b < 1 for b in value)
+        )
+        if not ok:
+            raise SettingProblem("betas", f"expected two numbers in [0, 1) (got {value!r})")
+        return tuple(float(b) for b in value)
+
+    @field_validator("device", mode="before")
+    @classmethod
+    def _device(cls, value: Any) -> Any:
+        if not isinstance(value, str) or not re.match(_DEVICE, value):
+            raise SettingProblem("device", f"allowed: auto, cpu, cuda, cuda:N (got {value!r})")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_checks(self):
+        if self.batch_size % self.devices:
+            raise SettingProblem(
+                "batch_size",
+                f"must be a multiple of devices={self.devices} (got {self.batch_size})",
+            )
+        if self.epoch_size < self.batch_size:
+            raise SettingProblem(
+                "epoch_size", f"must be >= batch_size={self.batch_size} (got {self.epoch_size})"
+            )
+        if self.min_lr > self.lr:
+            raise SettingProblem(
+                "min_lr", f"expected a number in [0, lr={self.lr}] (got {self.min_lr})"
+            )
+        return self
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` (a ValueError) naming the field and the allowed values."""
-
-        def bad(name: str, allowed: str) -> ConfigError:
-            return ConfigError(f"TrainConfig.{name}: {allowed} (got {getattr(self, name)!r})")
-
-        def is_int(v: Any) -> bool:
-            return isinstance(v, int | np.integer) and not isinstance(v, bool)
-
-        def is_num(v: Any) -> bool:
-            return isinstance(v, int | float | np.number) and not isinstance(v, bool)
-
-        for name in ("batch_size", "epoch_size", "max_epochs", "log_every", "devices"):
-            if not is_int(getattr(self, name)) or getattr(self, name) < 1:
-                raise bad(name, "expected an integer >= 1")
-        for name in (
-            "warmup_steps",
-            "patience",
-            "seed",
-            "num_threads",
-            "checkpoint_every",
-            "batch_tokens",
-            "prefetch",
-        ):
-            if not is_int(getattr(self, name)) or getattr(self, name) < 0:
-                raise bad(name, "expected an integer >= 0")
-        if self.batch_size % self.devices:
-            raise bad("batch_size", f"must be a multiple of devices={self.devices}")
-        if self.epoch_size < self.batch_size:
-            raise bad("epoch_size", f"must be >= batch_size={self.batch_size}")
-        if not is_num(self.lr) or not self.lr > 0 or not math.isfinite(self.lr):
-            raise bad("lr", "expected a finite number > 0")
-        if not is_num(self.min_lr) or not 0 <= self.min_lr <= self.lr:
-            raise bad("min_lr", f"expected a number in [0, lr={self.lr}]")
-        for name in ("weight_decay", "clip_grad"):
-            value = getattr(self, name)
-            if not is_num(value) or not 0 <= value < math.inf:
-                raise bad(name, "expected a finite number >= 0 (0 = off)")
-        betas = self.betas
-        if (
-            not isinstance(betas, tuple | list)
-            or len(betas) != 2
-            or not all(is_num(b) and 0 <= b < 1 for b in betas)
-        ):
-            raise bad("betas", "expected two numbers in [0, 1)")
-        if self.schedule not in SCHEDULES:
-            raise bad("schedule", f"allowed: {', '.join(SCHEDULES)}")
-        if self.precision not in PRECISIONS:
-            raise bad("precision", f"allowed: {', '.join(PRECISIONS)}")
-        if self.compile not in COMPILE_MODES:
-            raise bad("compile", f"allowed: {', '.join(COMPILE_MODES)}")
-        device = self.device
-        if not isinstance(device, str) or not (
-            device in ("auto", "cpu", "cuda")
-            or (device.startswith("cuda:") and device[5:].isdigit())
-        ):
-            raise bad("device", "allowed: auto, cpu, cuda, cuda:N")
+        revalidate(self)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -114,11 +160,8 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         """Inverse of ``dataclasses.asdict`` (unknown keys are an error naming them)."""
-        known = {f.name for f in fields(cls)}
+        known = set(cls.__dataclass_fields__)
         unknown = sorted(set(values) - known)
         if unknown:
             raise ConfigError(f"TrainConfig.{unknown[0]}: unknown field; allowed: {sorted(known)}")
-        values = dict(values)
-        if "betas" in values:
-            values["betas"] = tuple(values["betas"])
         return cls(**values)

@@ -1,0 +1,88 @@
+"""Config-time checks that need the task's data: sequence lengths and metric names.
+
+They run when a config is expanded (before any job) on a small seeded sample of each
+dataset, so a model too short for its test sequences or a token budget smaller than one
+example stops the workflow with a message naming the key instead of failing inside a job.
+A sample can only under-estimate the longest sequence, so the checks never refuse a config
+that would have worked.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import numpy as np
+
+from synthmath.core.errors import ConfigError
+from synthmath.core.task import Task
+from synthmath.tasks.registry import make_task
+
+#: examples sampled per dataset to estimate its longest sequence
+SAMPLE_SIZE = 64
+
+
+@functools.lru_cache(maxsize=512)
+def _longest(task_name: str, params_json: str) -> tuple[int, int]:
+    """(longest source, longest target) in model positions (BOS/EOS included where the
+    model adds them) over a seeded sample of the task with these parameters."""
+    from synthmath.train.batches import EncodedSet
+
+    task = make_task(task_name, json.loads(params_json))
+    encoded = EncodedSet(task, task.sample(SAMPLE_SIZE, np.random.default_rng(0)))
+    return int(encoded.src_len.max()), int(encoded.tgt_len.max())
+
+
+def longest(task_name: str, params: dict) -> tuple[int, int]:
+    return _longest(task_name, json.dumps(params, sort_keys=True, default=str))
+
+
+def check_lengths(
+    where: str,
+    task_name: str,
+    params: dict,
+    test_params: dict[str, dict],
+    model: dict,
+    training: dict,
+) -> None:
+    """model.max_len holds the training and test sequences; training.batch_tokens holds one
+    training example (per device)."""
+    encoder_only = model["arch"] == "encoder_only"
+    sets = {"the training set": params, **{f"test set {k!r}": p for k, p in test_params.items()}}
+    for label, p in sets.items():
+        src, tgt = longest(task_name, p)
+        length = src if encoder_only else max(src, tgt)
+        if length > model["max_len"]:
+            raise ConfigError(
+                f"{where}.model.max_len: {model['max_len']} is shorter than the sequences of "
+                f"{label} (at least {length} positions in a sample of {SAMPLE_SIZE}); raise it"
+            )
+    budget = training["batch_tokens"]
+    if budget > 0:
+        src, tgt = longest(task_name, params)
+        one = src if encoder_only else src + tgt
+        need = one * training["devices"]
+        if need > budget:
+            per = f" x {training['devices']} devices" if training["devices"] > 1 else ""
+            raise ConfigError(
+                f"{where}.training.batch_tokens: {budget} is smaller than one training example "
+                f"(at least {one} tokens{per} in a sample of {SAMPLE_SIZE}); raise it to at "
+                f"least {need}"
+            )
+
+
+def task_metrics(task: Task) -> list[str]:
+    """The metric names an evaluation of ``task`` reports (what a report may show): the
+    summary of a few examples scored with empty predictions."""
+    from synthmath.eval.summary import summarize
+
+    raw = task.sample(4, np.random.default_rng(0))
+    n = len(next(iter(raw.values())))
+    return list(summarize(task, raw, [[] for _ in range(n)], n_examples=0)["metrics"])
+
+
+def check_metric(where: str, task: Task, metric: str) -> None:
+    """``metric`` is one the task's evaluation reports."""
+    allowed = task_metrics(task)
+    if metric not in allowed:
+        raise ConfigError(f"{where}: unknown metric {metric!r}; allowed: {', '.join(allowed)}")

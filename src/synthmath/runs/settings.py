@@ -1,0 +1,278 @@
+"""Every setting of a config file, declared once (type, default, allowed values, doc).
+
+The model and training settings live in their own layers (:class:`ModelSettings` in
+:mod:`synthmath.nn.config`, :class:`TrainConfig` in :mod:`synthmath.train.config`); this module
+adds the data, evaluation, report, tracking and study settings and composes them into the
+config file's shape. ``workflow/schemas/config.schema.yaml`` is generated from these classes
+(tests check that the committed file is up to date):
+
+    python -m synthmath.runs.settings --schema > workflow/schemas/config.schema.yaml
+
+Task parameters (``params``, ``test_sets``) are declared by each task (``Task.PARAMS``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import functools
+import sys
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import Field, TypeAdapter
+
+from synthmath.core.settings import settings_class
+from synthmath.nn.config import ModelSettings
+from synthmath.train.config import TrainConfig
+
+#: where every output goes unless the config's ``results:`` says otherwise
+DEFAULT_RESULTS = "results"
+
+
+#: sections of a study (and of ``defaults``) that hold settings, in run-spec order
+SECTIONS = ("model", "training", "data", "eval")
+
+_SECTION_KEY = r"(params|model|training|data)\.[A-Za-z0-9_]+"
+GRID_KEY = rf"^{_SECTION_KEY}$"
+WHEN_KEY = rf"^({_SECTION_KEY}|variant)$"
+
+
+def _keys(pattern: str) -> dict:
+    """Schema of a mapping whose keys match ``pattern`` (pydantic does not emit it)."""
+    return {"propertyNames": {"pattern": pattern}}
+
+
+Dotted = Annotated[
+    dict[Annotated[str, Field(pattern=GRID_KEY)], Any],
+    Field(
+        description="Dotted keys into the run spec (params.X, model.X, ...) -> value.",
+        json_schema_extra=_keys(GRID_KEY),
+    ),
+]
+
+
+def _doc(text: str, **constraints) -> Any:
+    return Field(description=text, **constraints)
+
+
+@settings_class
+class DataSettings:
+    """Generated data (``data:``)."""
+
+    train_size: Annotated[int, _doc("Stored training examples.", ge=1)] = 100_000
+    shards: Annotated[int, _doc("Generation jobs per dataset.", ge=1)] = 1
+    valid_size: Annotated[int, _doc("Fixed, seeded validation set.", ge=1)] = 500
+    seed: Annotated[int, _doc("Training data seed (validation: seed + 1, priming: seed + 2).")] = 0
+    online: Annotated[
+        bool, _doc("Draw training batches from the generator instead of a stored set.")
+    ] = False
+    prime_size: Annotated[
+        int,
+        _doc(
+            "Train set priming (Jelassi et al. 2023): this many extra examples drawn with the "
+            "run's task parameters overridden by prime_params, mixed into the stored training "
+            "set. 0 = no priming. Needs online: false.",
+            ge=0,
+        ),
+    ] = 0
+    prime_params: Annotated[
+        dict[str, Any],
+        _doc("Generator parameter overrides of the priming examples, e.g. {min_digits: 35}."),
+    ] = Field(default_factory=dict)
+
+
+@settings_class
+class EvalSettings:
+    """Evaluation on the test sets (``eval:``)."""
+
+    size: Annotated[int, _doc("Examples per test set.", ge=1)] = 1000
+    seed: Annotated[int, _doc("Test set seed (shared by all runs).")] = 12345
+    batch_size: Annotated[int, _doc("Examples decoded together.", ge=1)] = 256
+    beam_size: Annotated[int, _doc("Beam width; 1 = greedy.", ge=1)] = 1
+
+
+@settings_class
+class ReportSettings:
+    """The study's table and figure (``report:``). rows/cols are grid keys, ``variant``,
+    ``test_set`` or a breakdown of the task (``size``; metabolic also ``network``, ``family``).
+    kind threshold: per row, the smallest numeric cols value whose metric on ``test_set``
+    reaches ``threshold``."""
+
+    kind: Annotated[
+        Literal["bars", "heatmap", "lines", "threshold"], _doc("bars, heatmap, lines (x = cols).")
+    ] = "bars"
+    rows: Annotated[str | None, _doc("Table rows; null: the first grid key.")] = None
+    cols: Annotated[str, _doc("Table columns.")] = "test_set"
+    metric: Annotated[str | None, _doc("null: the task's main metric (e.g. acc_tol5, acc).")] = None
+    seeds: Annotated[
+        str | None, _doc("Grid key aggregated in every cell (median, [min, max] range).")
+    ] = None
+    logx: Annotated[bool, _doc("lines: numeric columns on a log x-axis.")] = False
+    test_set: Annotated[str | None, _doc("threshold: the test set the metric is read on.")] = None
+    threshold: Annotated[float, _doc("threshold: the accuracy to reach.", ge=0, le=1)] = 0.9
+    title: Annotated[str | None, _doc("Figure title.")] = None
+    paper: Annotated[str | None, _doc("What the paper reports for this study (README).")] = None
+
+
+@settings_class
+class TrackingSettings:
+    """MLflow tracking (``tracking:``)."""
+
+    uri: Annotated[
+        str | None,
+        _doc("null: $MLFLOW_TRACKING_URI if set, else sqlite:///<results>/mlflow.db."),
+    ] = None
+    enabled: Annotated[
+        bool, _doc("Log runs to MLflow (the workflow's JSON files are written either way).")
+    ] = True
+
+
+@settings_class
+class InitFrom:
+    """Start each run from the trained model of a run of another study."""
+
+    study: Annotated[str, _doc("The other study.")]
+    match: Annotated[dict[str, Any], _doc("Grid values selecting its run.")] = Field(
+        default_factory=dict
+    )
+
+
+@settings_class
+class Override:
+    """For runs whose grid values match ``when`` (a value or a list per key), apply ``set``."""
+
+    when: Annotated[
+        dict[Annotated[str, Field(pattern=WHEN_KEY)], Any],
+        _doc("Grid key or 'variant' -> value or list.", json_schema_extra=_keys(WHEN_KEY)),
+    ]
+    set: Dotted
+
+
+@settings_class
+class Sections:
+    """Settings applied to every study; a study's own settings override them key by key."""
+
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    training: TrainConfig = Field(default_factory=TrainConfig)
+    data: DataSettings = Field(default_factory=DataSettings)
+    eval: EvalSettings = Field(default_factory=EvalSettings)
+
+
+@settings_class
+class Study(Sections):
+    """A task, fixed parameters and a grid of varied values: every combination is one run."""
+
+    task: Annotated[str, _doc("Registered task name (linalg, ...).", min_length=1)]
+    description: Annotated[str, _doc("One line shown in reports and in MLflow.")] = ""
+    enabled: Annotated[bool, _doc("false keeps a study in the file without running it.")] = True
+    params: Annotated[dict[str, Any], _doc("Fixed task parameters (checked by the task).")] = Field(
+        default_factory=dict
+    )
+    grid: Annotated[
+        dict[
+            Annotated[str, Field(pattern=GRID_KEY)],
+            Annotated[list[Any], Field(min_length=1, json_schema_extra={"uniqueItems": True})],
+        ],
+        _doc(
+            "Varied values: dotted key (params.X, model.X, training.X, data.X) -> values.",
+            json_schema_extra=_keys(GRID_KEY),
+        ),
+    ] = Field(default_factory=dict)
+    variants: Annotated[
+        dict[str, Dotted],
+        _doc(
+            "Named settings that do not fit a product grid; runs are grid x variants.",
+            json_schema_extra=_keys(r"^[A-Za-z0-9_.+-]+$"),
+        ),
+    ] = Field(default_factory=dict)
+    overrides: Annotated[list[Override], _doc("Conditional settings.")] = Field(
+        default_factory=list
+    )
+    test_sets: Annotated[
+        dict[str, dict[str, Any]],
+        _doc(
+            "Test set name -> task parameter overrides ({} = in distribution).",
+            json_schema_extra=_keys(r"^[A-Za-z0-9_-]+$"),
+        ),
+    ] = Field(default_factory=lambda: {"id": {}})
+    init_from: Annotated[InitFrom | None, _doc("Start from a run of another study.")] = None
+    report: ReportSettings = Field(default_factory=ReportSettings)
+
+
+@settings_class
+class Config:
+    """A config file: studies to run, shared defaults, tracking and where results go."""
+
+    studies: Annotated[
+        dict[str, Study],
+        _doc(
+            "Study name -> study. Names are letters, digits and underscores.",
+            min_length=1,
+            json_schema_extra=_keys(r"^[A-Za-z][A-Za-z0-9_]*$"),
+        ),
+    ]
+    results: Annotated[
+        str,
+        _doc("Folder of every output, relative to the directory Snakemake runs in.", min_length=1),
+    ] = DEFAULT_RESULTS
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    defaults: Sections = Field(default_factory=Sections)
+
+
+# ---- the JSON schema -----------------------------------------------------------------------
+_MAPPINGS = ("properties", "$defs", "patternProperties")
+
+
+def _clean(node: Any, in_mapping: bool = False) -> Any:
+    """Drop pydantic's generated titles (not a property named ``title``)."""
+    if isinstance(node, list):
+        return [_clean(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    return {
+        k: _clean(v, k in _MAPPINGS and not in_mapping)
+        for k, v in node.items()
+        if in_mapping or k != "title"
+    }
+
+
+@functools.cache
+def _schema() -> dict:
+    generated = TypeAdapter(Config).json_schema()
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **_clean(generated),
+        "title": "synthmath workflow configuration",
+        "description": (
+            "Generated from synthmath.runs.settings (python -m synthmath.runs.settings "
+            "--schema); do not edit. An unknown key, a wrong type or an unknown value stops the "
+            "workflow before any job starts. Task parameters (params, test_sets) are checked "
+            "by the task itself (synthmath sample TASK --help-params)."
+        ),
+    }
+    return schema
+
+
+def config_schema() -> dict:
+    """The JSON schema of a config file (a fresh copy)."""
+    return copy.deepcopy(_schema())
+
+
+def schema_yaml() -> str:
+    """The schema as the YAML text committed in ``workflow/schemas/config.schema.yaml``."""
+    header = "# GENERATED by `python -m synthmath.runs.settings --schema`; do not edit.\n"
+    return header + yaml.safe_dump(config_schema(), sort_keys=False, width=100)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m synthmath.runs.settings")
+    parser.add_argument("--schema", action="store_true", help="print the config JSON schema")
+    args = parser.parse_args(argv)
+    if args.schema:
+        sys.stdout.write(schema_yaml())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
