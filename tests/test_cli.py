@@ -107,7 +107,7 @@ def test_cli_capabilities_are_declared_and_named(capsys, tmp_path, monkeypatch):
     """solve / predict FILE work for the tasks that declare them and name those tasks
     otherwise; predict --beam shows every hypothesis with its scores."""
     from synthmath.cli import main
-    from synthmath.runs.artifacts import build_model, save_model
+    from synthmath.runs.artifacts import RunDir, build_model, save_model
     from synthmath.runs.plan import build_plan
     from synthmath.tasks.registry import make_task, task_names
 
@@ -129,7 +129,7 @@ def test_cli_capabilities_are_declared_and_named(capsys, tmp_path, monkeypatch):
     }
     run = next(iter(build_plan(config).runs.values()))
     task = make_task("linalg", run.params)
-    save_model(tmp_path / "run" / "model.pt", build_model(run, task), task, run)
+    save_model(RunDir(tmp_path / "run").model, build_model(run, task), task, run)
     assert main(["predict", str(tmp_path / "run"), str(problem)]) == 2
     err = capsys.readouterr().err
     assert "task 'linalg' cannot; tasks that can: metabolic" in err

@@ -7,14 +7,20 @@ import json
 import numpy as np
 
 from synthmath.core.files import write_json
+from synthmath.core.metrics import Metric
 from synthmath.eval.summary import summarize
 
 
 class _Task:
     """Two examples whose errors are infinite (e.g. answers of the wrong length)."""
 
-    def score(self, raw, predictions):
-        return {"acc": np.array([False, True]), "rel_error": np.array([np.inf, np.nan])}
+    name = "fake"
+
+    def metrics(self):
+        return [Metric.acc("acc", "right answer"), Metric.error("rel_error", "relative error")]
+
+    def score(self, raw, nbest):  # one hypothesis per example: arrays (n, 1)
+        return {"acc": np.array([[False], [True]]), "rel_error": np.array([[np.inf], [np.nan]])}
 
     def groups(self, raw):
         return {"size": np.array(["3", "3"])}
@@ -24,7 +30,7 @@ class _Task:
 
 
 def test_median_without_finite_values_is_null(tmp_path):
-    summary = summarize(_Task(), {"x": np.arange(2)}, [["a"], ["b"]])
+    summary = summarize(_Task(), {"x": np.arange(2)}, [[["a"]], [["b"]]])
     assert summary["metrics"] == {"acc": 0.5, "median_rel_error": None}
     assert summary["by_group"]["size"]["3"]["median_rel_error"] is None
     assert [ex["rel_error"] for ex in summary["examples"]] == [None, None]

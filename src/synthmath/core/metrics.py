@@ -30,8 +30,8 @@ class Metric:
     ``name`` is the key in :meth:`Task.score`'s result; the summary stores the aggregate as
     :attr:`summary_name` (``name`` for means, ``median_<name>`` for medians, as before).
     ``accuracy`` marks per-example verdicts (booleans: the example is solved); the exact
-    answer must make every accuracy true. ``median`` aggregates the finite values only (inf
-    when there are none: a metric of examples that all failed to decode).
+    answer must make every accuracy true. ``median`` aggregates the finite values only (None,
+    JSON null, when there are none: a metric of examples that all failed to decode).
     """
 
     name: str

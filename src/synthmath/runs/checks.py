@@ -73,16 +73,16 @@ def check_lengths(
 
 def task_metrics(task: Task) -> list[str]:
     """The metric names an evaluation of ``task`` reports (what a report may show): the
-    summary of a few examples scored with empty predictions."""
-    from synthmath.eval.summary import summarize
-
-    raw = task.sample(4, np.random.default_rng(0))
-    n = len(next(iter(raw.values())))
-    return list(summarize(task, raw, [[] for _ in range(n)], n_examples=0)["metrics"])
+    summary names of the metrics the task declares (:meth:`Task.metrics`)."""
+    return [m.summary_name for m in task.metrics()]
 
 
 def check_metric(where: str, task: Task, metric: str) -> None:
     """``metric`` is one the task's evaluation reports."""
     allowed = task_metrics(task)
-    if metric not in allowed:
-        raise ConfigError(f"{where}: unknown metric {metric!r}; allowed: {', '.join(allowed)}")
+    base, _, k = metric.partition("@")  # acc@10: the best of the top 10 hypotheses (a beam)
+    if base not in allowed or (k and not (k.isdigit() and int(k) >= 1)):
+        raise ConfigError(
+            f"{where}: unknown metric {metric!r}; allowed: {', '.join(allowed)} "
+            "(or name@k, the best of the top k hypotheses of a beam)"
+        )
