@@ -142,3 +142,14 @@ def test_config_report_checks():
     bad["studies"]["s"]["report"].update(kind="threshold", test_set="nope")
     with pytest.raises(ConfigError, match="report.test_set: unknown test set 'nope'"):
         validate_config(bad)
+
+
+def test_config_report_labels():
+    good = copy.deepcopy(CONFIG)
+    good["studies"]["s"]["report"]["labels"] = {"rows": "encoding", "cols": "test set"}
+    plan = validate_config(good)
+    assert plan.studies["s"].report["labels"]["rows"] == "encoding"
+    bad = copy.deepcopy(CONFIG)
+    bad["studies"]["s"]["report"]["labels"] = {"x": "digits"}
+    with pytest.raises(ConfigError, match="labels"):
+        validate_config(bad)
