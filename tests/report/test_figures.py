@@ -38,10 +38,10 @@ def test_each_kind_names_its_axes_and_wraps_the_title(tmp_path, kind):
         "heatmap": ("digits", "position encoding"),
     }[kind]
     assert (ax.get_xlabel(), ax.get_ylabel()) == expected
-    title = ax.get_title()
+    title = fig.get_suptitle()
     assert "\n" in title and title.replace("\n", " ") == TITLE
     fig.canvas.draw()  # the wrapped title lies inside the figure
-    box = ax.title.get_window_extent()
+    box = fig._suptitle.get_window_extent()
     assert box.x0 >= 0 and box.x1 <= fig.bbox.width
     if kind == "heatmap":
         assert fig.axes[1].get_ylabel() == "exact-match accuracy (%)"  # the colour bar

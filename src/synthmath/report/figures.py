@@ -25,6 +25,7 @@ from synthmath.report.tables import SeedTable
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 LINESTYLES = ("-", "--", ":", "-.")
 LABEL_KEYS = ("rows", "cols", "metric")
+OUTSIDE = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0)}  # legends never hide data
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def figure(
     values = 100 * table.to_numpy(dtype=float)
     low = 100 * seeds.low.to_numpy(dtype=float) if seeds is not None else None
     high = 100 * seeds.high.to_numpy(dtype=float) if seeds is not None else None
-    width = max(5.5, 1.0 + 0.9 * table.shape[1])
+    width = max(5.5, 1.0 + 0.9 * table.shape[1]) + (0 if kind == "heatmap" else 1.5)  # legend
     fig, ax = plt.subplots(figsize=(width, max(3.5, 0.6 * table.shape[0] + 2)))
     if kind == "heatmap":
         im = ax.imshow(values, vmin=0, vmax=100, cmap="viridis", aspect="auto")
@@ -134,7 +135,7 @@ def figure(
         ax.set_ylabel(names.metric)
         ax.set_ylim(-4, 104)
         ax.grid(alpha=0.3)
-        ax.legend(title=names.rows, fontsize="small")
+        ax.legend(title=names.rows, fontsize="small", **OUTSIDE)
     else:
         n_rows, n_cols = values.shape
         bar_width = 0.8 / max(n_cols, 1)
@@ -150,11 +151,11 @@ def figure(
         ax.set_xticks(range(n_rows), [str(r) for r in table.index], rotation=20, ha="right")
         ax.set_xlabel(names.rows)
         ax.set_ylabel(names.metric)
-        ax.set_ylim(0, 105)
+        ax.set_ylim(0, 110)  # room for the bar labels
         ax.grid(axis="y", alpha=0.3)
         if n_cols > 1:
-            ax.legend(title=names.cols, fontsize="small")
-    ax.set_title(wrap_title(title, width), fontsize=12)
+            ax.legend(title=names.cols, fontsize="small", **OUTSIDE)
+    fig.suptitle(wrap_title(title, width), fontsize=12)  # centred on the figure, not the axes
     fig.tight_layout()
     return fig
 
@@ -209,7 +210,7 @@ def plot_threshold(
     metric_name = names.metric.removesuffix(" (%)")
     ax.set_ylabel(f"smallest {names.cols}\n(reaching {100 * threshold:.0f}% {metric_name})")
     ax.grid(alpha=0.3)
-    ax.set_title(wrap_title(title, 5.5), fontsize=12)
+    fig.suptitle(wrap_title(title, 5.5), fontsize=12)
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)
