@@ -229,7 +229,9 @@ def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySp
         training_shaping = {
             k: v for k, v in secs["training"].items() if _LATER_DEFAULTS.get(k, _NO) != v
         }
-        shaping = [study["task"], full, secs["model"], training_shaping, data_shaping, init_dir]
+        # task parameters added later are left out where they change nothing (same run ids)
+        hashed = getattr(task_cls, "hash_params", lambda p: p)(full)
+        shaping = [study["task"], hashed, secs["model"], training_shaping, data_shaping, init_dir]
         run_hash = stable_hash(shaping, 6)
         slug = "_".join(f"{k.split('.')[-1]}-{_slug(v)}" for k, v in point.items()) or "run"
         run_id = f"{slug}-{run_hash}"

@@ -393,3 +393,14 @@ def test_cli_sample(capsys, params, exact):
         assert ex["answer"] == exact(*ex["problem"])
         assert ex["src"].replace(" ", "").lstrip("0").startswith(str(ex["problem"][0]))
         assert ex["tgt"].split()[-1] == str(ex["answer"])[-1]
+
+
+def test_hash_params_leave_out_later_parameters_that_change_nothing():
+    """Run ids of configs from before pad_to and mod_operands stay the same."""
+    task_cls = type(make_task("arithmetic", {}))
+    add = task_cls.validate_params({"op": "add", "max_digits": 3})
+    assert set(task_cls.hash_params(add)) == set(add) - {"pad_to", "mod_operands"}
+    padded = task_cls.validate_params({"op": "add", "pad_to": 8})
+    assert task_cls.hash_params(padded)["pad_to"] == 8
+    modadd = task_cls.validate_params({"op": "modadd"})
+    assert task_cls.hash_params(modadd)["mod_operands"] == "residues"

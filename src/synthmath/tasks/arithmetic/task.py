@@ -152,6 +152,18 @@ class ArithmeticTask(Task):
             out.pop("pad_to")
         return out
 
+    @classmethod
+    def hash_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """Parameters that identify a run: without those added later where they change
+        nothing (``pad_to`` unset; ``mod_operands`` unless op is modadd), so that run ids
+        from before them stay valid."""
+        out = dict(params)
+        if out.get("pad_to") is None:
+            out.pop("pad_to", None)
+        if out.get("op") != "modadd":
+            out.pop("mod_operands", None)
+        return out
+
     # ---- data -------------------------------------------------------------------------------
     @property
     def op(self) -> str:
