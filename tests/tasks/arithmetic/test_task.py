@@ -258,7 +258,11 @@ def test_score_and_decode_answer():
         ({"op": "mul", "min_digits2": 4}, "min_digits2: second operand needs"),
         ({"op": "add", "max_digits2": 2, "min_digits": 3}, "max_digits2: second operand"),
         ({"op": "modadd", "modulus": 1}, "modulus: must be in 2.."),
-        ({"op": "modadd", "modulus": 10**6, "max_digits": 2}, "use layout=slots"),
+        ({"op": "modadd", "modulus": 10**6, "max_digits": 2}, "raise pad_to or use layout=slots"),
+        (
+            {"op": "modadd", "modulus": 10**6, "mod_operands": "digits"},
+            "raise min_digits or use layout=slots",
+        ),
         ({"digits": 3}, "digits: unknown parameter of task 'arithmetic'"),
         ({"reversed": "yes"}, "reversed: expected bool"),
         ({"pad": False, "pad_to": 8}, "pad_to: needs pad=true"),

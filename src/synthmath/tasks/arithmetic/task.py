@@ -134,9 +134,10 @@ class ArithmeticTask(Task):
             lo, lo2 = max(lo, out["pad_to"] or 0), max(lo2, out["pad_to"] or 0)
             shortest = (2 * max(lo, lo2) if out["pad"] else lo + lo2) + 1
             if answer > shortest:
+                fix = "pad_to" if out["mod_operands"] == "residues" else "min_digits"
                 raise ConfigError(
                     f"{prefix}modulus: its {answer}-digit answers do not fit on inputs of "
-                    f"{shortest} tokens; raise min_digits or use layout=slots (got "
+                    f"{shortest} tokens; raise {fix} or use layout=slots (got "
                     f"{out['modulus']})"
                 )
         return out
