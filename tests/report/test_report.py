@@ -169,3 +169,14 @@ def test_tables_format_metrics_as_their_task_declares(tmp_path):
     report["metric"] = "acc_tol5"
     md = study_report("s", report, paths, tmp_path / "acc")["md"].read_text()
     assert "| 50.0 |" in md and "acc_tol5 (%)" in md
+
+
+def test_config_report_labels():
+    good = copy.deepcopy(CONFIG)
+    good["studies"]["s"]["report"]["labels"] = {"rows": "encoding", "cols": "test set"}
+    plan = validate_config(good)
+    assert plan.studies["s"].report["labels"]["rows"] == "encoding"
+    bad = copy.deepcopy(CONFIG)
+    bad["studies"]["s"]["report"]["labels"] = {"x": "digits"}
+    with pytest.raises(ConfigError, match="labels"):
+        validate_config(bad)

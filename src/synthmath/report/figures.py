@@ -1,8 +1,20 @@
-"""Study figures: grouped bars, heatmaps, lines and threshold plots."""
+"""Study figures: grouped bars, heatmaps, lines and threshold plots.
+
+Axis names come from the report's ``labels`` mapping (config ``report.labels``): ``rows``
+names the row axis (lines: the legend; bars and threshold: the x-axis; heatmap: the y-axis),
+``cols`` the column axis (lines and heatmap: the x-axis; bars: the legend; threshold: the
+quantity on the y-axis) and ``metric`` the value axis (e.g. "exact-match accuracy (%)").
+Without them an axis is named after its key, underscores as spaces ("test set").
+Long titles are wrapped to the figure width. In ``lines`` plots every series has its own
+marker, marker size and line style, so that series lying on top of each other (two models
+both at 0% or 100%) all stay visible.
+"""
 
 from __future__ import annotations
 
 import os
+import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +22,43 @@ import pandas as pd
 
 from synthmath.core.files import atomic_path
 from synthmath.report.tables import SeedTable
+
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+LINESTYLES = ("-", "--", ":", "-.")
+LABEL_KEYS = ("rows", "cols", "metric")
+OUTSIDE = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0)}  # legends never hide data
+
+
+@dataclass(frozen=True)
+class AxisLabels:
+    """Names of the row axis, the column axis and the metric as shown in a figure."""
+
+    rows: str
+    cols: str
+    metric: str
+
+    @classmethod
+    def of(cls, table: pd.DataFrame | pd.Series, metric: str, labels: dict | None) -> AxisLabels:
+        """Labels from the report's ``labels`` mapping, else from the table's axis names."""
+        labels = labels or {}
+        unknown = sorted(set(labels) - set(LABEL_KEYS))
+        if unknown:
+            raise ValueError(
+                f"report.labels: unknown key {unknown[0]!r}; allowed: rows, cols, metric"
+            )
+        if isinstance(table, pd.Series):
+            rows_name, cols_name = table.index.name, table.name
+        else:
+            rows_name, cols_name = table.index.name, table.columns.name
+        return cls(
+            rows=labels.get("rows") or _humanise(rows_name),
+            cols=labels.get("cols") or _humanise(cols_name),
+            metric=labels.get("metric") or f"{metric} (%)",
+        )
+
+
+def _humanise(name) -> str:
+    return str(name or "").split(".")[-1].replace("_", " ")
 
 
 def _numeric(labels) -> list[float] | None:
@@ -19,28 +68,45 @@ def _numeric(labels) -> list[float] | None:
         return None
 
 
-def plot(
+def wrap_title(title: str, width_inches: float) -> str:
+    """The title broken into lines that fit a figure ``width_inches`` wide (12 pt font)."""
+    return textwrap.fill(title, width=max(24, int(11.5 * width_inches)))
+
+
+def series_style(i: int) -> dict:
+    """Marker, size, fill and line style of the i-th series of a lines plot: all differ
+    between neighbours, and later markers are smaller and hollow so earlier ones show."""
+    return {
+        "marker": MARKERS[i % len(MARKERS)],
+        "linestyle": LINESTYLES[i % len(LINESTYLES)],
+        "markersize": max(4.0, 9.0 - 1.5 * (i % 4)),
+        "markerfacecolor": "none" if i % 2 else None,
+        "linewidth": max(1.0, 2.2 - 0.4 * (i % 4)),
+    }
+
+
+def figure(
     table: pd.DataFrame,
     kind: str,
     metric: str,
     title: str,
-    path: str | os.PathLike,
     seeds: SeedTable | None = None,
     logx: bool = False,
-) -> None:
-    """Figure of a study table: bars, heatmap or lines (x = columns); ranges over seeds
-    are drawn as error bars (bars) or shaded bands (lines)."""
+    labels: dict | None = None,
+):
+    """Matplotlib figure of a study table: bars, heatmap or lines (x = columns); ranges over
+    seeds are drawn as error bars (bars) or shaded bands (lines). The caller closes it."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    names = AxisLabels.of(table, metric, labels)
     values = 100 * table.to_numpy(dtype=float)
     low = 100 * seeds.low.to_numpy(dtype=float) if seeds is not None else None
     high = 100 * seeds.high.to_numpy(dtype=float) if seeds is not None else None
-    fig, ax = plt.subplots(
-        figsize=(max(5.0, 1.0 + 0.9 * table.shape[1]), max(3.5, 0.6 * table.shape[0] + 2))
-    )
+    width = max(5.5, 1.0 + 0.9 * table.shape[1]) + (0 if kind == "heatmap" else 1.5)  # legend
+    fig, ax = plt.subplots(figsize=(width, max(3.5, 0.6 * table.shape[0] + 2)))
     if kind == "heatmap":
         im = ax.imshow(values, vmin=0, vmax=100, cmap="viridis", aspect="auto")
         ax.set_xticks(
@@ -52,59 +118,83 @@ def plot(
                 if np.isfinite(values[i, j]):
                     color = "white" if values[i, j] < 60 else "black"
                     ax.text(j, i, f"{values[i, j]:.0f}", ha="center", va="center", color=color)
-        fig.colorbar(im, ax=ax, label=f"{metric} (%)")
-        ax.set_xlabel(table.columns.name or "")
-        ax.set_ylabel(table.index.name or "")
+        fig.colorbar(im, ax=ax, label=names.metric)
+        ax.set_xlabel(names.cols)
+        ax.set_ylabel(names.rows)
     elif kind == "lines":
         numeric = _numeric(table.columns) if logx else None
         xs = numeric if numeric is not None else list(range(table.shape[1]))
         for i, (label, row) in enumerate(zip(table.index, values)):
-            (line,) = ax.plot(xs, row, marker="o", label=str(label))
+            (line,) = ax.plot(xs, row, label=str(label), **series_style(i))
             if low is not None:
                 ax.fill_between(xs, low[i], high[i], color=line.get_color(), alpha=0.15)
         if numeric is not None:
             ax.set_xscale("log")
         else:
             ax.set_xticks(xs, [str(c) for c in table.columns])
-        ax.set_xlabel(table.columns.name or "")
-        ax.set_ylabel(f"{metric} (%)")
-        ax.set_ylim(-2, 102)
+        ax.set_xlabel(names.cols)
+        ax.set_ylabel(names.metric)
+        ax.set_ylim(-4, 104)
         ax.grid(alpha=0.3)
-        ax.legend(title=table.index.name, fontsize="small")
+        ax.legend(title=names.rows, fontsize="small", **OUTSIDE)
     else:
         n_rows, n_cols = values.shape
-        width = 0.8 / max(n_cols, 1)
+        bar_width = 0.8 / max(n_cols, 1)
         for j in range(n_cols):
-            xs = np.arange(n_rows) + (j - (n_cols - 1) / 2) * width
+            xs = np.arange(n_rows) + (j - (n_cols - 1) / 2) * bar_width
             err = None
             if low is not None:
                 err = np.nan_to_num(np.stack([values[:, j] - low[:, j], high[:, j] - values[:, j]]))
             bars = ax.bar(
-                xs, np.nan_to_num(values[:, j]), width, yerr=err, label=str(table.columns[j])
+                xs, np.nan_to_num(values[:, j]), bar_width, yerr=err, label=str(table.columns[j])
             )
             ax.bar_label(bars, fmt="%.0f", fontsize="small")
         ax.set_xticks(range(n_rows), [str(r) for r in table.index], rotation=20, ha="right")
-        ax.set_ylabel(f"{metric} (%)")
-        ax.set_ylim(0, 105)
+        ax.set_xlabel(names.rows)
+        ax.set_ylabel(names.metric)
+        ax.set_ylim(0, 110)  # room for the bar labels
         ax.grid(axis="y", alpha=0.3)
         if n_cols > 1:
-            ax.legend(title=table.columns.name, fontsize="small")
-    ax.set_title(title)
+            ax.legend(title=names.cols, fontsize="small", **OUTSIDE)
+    fig.suptitle(wrap_title(title, width), fontsize=12)  # centred on the figure, not the axes
     fig.tight_layout()
-    with atomic_path(path) as tmp:  # the format from the real name, not the temporary one
-        fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png")
+    return fig
+
+
+def plot(
+    table: pd.DataFrame,
+    kind: str,
+    metric: str,
+    title: str,
+    path: str | os.PathLike,
+    seeds: SeedTable | None = None,
+    logx: bool = False,
+    labels: dict | None = None,
+) -> None:
+    """Write :func:`figure` of the table as a PNG."""
+    import matplotlib.pyplot as plt
+
+    fig = figure(table, kind, metric, title, seeds=seeds, logx=logx, labels=labels)
+    _save(fig, path)
     plt.close(fig)
 
 
 def plot_threshold(
-    smallest: pd.Series, threshold: float, xlabel: str, title: str, path: str | os.PathLike
+    smallest: pd.Series,
+    threshold: float,
+    xlabel: str,
+    title: str,
+    path: str | os.PathLike,
+    labels: dict | None = None,
+    metric: str = "acc",
 ) -> None:
-    """The smallest axis value reaching ``threshold`` against the rows (log x-axis)."""
+    """The smallest column value reaching ``threshold`` against the rows (log x-axis)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    names = AxisLabels.of(smallest, metric, labels)
     fig, ax = plt.subplots(figsize=(5.5, 4))
     xs = _numeric(smallest.index)
     ys = smallest.to_numpy(dtype=float)
@@ -117,11 +207,17 @@ def plot_threshold(
     for x, y in zip(xs, ys):
         if not np.isfinite(y):
             ax.annotate("not reached", (x, 0), ha="center", fontsize="small", color="grey")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(f"{smallest.name} (reaching {100 * threshold:.0f}%)")
+    ax.set_xlabel((labels or {}).get("rows") or xlabel)
+    metric_name = names.metric.removesuffix(" (%)")
+    ax.set_ylabel(f"smallest {names.cols}\n(reaching {100 * threshold:.0f}% {metric_name})")
     ax.grid(alpha=0.3)
-    ax.set_title(title)
+    fig.suptitle(wrap_title(title, 5.5), fontsize=12)
     fig.tight_layout()
-    with atomic_path(path) as tmp:  # the format from the real name, not the temporary one
-        fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png")
+    _save(fig, path)
     plt.close(fig)
+
+
+def _save(fig, path: str | os.PathLike) -> None:
+    """Write ``fig`` atomically (the format from the real name, not the temporary one)."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png")

@@ -41,7 +41,7 @@ def study_report(
     """Write table.csv, table.md and figure.png of a study; returns their paths.
 
     ``report`` keys: rows, cols, metric, kind (bars | heatmap | lines | threshold), title,
-    seeds (a grid key aggregated as median [min, max]), logx (numeric x on a log axis), and
+    labels (axis names: rows, cols, metric; see :mod:`synthmath.report.figures`), seeds (a grid key aggregated as median [min, max]), logx (numeric x on a log axis), and
     for kind threshold: test_set and threshold (the table gives, per row, the smallest
     column value whose accuracy on that test set reaches the threshold).
     """
@@ -91,7 +91,15 @@ def study_report(
             + to_markdown(table, metric, percent, seeds=seeds)
         )
         write_text(paths["md"], body + TABLE_MARK + "\n" + text)
-        plot_threshold(smallest, threshold, table.index.name, title, paths["png"])
+        plot_threshold(
+            smallest,
+            threshold,
+            table.index.name,
+            title,
+            paths["png"],
+            labels=report.get("labels"),
+            metric=metric,
+        )
         return paths
     _write_csv(table, paths["csv"])
     if seeds is not None:
@@ -100,7 +108,16 @@ def study_report(
     write_text(
         paths["md"], body + TABLE_MARK + "\n" + to_markdown(table, metric, percent, seeds=seeds)
     )
-    plot(table, kind, metric, title, paths["png"], seeds=seeds, logx=report.get("logx", False))
+    plot(
+        table,
+        kind,
+        metric,
+        title,
+        paths["png"],
+        seeds=seeds,
+        logx=report.get("logx", False),
+        labels=report.get("labels"),
+    )
     return paths
 
 

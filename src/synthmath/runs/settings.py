@@ -93,6 +93,20 @@ class EvalSettings:
 
 
 @settings_class
+class ReportLabels:
+    """Axis names in the figure, for what they show (default: the key's last part, underscores
+    as spaces)."""
+
+    rows: Annotated[
+        str | None, _doc("lines: the legend; bars, threshold: the x-axis; heatmap: the y-axis.")
+    ] = None
+    cols: Annotated[
+        str | None, _doc("lines, heatmap: the x-axis; bars: the legend; threshold: the y-axis.")
+    ] = None
+    metric: Annotated[str | None, _doc('The value axis, e.g. "exact-match accuracy (%)".')] = None
+
+
+@settings_class
 class ReportSettings:
     """The study's table and figure (``report:``). rows/cols are grid keys, ``variant``,
     ``test_set`` or a breakdown of the task (``size``; metabolic also ``network``, ``family``).
@@ -111,7 +125,8 @@ class ReportSettings:
     logx: Annotated[bool, _doc("lines: numeric columns on a log x-axis.")] = False
     test_set: Annotated[str | None, _doc("threshold: the test set the metric is read on.")] = None
     threshold: Annotated[float, _doc("threshold: the accuracy to reach.", ge=0, le=1)] = 0.9
-    title: Annotated[str | None, _doc("Figure title.")] = None
+    title: Annotated[str | None, _doc("Figure title (wrapped to the figure width).")] = None
+    labels: Annotated[ReportLabels | None, _doc("Axis names in the figure.")] = None
     paper: Annotated[str | None, _doc("What the paper reports for this study (README).")] = None
 
 

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 
 from synthmath.cli import main as cli_main
 from synthmath.core.errors import ConfigError
@@ -91,13 +92,15 @@ def test_sample_numbers_uniform_over_lengths_and_seeding():
 
 
 # ---- reference layouts built from strings -------------------------------------------------
-def reference_example(op, x, y, answer, *, layout, reverse, pad=True, width2=3, modulus=100):
+def reference_example(
+    op, x, y, answer, *, layout, reverse, pad=True, width2=3, modulus=100, pad_to=None
+):
     """(src tokens, tgt tokens with None for PAD) written directly from the numbers."""
     sx, sy = str(x), str(y)
     if pad and op == "mul":
-        sy = sy.zfill(width2)
+        sx, sy = sx.zfill(pad_to or 0), sy.zfill(width2)
     elif pad:
-        w = max(len(sx), len(sy))
+        w = max(len(sx), len(sy), pad_to or 0)
         sx, sy = sx.zfill(w), sy.zfill(w)
     width = {
         "add": max(len(sx), len(sy)) + 1,
@@ -126,6 +129,19 @@ CASES = [
     ({"op": "modadd", "max_digits": 5, "modulus": 100}, lambda x, y: (x + y) % 100),
     ({"op": "modadd", "max_digits": 9, "modulus": 1000}, lambda x, y: (x + y) % 1000),
     ({"op": "modadd", "max_digits": 20, "min_digits": 2, "modulus": 97}, lambda x, y: (x + y) % 97),
+    (
+        {
+            "op": "modadd",
+            "max_digits": 20,
+            "min_digits": 2,
+            "modulus": 97,
+            "mod_operands": "digits",
+        },
+        lambda x, y: (x + y) % 97,
+    ),
+    ({"op": "add", "max_digits": 4, "pad_to": 7}, lambda x, y: x + y),
+    ({"op": "mul", "max_digits": 4, "pad_to": 6}, lambda x, y: x * y),
+    ({"op": "modadd", "modulus": 1000, "pad_to": 5}, lambda x, y: (x + y) % 1000),
 ]
 
 
@@ -154,6 +170,7 @@ def test_samples_and_layouts_match_reference(params, exact, layout, reverse):
             reverse=reverse,
             pad=params.get("pad", True),
             modulus=params.get("modulus", 100),
+            pad_to=params.get("pad_to"),
         )
         n = src_len[i]
         assert [sv.tokens[t] for t in src[i, :n]] == ref_src
@@ -172,6 +189,40 @@ def test_operand_ranges_and_size_groups():
     labels = add.groups(raw)["size"]
     widths = [max(len(str(x)), len(str(y))) for x, y in zip(*map(dg.to_ints, (raw["a"], raw["b"])))]
     assert labels.tolist() == [str(w) for w in widths] and set(labels) == {"1", "2", "3"}
+
+
+@pytest.mark.parametrize("modulus", [7, 100])
+def test_modadd_operands_are_uniform_residues(modulus):
+    """Jelassi et al. draw both operands from Z_q: uniform in [0, q), whatever max_digits."""
+    task = make_task("arithmetic", {"op": "modadd", "modulus": modulus, "max_digits": 5})
+    n = 50 * modulus
+    raw = task.sample(n, np.random.default_rng(11))
+    for key in ("a", "b"):
+        values = np.array(dg.to_ints(raw[key]))
+        assert values.min() == 0 and values.max() == modulus - 1
+        counts = np.bincount(values, minlength=modulus)
+        assert stats.chisquare(counts).pvalue > 1e-4  # uniform over the residues
+        assert abs(values.mean() - (modulus - 1) / 2) < 5 * modulus / np.sqrt(12 * n)
+    answers = [task.to_json(raw, i) for i in range(n)]
+    assert all(ex["answer"] == sum(ex["problem"]) % modulus for ex in answers)
+
+
+def test_modadd_digit_operands_and_pad_to():
+    """``mod_operands=digits`` keeps min..max-digit operands; ``pad_to`` fixes the input length
+    (same-place digits of a and b always pad_to + 1 apart) and sizes still count digits."""
+    task = make_task(
+        "arithmetic", {"op": "modadd", "min_digits": 6, "max_digits": 6, "mod_operands": "digits"}
+    )
+    values = dg.to_ints(task.sample(200, np.random.default_rng(12))["a"])
+    assert all(10**5 <= v < 10**6 for v in values)
+    add = make_task("arithmetic", {"op": "add", "max_digits": 4, "pad_to": 8})
+    raw = add.sample(300, np.random.default_rng(13))
+    src, lengths = add.encode_src(raw)
+    assert (lengths == 17).all() and (src[:, 8] == add.src_vocab().offset("+")).all()
+    widths = [max(len(str(x)), len(str(y))) for x, y in zip(*map(dg.to_ints, (raw["a"], raw["b"])))]
+    assert add.groups(raw)["size"].tolist() == [str(w) for w in widths]
+    assert add.generator_params()["pad_to"] == 8
+    assert "pad_to" not in make_task("arithmetic", {}).generator_params()
 
 
 def test_score_and_decode_answer():
@@ -207,9 +258,15 @@ def test_score_and_decode_answer():
         ({"op": "mul", "min_digits2": 4}, "min_digits2: second operand needs"),
         ({"op": "add", "max_digits2": 2, "min_digits": 3}, "max_digits2: second operand"),
         ({"op": "modadd", "modulus": 1}, "modulus: must be in 2.."),
-        ({"op": "modadd", "modulus": 10**6, "max_digits": 2}, "use layout=slots"),
+        ({"op": "modadd", "modulus": 10**6, "max_digits": 2}, "raise pad_to or use layout=slots"),
+        (
+            {"op": "modadd", "modulus": 10**6, "mod_operands": "digits"},
+            "raise min_digits or use layout=slots",
+        ),
         ({"digits": 3}, "digits: unknown parameter of task 'arithmetic'"),
         ({"reversed": "yes"}, "reversed: expected bool"),
+        ({"pad": False, "pad_to": 8}, "pad_to: needs pad=true"),
+        ({"op": "modadd", "mod_operands": "ints"}, "mod_operands: unknown value 'ints'"),
     ],
 )
 def test_bad_params_name_the_key(params, message):
@@ -220,7 +277,9 @@ def test_bad_params_name_the_key(params, message):
 def test_generator_params_and_digit_ids():
     add = make_task("arithmetic", {"op": "add", "modulus": 7, "reversed": True})
     assert "modulus" not in add.generator_params() and "reversed" not in add.generator_params()
-    assert make_task("arithmetic", {"op": "modadd"}).generator_params()["modulus"] == 100
+    assert "mod_operands" not in add.generator_params()
+    modadd = make_task("arithmetic", {"op": "modadd"}).generator_params()
+    assert modadd["modulus"] == 100 and modadd["mod_operands"] == "residues"
     src_ids, tgt_ids = add.digit_token_ids()
     assert [add.src_vocab().tokens[i] for i in src_ids] == [str(d) for d in range(10)]
     assert [add.tgt_vocab().tokens[i] for i in tgt_ids] == [str(d) for d in range(10)]

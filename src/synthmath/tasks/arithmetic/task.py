@@ -11,12 +11,18 @@ Operands are drawn uniformly over the numbers of ``min_digits`` to ``max_digits`
 (``length_dist``), stored as digit arrays (:mod:`synthmath.tasks.arithmetic.digits`), and
 written zero-padded (``pad``): both operands of add/modadd to their common width
 ``max(len a, len b)``; for mul the first operand with its own length and the second to
-``max_digits2`` digits, as in "N x 3". The answer is always written with its largest width
-(add ``W + 1``, mul ``a_width + b_width``, modadd the digits of ``modulus - 1``), so the
-answer positions depend on the input only. Without ``pad`` the operands carry no leading
-zeros.
+``max_digits2`` digits, as in "N x 3". ``pad_to=P`` writes the operands of add/modadd (the
+first operand of mul) with at least ``P`` digits, so that every input up to ``P`` digits
+has the same length and the same-place digits of ``a`` and ``b`` sit at the same distance,
+``P + 1`` (what relative positions need to generalise to longer numbers). The answer is
+always written with its largest width (add ``W + 1``, mul ``a_width + b_width``, modadd the
+digits of ``modulus - 1``), so the answer positions depend on the input only. Without
+``pad`` the operands carry no leading zeros.
 
-Modular addition adds two numbers like ``add`` and predicts ``(a + b) mod modulus``.
+Modular addition predicts ``(a + b) mod modulus``; its operands are uniform residues in
+``[0, modulus)`` (``mod_operands="residues"``, Jelassi et al. sample from Z_q; min/max
+digits are not used), or, with ``mod_operands="digits"``, numbers of ``min_digits`` to
+``max_digits`` digits as for ``add`` (e.g. to test on long operands).
 
 Size labels (:meth:`ArithmeticTask.groups`): ``"12"`` for add/modadd (the common operand
 width), ``"12x3"`` for mul (written widths of both operands).
@@ -37,6 +43,7 @@ from synthmath.tasks.arithmetic import digits as dg
 from synthmath.tasks.arithmetic import sequences as seq
 
 OPS = ("add", "mul", "modadd")
+MOD_OPERANDS = ("residues", "digits")
 MAX_DIGITS = 1000
 MAX_MODULUS = 10**17
 
@@ -82,6 +89,18 @@ class ArithmeticTask(Task):
             dg.LENGTH_DISTS,
         ),
         "pad": Param(True, "zero-pad the operands (see the module docstring)", bool),
+        "pad_to": Param(
+            None,
+            "write the operands (mul: the first) with at least this many digits (needs pad)",
+            int,
+            check=_digits_check,
+        ),
+        "mod_operands": Param(
+            "residues",
+            "modadd operands: residues (uniform in [0, modulus)) or digits (min..max digits)",
+            str,
+            MOD_OPERANDS,
+        ),
         "reversed": Param(
             False, "write every number least significant digit first", bool, data=False
         ),
@@ -108,22 +127,32 @@ class ArithmeticTask(Task):
                 f"{prefix}{key}: second operand needs min_digits2 <= max_digits2 "
                 f"(got {lo2} > {hi2})"
             )
+        if out["pad_to"] is not None and not out["pad"]:
+            raise ConfigError(f"{prefix}pad_to: needs pad=true (got pad=false)")
         if out["op"] == "modadd" and out["layout"] == "aligned":
             answer = len(str(out["modulus"] - 1))
+            if out["mod_operands"] == "residues":
+                lo = lo2 = 1
+            lo, lo2 = max(lo, out["pad_to"] or 0), max(lo2, out["pad_to"] or 0)
             shortest = (2 * max(lo, lo2) if out["pad"] else lo + lo2) + 1
             if answer > shortest:
+                fix = "pad_to" if out["mod_operands"] == "residues" else "min_digits"
                 raise ConfigError(
                     f"{prefix}modulus: its {answer}-digit answers do not fit on inputs of "
-                    f"{shortest} tokens; raise min_digits or use layout=slots (got "
+                    f"{shortest} tokens; raise {fix} or use layout=slots (got "
                     f"{out['modulus']})"
                 )
         return out
 
     def generator_params(self) -> dict[str, Any]:
-        """Data parameters, without ``modulus`` unless op is modadd (same data, one dataset)."""
+        """Data parameters, without ``modulus`` and ``mod_operands`` unless op is modadd, and
+        without ``pad_to`` unless set (same data, one dataset; older dataset ids unchanged)."""
         out = super().generator_params()
         if out["op"] != "modadd":
             out.pop("modulus")
+            out.pop("mod_operands")
+        if out["pad_to"] is None:
+            out.pop("pad_to")
         return out
 
     # ---- data -------------------------------------------------------------------------------
@@ -139,15 +168,24 @@ class ArithmeticTask(Task):
         """Operands, answer (digit arrays, least significant first) and written widths."""
         lo, hi, lo2, hi2 = _digit_ranges(self.params)
         dist = self.params["length_dist"]
-        a = dg.sample_numbers(n, lo, hi, dist, rng)
-        b = dg.sample_numbers(n, lo2, hi2, dist, rng)
+        if self.op == "modadd" and self.params["mod_operands"] == "residues":
+            modulus = self.params["modulus"]
+            width = len(str(modulus - 1))
+            a = dg.from_int64(rng.integers(0, modulus, size=n), width)
+            b = dg.from_int64(rng.integers(0, modulus, size=n), width)
+        else:
+            a = dg.sample_numbers(n, lo, hi, dist, rng)
+            b = dg.sample_numbers(n, lo2, hi2, dist, rng)
         a_len, b_len = dg.digit_count(a), dg.digit_count(b)
+        pad_to = self.params["pad_to"] or 0
         if not self.params["pad"]:
             a_width, b_width = a_len, b_len
         elif self.op == "mul":
-            a_width, b_width = a_len, np.full(n, hi2)
+            a_width, b_width = np.maximum(a_len, pad_to), np.full(n, hi2)
         else:
-            a_width = b_width = np.maximum(a_len, b_len)
+            a_width = b_width = np.maximum(np.maximum(a_len, b_len), pad_to)
+        if pad_to:  # written digits past the sampled ones are zeros: widen the arrays
+            a, b = _widen(a, pad_to), (b if self.op == "mul" else _widen(b, pad_to))
         if self.op == "mul":
             answer, answer_width = dg.multiply(a, b), a_width + b_width
         elif self.op == "add":
@@ -227,18 +265,29 @@ class ArithmeticTask(Task):
         return "acc"
 
     def groups(self, raw: RawBatch) -> dict[str, np.ndarray]:
-        """``size``: operand width, ``"12"`` (add, modadd) or ``"12x3"`` (mul)."""
-        a_width, b_width = raw["a_width"].tolist(), raw["b_width"].tolist()
+        """``size``: operand length, ``"12"`` (add, modadd: the longer operand's digit count)
+        or ``"12x3"`` (mul: digits of the first operand x written width of the second).
+
+        Digit counts rather than written widths, so that ``pad_to`` does not merge the sizes
+        (without ``pad_to`` the two agree)."""
+        a_len = dg.digit_count(raw["a"]).tolist()
         if self.op == "mul":
-            labels = [f"{wa}x{wb}" for wa, wb in zip(a_width, b_width)]
+            labels = [f"{wa}x{wb}" for wa, wb in zip(a_len, raw["b_width"].tolist())]
         else:
-            labels = [str(max(wa, wb)) for wa, wb in zip(a_width, b_width)]
+            b_len = dg.digit_count(raw["b"]).tolist()
+            labels = [str(max(wa, wb)) for wa, wb in zip(a_len, b_len)]
         return {"size": np.array(labels)}
 
     def to_json(self, raw: RawBatch, i: int) -> dict[str, Any]:
         row = slice(i, i + 1)
         a, b, answer = (dg.to_ints(raw[k][row])[0] for k in ("a", "b", "answer"))
         return {"problem": [a, b], "answer": answer}
+
+
+def _widen(digits: np.ndarray, width: int) -> np.ndarray:
+    """The digit array with zero columns added up to ``width`` (never narrower)."""
+    extra = width - digits.shape[1]
+    return np.pad(digits, ((0, 0), (0, extra))) if extra > 0 else digits
 
 
 def _digit_ranges(params: dict[str, Any]) -> tuple[int, int, int, int]:
