@@ -137,3 +137,16 @@ def test_cli_capabilities_are_declared_and_named(capsys, tmp_path, monkeypatch):
     out = capsys.readouterr().out
     assert out.count("predicted:") == 2 and out.count("beam 3:") == 2
     assert out.count("scores:") == 6
+
+
+def test_sample_help_params_lists_every_parameter(capsys):
+    from synthmath.cli import main
+    from synthmath.tasks.registry import get_task_class, task_names
+
+    for name in task_names():
+        assert main(["sample", name, "--help-params"]) == 0
+        out = capsys.readouterr().out
+        for key, spec in get_task_class(name).PARAMS.items():
+            assert f" {key} (" in out and spec.doc in out
+    assert main(["sample", "nosuch", "--help-params"]) == 2
+    assert "unknown task 'nosuch'" in capsys.readouterr().err

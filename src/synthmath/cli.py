@@ -42,10 +42,31 @@ def _task(args):
     return make_task(args.task, parse_assignments(args.params))
 
 
+def describe_params(task_name: str) -> str:
+    """The parameters of a task: name, type, default, allowed values, what it does, and
+    whether it shapes the generated data (datasets are shared by runs that agree on those)."""
+    from synthmath.tasks.registry import get_task_class
+
+    cls = get_task_class(task_name)
+    lines = [f"parameters of task {task_name!r} (key=value; * = shapes the generated data):"]
+    for name, spec in cls.PARAMS.items():
+        types = spec.type if isinstance(spec.type, tuple) else (spec.type,)
+        kind = "/".join(t.__name__ for t in types if t is not object) or "any"
+        head = f"  {'*' if spec.data else ' '} {name} ({kind}, default {spec.default!r})"
+        lines.append(head)
+        lines.append(f"      {spec.doc}")
+        if spec.choices is not None:
+            lines.append(f"      allowed: {', '.join(map(str, spec.choices))}")
+    return "\n".join(lines) + "\n"
+
+
 def cmd_sample(args) -> int:
     from synthmath.core.raw import take
     from synthmath.core.vocab import PAD
 
+    if args.help_params:
+        print(describe_params(args.task), end="")
+        return 0
     task = _task(args)
     raw = task.sample(args.n, np.random.default_rng(args.seed))
     src, src_len = task.encode_src(raw)
@@ -226,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("params", nargs="*", help="task parameters as key=value")
     s.add_argument("-n", type=int, default=5)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--help-params", action="store_true", help="list the task's parameters and exit")
     s.set_defaults(fn=cmd_sample)
 
     g = sub.add_parser("generate", help="write a dataset as the workflow's generate jobs do")
