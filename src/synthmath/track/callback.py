@@ -1,4 +1,15 @@
-"""The training callback that logs a run's losses and metrics to MLflow."""
+"""The training callback that logs a run's losses and metrics to MLflow.
+
+One metric namespace (each quantity under one name; steps are optimizer steps):
+
+- ``train/loss``, ``train/lr``, ``train/tokens_per_s``: every ``training.log_every`` steps;
+- ``train/epoch_loss`` (mean per target token over the epoch) and ``valid/<metric>`` (the
+  validation set: the task's metrics and ``valid/loss``): at the last step of each epoch;
+- ``final/<key>``: the training summary (best_metric, best_epoch, epochs_run, steps,
+  train_time_s), at step 0;
+- ``test/<test set>/<metric>`` and ``test/<test set>/<group>_<label>/<metric>``: logged by
+  the evaluation jobs (:mod:`synthmath.jobs.evaluate`).
+"""
 
 from __future__ import annotations
 
@@ -38,7 +49,7 @@ def make_callback(run_spec):
             self.log(rows)
 
         def on_epoch_end(self, trainer, epoch: int, metrics: dict[str, float]) -> None:
-            self.log([(k, v, epoch) for k, v in metrics.items()])
+            self.log([(name, v, trainer.global_step) for name, v in epoch_metrics(metrics)])
 
         def on_train_end(self, trainer, summary: dict) -> None:
             keep = {
@@ -49,3 +60,17 @@ def make_callback(run_spec):
             self.log([(f"final/{k}", v, 0) for k, v in keep.items()])
 
     return MlflowCallback()
+
+
+def epoch_metrics(metrics: dict[str, float]) -> list[tuple[str, float]]:
+    """MLflow names of the trainer's end-of-epoch metrics: ``train_loss`` -> ``train/epoch_loss``,
+    ``valid_<m>`` -> ``valid/<m>``; the epoch's last ``lr`` is left out (``train/lr`` has it)."""
+    out = []
+    for key, value in metrics.items():
+        if key == "lr":
+            continue
+        if key == "train_loss":
+            out.append(("train/epoch_loss", value))
+        else:
+            out.append((f"valid/{key.removeprefix('valid_')}", value))
+    return out

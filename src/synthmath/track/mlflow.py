@@ -24,6 +24,10 @@ from synthmath.core.files import write_json
 from synthmath.runs.artifacts import RunDir
 
 log = logging.getLogger("synthmath.track.mlflow")
+# the experiment kind MLflow 3's UI reads: experiments open on their runs table (model
+# training), not on the GenAI overview (traces, latency)
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 
 
 T = TypeVar("T")
@@ -92,15 +96,22 @@ class Tracker:
         self.client = MlflowClient(tracking_uri=uri)
 
     def experiment(self, name: str, description: str = "") -> str:
-        """Id of the experiment ``name``, created if missing (race-safe)."""
+        """Id of the experiment ``name``, created if missing (race-safe), marked as a
+        model-training experiment (:data:`EXPERIMENT_KIND`)."""
         exp = retrying(self.client.get_experiment_by_name)(name)
         if exp is not None:
+            if exp.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:  # made before the tag
+                retrying(self.client.set_experiment_tag)(
+                    exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND
+                )
             return exp.experiment_id
         location = None
         if self.uri.startswith("sqlite:///"):  # beside the database: <results>/mlartifacts
             db = Path(self.uri[len("sqlite:///") :])
             location = (db.parent / "mlartifacts" / name).resolve().as_uri()
-        tags = {"mlflow.note.content": description} if description else None
+        tags = {EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+        if description:
+            tags["mlflow.note.content"] = description
         try:
             return retrying(self.client.create_experiment)(
                 name, artifact_location=location, tags=tags
