@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from synthmath.core.errors import ConfigError
-from synthmath.core.files import write_json
+from synthmath.core.files import write_json, write_text
 from synthmath.runs.artifacts import MODEL_NAME, RunDir
 from synthmath.runs.plan import DatasetSpec, RunSpec, stable_hash
 
@@ -211,7 +211,7 @@ class Tracker:
         spec as metadata; no pickle) and a README saying how to load them, under ``model/``."""
         with tempfile.TemporaryDirectory() as tmp:
             readme = Path(tmp) / "README.md"
-            readme.write_text(MODEL_README.format(run_id=run_id, name=MODEL_NAME))
+            write_text(readme, MODEL_README.format(run_id=run_id, name=MODEL_NAME))
             for path in (model_path, readme):
                 retrying(self.client.log_artifact)(run_id, str(path), MODEL_ARTIFACTS)
 
