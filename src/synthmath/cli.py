@@ -6,6 +6,7 @@ synthmath runs --config config.yaml
 synthmath train --config config.yaml --study linalg_ops [--run RUN_ID]
 synthmath evaluate results/linalg_ops/<run_id> [--test id]
 synthmath predict results/linalg_ops/<run_id> -n 5
+synthmath predict runs:/<mlflow run id> -n 5     (the model an MLflow run logged)
 synthmath solve metabolic network.json [--json]
 synthmath predict results/metabolic_known/<run_id> network.json
 """
@@ -136,7 +137,12 @@ def cmd_train(args) -> int:
     for run in _select_runs(plan, args.study, args.run):
         print(f"training {run.study}/{run.run_id}", file=sys.stderr)
         try:
-            summary = train_run(run, progress=not args.no_progress, threads=args.threads)
+            summary = train_run(
+                run,
+                progress=not args.no_progress,
+                threads=args.threads,
+                system_metrics=plan.system_metrics,
+            )
         except TrainingInterrupted as err:
             print(f"synthmath: {err}; rerun the same command to resume", file=sys.stderr)
             return err.exit_code
@@ -182,14 +188,28 @@ def cmd_solve(args) -> int:
     return 0
 
 
+def _load_model(where: str):
+    """(model, task, run spec) of a run directory, or of the ``model/`` artifacts of an MLflow
+    run (``runs:/<id>``), downloaded to a temporary folder and loaded the same way."""
+    from synthmath.runs.artifacts import load_trained
+
+    if not where.startswith("runs:/"):
+        return load_trained(where)
+    import tempfile
+
+    from synthmath.track.mlflow import download_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return load_trained(download_model(where, Path(tmp)))
+
+
 def cmd_predict(args) -> int:
     from synthmath.core.raw import take
     from synthmath.eval.predict import predict_nbest
-    from synthmath.runs.artifacts import load_trained
     from synthmath.tasks.registry import make_task
     from synthmath.train.batches import EncodedSet
 
-    model, task, spec = load_trained(args.run_dir)
+    model, task, spec = _load_model(args.run_dir)
     first = args.params[0] if args.params else None
     if first is not None and ("=" not in first or Path(first).is_file()):  # predict RUN FILE
         _require(task, "predict_file", f"predict on a file ({args.params[0]})")
@@ -289,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(fn=cmd_solve)
 
     q = sub.add_parser("predict", help="show a trained model's answers beside the exact ones")
-    q.add_argument("run_dir")
+    q.add_argument("run_dir", help="a run directory, or runs:/<id>: the model an MLflow run logged")
     q.add_argument(
         "params",
         nargs="*",

@@ -167,13 +167,15 @@ def test_evaluation_rerun_logs_only_changed_test_metrics(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
     from synthmath.jobs.evaluate import _log_eval
+    from synthmath.runs.plan import DatasetSpec
     from synthmath.track.mlflow import Tracker
 
     monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     tracker = Tracker(uri)
     run_id = tracker.open_run("exp", "run", tmp_path / "run", {})
-    spec = SimpleNamespace(tracking_uri=uri)
+    test_set = DatasetSpec("ds-test", "linalg", {"dim": 2}, 8, 3, 1, "test", str(tmp_path))
+    spec = SimpleNamespace(tracking_uri=uri, test_sets={"id": test_set})
     summary = {
         "metrics": {"acc": 0.5, "nan": float("nan")},
         "by_group": {"size": {"3": {"acc": 0.25, "n": 4}}},
@@ -191,3 +193,6 @@ def test_evaluation_rerun_logs_only_changed_test_metrics(tmp_path, monkeypatch):
     ]
     assert tracker.latest_metrics(run_id)["test/id/acc"] == 0.75
     assert len(tracker.client.get_metric_history(run_id, "test/id/size_3/acc")) == 1
+    # the test set is the run's dataset input once, however often it was evaluated
+    inputs = tracker.client.get_run(run_id).inputs.dataset_inputs
+    assert [(d.dataset.name, [t.value for t in d.tags]) for d in inputs] == [("ds-test", ["id"])]

@@ -127,6 +127,7 @@ def test_tiny_end_to_end(tmp_path):
     assert summary["n"] == 24 and "acc_tol5" in summary["metrics"]
 
     client = MlflowClient(tracking_uri=f"sqlite:///{results / 'mlflow.db'}")
+    tests = {"tiny_ops": {"id"}, "tiny_ood": {"semicircle", "positive"}, "tiny_grow": {"id"}}
     for study, n_runs in (("tiny_ops", 2), ("tiny_ood", 2), ("tiny_grow", 1)):
         exp = client.get_experiment_by_name(study)
         assert exp is not None
@@ -140,6 +141,12 @@ def test_tiny_end_to_end(tmp_path):
             assert any(k.startswith("test/") for k in run.data.metrics)
             history = client.get_metric_history(run.info.run_id, "train/loss")
             assert len(history) >= 2
+            # its datasets as dataset inputs, its final weights as model/ artifacts
+            inputs = client.get_run(run.info.run_id).inputs.dataset_inputs
+            contexts = sorted(t.value for d in inputs for t in d.tags)
+            assert contexts == sorted({"train", "valid"} | tests[study]), contexts
+            model = {a.path for a in client.list_artifacts(run.info.run_id, "model")}
+            assert model == {"model/model.safetensors", "model/README.md"}
         reports = client.search_runs(
             [exp.experiment_id], filter_string="tags.kind = 'study-report'"
         )

@@ -11,4 +11,6 @@ with job_log(snakemake):
         prime_paths=snakemake.input.prime,
         progress=False,
         threads=snakemake.threads,
+        # read from the config, not the rule's params: switching it on retrains nothing
+        system_metrics=bool((snakemake.config.get("tracking") or {}).get("system_metrics")),
     )

@@ -73,6 +73,7 @@ def _log_eval(spec: RunSpec, run_dir: Path, test_name: str, summary: dict) -> No
     from synthmath.track.mlflow import Tracker
 
     tracker = Tracker(spec.tracking_uri)
+    tracker.log_datasets(mlflow_id, [(test_name, spec.test_sets[test_name])])
     rows = [(f"test/{test_name}/{k}", v, 0) for k, v in summary["metrics"].items() if _finite(v)]
     for group, per in summary["by_group"].items():
         for label, values in per.items():

@@ -11,6 +11,7 @@ of keeping the stale model; one with the same inputs reuses the finished checkpo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -72,6 +73,7 @@ def train_run(
     rule: str = "train",
     threads: int = 0,
     prime_paths: list[str] | None = None,
+    system_metrics: bool = False,
 ) -> dict:
     """Train one run (resuming if its checkpoint exists); writes the final model and
     train.json.
@@ -80,6 +82,8 @@ def train_run(
     from the run spec. Priming examples (``run.prime_data``) join the training set.
     ``training.devices`` > 1 trains data-parallel in that many processes of this job
     (:mod:`synthmath.train.distributed`); rank 0 writes the files and returns the record.
+    ``system_metrics`` (``tracking.system_metrics``) logs the machine's CPU, memory and GPU use
+    to the MLflow run while training.
     """
     from synthmath.core.errors import TrainingInterrupted
     from synthmath.track.callback import make_callback
@@ -105,6 +109,7 @@ def train_run(
                 rule=rule,
                 threads=threads,
                 prime_paths=prime_paths,
+                system_metrics=system_metrics,
             )
     is_main = distributed.is_main()
     run_dir = run.dir
@@ -184,8 +189,14 @@ def train_run(
             files.mlflow_record.unlink(missing_ok=True)
         callback = make_callback(run)
         trainer.callbacks = [callback] if callback is not None else []
+    monitor = contextlib.nullcontext()
+    if callback is not None and system_metrics:
+        from synthmath.track.mlflow import system_metrics as monitor_system
+
+        monitor = monitor_system(run.tracking_uri, files.read_mlflow_id())
     try:
-        summary = trainer.fit()
+        with monitor:
+            summary = trainer.fit()
     except BaseException as err:
         # a preempted job (TrainingInterrupted) shows as KILLED until its rerun reopens it
         if callback is not None:
@@ -206,7 +217,8 @@ def train_run(
         from synthmath.track.mlflow import Tracker
 
         tracker = Tracker(run.tracking_uri)
-        tracker.end_run(record["mlflow_run_id"])
+        tracker.log_model(mlflow_id, files.model)
+        tracker.end_run(mlflow_id)
     write_json(files.train_record, record)
     return record
 

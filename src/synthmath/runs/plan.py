@@ -179,6 +179,7 @@ class Plan:
     runs: dict[str, RunSpec] = field(default_factory=dict)  # key "<study>/<run_id>"
     tracking_uri: str = DEFAULT_TRACKING_URI
     tracking_enabled: bool = True
+    system_metrics: bool = False  # tracking.system_metrics: not part of a run's spec
     results: str = DEFAULT_RESULTS  # every output lives under this folder
 
     @property
@@ -209,6 +210,7 @@ def build_plan(config: dict) -> Plan:
     plan = Plan(
         tracking_uri=resolve_tracking_uri(config),
         tracking_enabled=(config.get("tracking") or {}).get("enabled", True),
+        system_metrics=bool((config.get("tracking") or {}).get("system_metrics", False)),
         results=str(config.get("results") or DEFAULT_RESULTS),
     )
     defaults = config.get("defaults") or {}

@@ -141,6 +141,13 @@ class TrackingSettings:
     enabled: Annotated[
         bool, _doc("Log runs to MLflow (the workflow's JSON files are written either way).")
     ] = True
+    system_metrics: Annotated[
+        bool,
+        _doc(
+            "Log CPU, memory and GPU use while training as system/* metrics (MLflow's monitor; "
+            "every $MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL s, default 10)."
+        ),
+    ] = False
 
 
 @settings_class

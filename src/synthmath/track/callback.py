@@ -13,7 +13,7 @@ One metric namespace (each quantity under one name; steps are optimizer steps):
 
 from __future__ import annotations
 
-from synthmath.track.mlflow import flatten, open_run_for
+from synthmath.track.mlflow import flatten, open_run_for, run_datasets
 
 
 def make_callback(run_spec):
@@ -39,6 +39,7 @@ def make_callback(run_spec):
             params = flatten({k: spec[k] for k in ("params", "model", "training", "data", "eval")})
             params["init_from"] = str(run_spec.init_from)
             tracker.log_params(mlflow_id, params)
+            tracker.log_datasets(mlflow_id, run_datasets(run_spec, tests=()))
 
         def on_log(self, trainer, records: list[dict]) -> None:
             rows = []

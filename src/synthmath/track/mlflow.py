@@ -4,6 +4,10 @@ The training loop knows nothing about MLflow; :class:`MlflowCallback` plugs into
 id is kept in ``<run_dir>/mlflow_run.json`` so that a killed and restarted job (or a later
 evaluation job) logs to the same MLflow run instead of opening a second, half one.
 
+Each run also records its datasets as MLflow dataset inputs (:meth:`Tracker.log_datasets`)
+and its final weights as artifacts under ``model/`` (:meth:`Tracker.log_model`): the same
+safetensors file as the run directory's, which :func:`download_model` fetches back.
+
 SQLite is the default backend: the workflow creates the database in a first job
 (:func:`init_tracking`) because several jobs creating a missing database at once crash. Calls
 retry for a while when SQLite answers "database is locked".
@@ -11,17 +15,22 @@ retry for a while when SQLite answers "database is locked".
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
+import os
 import subprocess
+import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from synthmath.core.files import write_json
-from synthmath.runs.artifacts import RunDir
+from synthmath.core.errors import ConfigError
+from synthmath.core.files import write_json, write_text
+from synthmath.runs.artifacts import MODEL_NAME, RunDir
+from synthmath.runs.plan import DatasetSpec, RunSpec, stable_hash
 
 log = logging.getLogger("synthmath.track.mlflow")
 # the experiment kind MLflow 3's UI reads: experiments open on their runs table (model
@@ -184,8 +193,108 @@ class Tracker:
         for p in paths:
             retrying(self.client.log_artifact)(run_id, str(p))
 
+    def log_datasets(self, run_id: str, datasets: Iterable[tuple[str, DatasetSpec]]) -> None:
+        """Log ``(context, dataset)`` pairs as the run's dataset inputs; pairs the run already
+        has (a resumed job, an evaluation rerun) are not logged again."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        run = retrying(self.client.get_run)(run_id)
+        have = {
+            (d.dataset.name, d.dataset.digest, t.value)
+            for d in (run.inputs.dataset_inputs if run.inputs else [])
+            for t in d.tags
+            if t.key == DATASET_CONTEXT
+        }
+        new = []
+        for context, ds in datasets:
+            digest = dataset_digest(ds)
+            if (ds.id, digest, context) in have:
+                continue
+            have.add((ds.id, digest, context))
+            profile = json.dumps({"num_rows": ds.size, "shards": ds.shards})
+            dataset = Dataset(ds.id, digest, "local", _source(ds), profile=profile)
+            new.append(DatasetInput(dataset, tags=[InputTag(DATASET_CONTEXT, context)]))
+        if new:
+            retrying(self.client.log_inputs)(run_id, datasets=new)
+
+    def log_model(self, run_id: str, model_path: Path) -> None:
+        """The final weights (``model.safetensors``: weights plus model settings, task and run
+        spec as metadata; no pickle) and a README saying how to load them, under ``model/``."""
+        with tempfile.TemporaryDirectory() as tmp:
+            readme = Path(tmp) / "README.md"
+            write_text(readme, MODEL_README.format(run_id=run_id, name=MODEL_NAME))
+            for path in (model_path, readme):
+                retrying(self.client.log_artifact)(run_id, str(path), MODEL_ARTIFACTS)
+
     def end_run(self, run_id: str, status: str = "FINISHED") -> None:
         retrying(self.client.set_terminated)(run_id, status=status)
+
+
+DATASET_CONTEXT = "mlflow.data.context"
+MODEL_ARTIFACTS = "model"
+MODEL_README = """# synthmath model of MLflow run {run_id}
+
+`{name}`: the final weights (safetensors) with the model settings, the task and the run spec
+as JSON metadata. Loading it runs no code (no pickle).
+
+    synthmath predict runs:/{run_id} -n 5
+
+or in Python, after downloading this folder (`mlflow artifacts download -r {run_id} -a model`):
+
+    from synthmath.runs.artifacts import load_trained
+    model, task, spec = load_trained("<downloaded model folder>")
+"""
+
+
+def dataset_digest(ds: DatasetSpec) -> str:
+    """A digest of a dataset's generator settings: the same settings make the same data."""
+    return stable_hash({"task": ds.task, "params": ds.params, "size": ds.size, "seed": ds.seed})
+
+
+def _source(ds: DatasetSpec) -> str:
+    return json.dumps({"uri": str(ds.dir.resolve())})
+
+
+def run_datasets(spec: RunSpec, tests: Iterable[str] | None = None) -> list[tuple[str, Any]]:
+    """``(context, dataset)`` of a run: ``train``, ``prime`` (priming examples), ``valid`` and
+    the named test sets (all of them when ``tests`` is None)."""
+    out = [("train", spec.train_data), ("prime", spec.prime_data), ("valid", spec.valid_data)]
+    names = spec.test_sets if tests is None else tests
+    out += [(name, spec.test_sets[name]) for name in names]
+    return [(context, ds) for context, ds in out if ds is not None]
+
+
+def download_model(uri: str, dst: Path) -> Path:
+    """Download the ``model/`` artifacts of ``runs:/<id>`` (tracking URI: $MLFLOW_TRACKING_URI,
+    else the default results database) into ``dst``; returns the folder to load."""
+    from synthmath.runs.plan import DEFAULT_TRACKING_URI
+
+    run_id = uri[len("runs:/") :].strip("/").split("/")[0]
+    if not run_id:
+        raise ConfigError(f"{uri}: no run id (expected runs:/<mlflow run id>)")
+    tracker = Tracker(os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI)
+    try:
+        path = retrying(tracker.client.download_artifacts)(run_id, MODEL_ARTIFACTS, str(dst))
+    except Exception as err:
+        raise FileNotFoundError(f"{uri}: no model artifacts in {tracker.uri} ({err})") from None
+    return Path(path)
+
+
+@contextlib.contextmanager
+def system_metrics(uri: str, run_id: str) -> Iterator[None]:
+    """Log CPU, memory, disk, network and GPU use as ``system/*`` metrics of ``run_id`` while
+    the block runs, with MLflow's own monitor (the one ``mlflow.start_run(...,
+    log_system_metrics=True)`` starts), attached to our client-created run. Sampling every
+    $MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL seconds (MLflow's default: 10); a resumed job
+    continues the steps."""
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+    monitor = SystemMetricsMonitor(run_id, resume_logging=True, tracking_uri=uri)
+    monitor.start()
+    try:
+        yield
+    finally:
+        monitor.finish()
 
 
 def init_tracking(uri: str, experiments: dict[str, str]) -> None:

@@ -1,0 +1,137 @@
+"""What a tiny tracked run leaves in a real local MLflow store (SQLite in a temporary folder):
+its datasets as dataset inputs (once, however often the jobs rerun), its final weights as
+safetensors artifacts that ``synthmath predict runs:/<id>`` loads, and, when switched on, system
+metrics."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from synthmath.cli import main
+from synthmath.jobs.evaluate import evaluate_run
+from synthmath.jobs.train import train_run
+from synthmath.runs.artifacts import RunDir
+from synthmath.runs.config import validate_config
+from synthmath.track.mlflow import Tracker, dataset_digest
+
+
+def tiny_config(uri: str, **tracking) -> dict:
+    return {
+        "tracking": {"enabled": True, "uri": uri, **tracking},
+        "defaults": {
+            "model": {"n_enc_layers": 1, "n_dec_layers": 1, "d_model": 16, "n_heads": 2},
+            "training": {
+                "batch_size": 16,
+                "epoch_size": 32,
+                "max_epochs": 1,
+                "warmup_steps": 1,
+                "num_threads": 1,
+            },
+            "data": {"train_size": 32, "shards": 1, "valid_size": 8},
+            "eval": {"size": 8, "batch_size": 8},
+        },
+        "studies": {
+            "s": {
+                "task": "linalg",
+                "params": {"op": "transpose", "dim": 2, "encoding": "P1000"},
+                "test_sets": {"id": {}, "big": {"dim": 3}},
+            }
+        },
+    }
+
+
+@pytest.fixture
+def tracked(tmp_path, monkeypatch):
+    """(run spec, tracking uri) of a tiny run trained and evaluated on both test sets."""
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    plan = validate_config(tiny_config(uri))
+    (run,) = plan.runs.values()
+    train_run(run, progress=False)
+    for test in run.test_sets:
+        evaluate_run(run.dir, test, progress=False)
+    return run, uri
+
+
+def inputs_of(tracker: Tracker, mlflow_id: str) -> list[tuple[str, str, str, str]]:
+    """(name, digest, context, source) of each dataset input of a run."""
+    out = []
+    for d in tracker.client.get_run(mlflow_id).inputs.dataset_inputs:
+        (context,) = [t.value for t in d.tags if t.key == "mlflow.data.context"]
+        out.append((d.dataset.name, d.dataset.digest, context, d.dataset.source))
+    return sorted(out, key=lambda row: row[2])
+
+
+def test_datasets_are_dataset_inputs_once_and_searchable(tracked):
+    import mlflow
+
+    run, uri = tracked
+    tracker = Tracker(uri)
+    mlflow_id = RunDir(run.dir).read_mlflow_id()
+    expected = [
+        (ds.id, dataset_digest(ds), context, json.dumps({"uri": str(ds.dir.resolve())}))
+        for context, ds in [
+            ("big", run.test_sets["big"]),
+            ("id", run.test_sets["id"]),
+            ("train", run.train_data),
+            ("valid", run.valid_data),
+        ]
+    ]
+    assert inputs_of(tracker, mlflow_id) == expected
+    assert len({row[1] for row in expected}) == 4  # other settings, other digests
+    # a rerun of the training (finished checkpoint reused) and of an evaluation adds nothing
+    RunDir(run.dir).model.unlink()
+    train_run(run, progress=False)
+    evaluate_run(run.dir, "id", progress=False)
+    assert RunDir(run.dir).read_mlflow_id() == mlflow_id
+    assert inputs_of(tracker, mlflow_id) == expected
+    # the documented dataset filters of search_runs find the run
+    for where in (
+        f"dataset.name = '{run.train_data.id}'",
+        f"dataset.digest = '{dataset_digest(run.test_sets['big'])}'",
+        "dataset.context = 'big'",
+    ):
+        found = mlflow.search_runs(experiment_names=["s"], filter_string=where)
+        assert list(found["run_id"]) == [mlflow_id], where
+    found = mlflow.search_runs(experiment_names=["s"], filter_string="dataset.name = 'other'")
+    assert found.empty
+
+
+def test_predict_loads_the_logged_model(tracked, capsys):
+    run, uri = tracked
+    tracker = Tracker(uri)
+    mlflow_id = RunDir(run.dir).read_mlflow_id()
+    logged = sorted(a.path for a in tracker.client.list_artifacts(mlflow_id, "model"))
+    assert logged == ["model/README.md", "model/model.safetensors"]
+    local = tracker.client.download_artifacts(mlflow_id, "model/model.safetensors")
+    with open(local, "rb") as f:
+        assert f.read() == RunDir(run.dir).model.read_bytes()
+
+    assert main(["predict", str(run.dir), "-n", "3", "--beam", "2"]) == 0
+    from_dir = capsys.readouterr().out
+    assert main(["predict", f"runs:/{mlflow_id}", "-n", "3", "--beam", "2"]) == 0
+    from_mlflow = capsys.readouterr().out
+    assert from_dir.count("predicted:") == 3 and from_mlflow == from_dir
+    # a run without that model: a one-line error naming it
+    assert main(["predict", "runs:/0123456789abcdef", "-n", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("synthmath: error: runs:/0123456789abcdef: no model") and "\n" not in err
+
+
+def test_system_metrics_are_logged_when_switched_on(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.2")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    plan = validate_config(tiny_config(uri, system_metrics=True))
+    assert plan.system_metrics
+    (run,) = plan.runs.values()
+    # long enough for a few samples (the monitor logs a sample after each interval)
+    run.training["max_epochs"] = 8
+    train_run(run, progress=False, system_metrics=plan.system_metrics)
+    metrics = Tracker(uri).latest_metrics(RunDir(run.dir).read_mlflow_id())
+    system = [k for k in metrics if k.startswith("system/")]
+    assert "system/cpu_utilization_percentage" in system, sorted(metrics)
+    assert validate_config(tiny_config(uri)).system_metrics is False  # off by default
