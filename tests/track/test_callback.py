@@ -56,6 +56,8 @@ def test_a_tracked_run_uses_one_namespace_in_a_model_training_experiment(tmp_pat
     exp = client.get_experiment_by_name("s")
     assert exp.tags[EXPERIMENT_KIND_TAG] == EXPERIMENT_KIND
     (logged,) = client.search_runs([exp.experiment_id])
+    assert logged.data.tags["mlflow.source.name"] == "synthmath train"  # the Source column
+    assert logged.data.tags["mlflow.source.type"] == "JOB"
     keys = set(logged.data.metrics)
     assert keys and all(k.startswith(NAMESPACES) for k in keys), sorted(keys)
     # each quantity under one name: no unprefixed or underscore-prefixed twins
