@@ -112,6 +112,18 @@ def _json_default(obj):
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+def finite_json(obj: Any) -> Any:
+    """``obj`` (dicts, lists, tuples of plain values) with non-finite floats as ``None``
+    (strict JSON); tuples become lists."""
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite_json(v) for v in obj]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
 def finite_or_none(value: float | None) -> float | None:
     """``value`` as a float, or ``None`` when it is missing, NaN or infinite (strict JSON)."""
     if value is None:

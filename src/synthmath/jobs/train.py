@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from synthmath.core.errors import CheckpointError
-from synthmath.core.files import _json_default, write_json
+from synthmath.core.files import _json_default, finite_json, write_json
 from synthmath.core.raw import concat_raw
 from synthmath.core.task import RawBatch, Task
 from synthmath.runs.artifacts import RunDir, build_model, read_model, save_model
@@ -47,11 +47,10 @@ def load_train_data(
         train_raw = draw_dataset(task, run.train_data)
     if run.prime_data is None:
         return train_raw
+    prime_task = make_task(run.task, {**run.params, **run.prime_data.params})
     if prime_paths:
-        prime_task = make_task(run.task, {**run.params, **run.prime_data.params})
         prime_raw = load_dataset(prime_paths, run.prime_data, prime_task)[0]
     else:
-        prime_task = make_task(run.task, {**run.params, **run.prime_data.params})
         prime_raw = draw_dataset(prime_task, run.prime_data)
     return concat_raw([train_raw, prime_raw])
 
@@ -256,14 +255,4 @@ def _end_mlflow_run(run: RunSpec, status: str) -> None:
 
 def _plain(obj):
     """``obj`` as plain JSON values; non-finite floats (a diverged loss) as ``None``."""
-    return _finite(json.loads(json.dumps(obj, default=_json_default)))
-
-
-def _finite(obj):
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_finite(v) for v in obj]
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    return obj
+    return finite_json(json.loads(json.dumps(obj, default=_json_default)))

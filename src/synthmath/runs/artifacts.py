@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from synthmath.train.checkpoint import (
     CHECKPOINT_NAME,
     load_state_into,
     load_weights,
+    plain_config,
     save_weights,
 )
 
@@ -133,7 +134,7 @@ def save_model(path: Path, model, task: Task, run: RunSpec, extra: dict | None =
     """The final model as safetensors; model settings, task, run spec and ``extra`` (summary,
     what it was trained on) as JSON metadata."""
     meta = {
-        "model_config": _plain(_settings(model.cfg)),
+        "model_config": plain_config(model.cfg),
         "task": task.name,
         "params": task.params,
         "run": run.to_json(),
@@ -179,15 +180,3 @@ def load_trained(run_dir: str | os.PathLike, device: str = "cpu"):
                 f"{own.run_id!r}; delete the model to train this run again"
             )
     return model, task, spec
-
-
-def _settings(cfg) -> dict:
-    return cfg.model_dump() if hasattr(cfg, "model_dump") else asdict(cfg)
-
-
-def _plain(obj):
-    if isinstance(obj, tuple):
-        return list(obj)
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    return obj

@@ -119,10 +119,17 @@ def read_shard(path: str | os.PathLike) -> tuple[RawBatch, dict]:
     return raw, meta
 
 
-def check_shard(path: str | os.PathLike, raw: RawBatch, meta: dict, expected, task: Task) -> None:
+def task_arrays(task: Task) -> set[str]:
+    """The names of the arrays ``task`` draws (what its shards must hold)."""
+    return set(draw_shard(task, 1, 0, 0))
+
+
+def check_shard(
+    path: str | os.PathLike, raw: RawBatch, meta: dict, expected, task: Task, wanted: set[str]
+) -> None:
     """Raise :class:`DataError` naming ``path`` unless the shard belongs to dataset
-    ``expected`` (a :class:`~synthmath.runs.plan.DatasetSpec`) and holds the arrays ``task``
-    draws."""
+    ``expected`` (a :class:`~synthmath.runs.plan.DatasetSpec`) and holds the arrays ``wanted``
+    (:func:`task_arrays` of ``task``)."""
     dataset = meta.get("dataset")
     if dataset is None:
         raise DataError(
@@ -133,7 +140,6 @@ def check_shard(path: str | os.PathLike, raw: RawBatch, meta: dict, expected, ta
         raise DataError(
             f"{path}: shard of dataset {dataset!r}, but this run expects {expected.id!r}"
         )
-    wanted = set(draw_shard(task, 1, 0, 0))
     if set(raw) != wanted:
         missing, extra = sorted(wanted - set(raw)), sorted(set(raw) - wanted)
         raise DataError(
@@ -156,9 +162,11 @@ def load_dataset(
         raise DataError("no dataset shards given")
     paths = sorted(map(str, paths))
     raws, metas = zip(*(read_shard(p) for p in paths))
+    checked = expected is not None and task is not None
+    wanted = task_arrays(task) if checked else set()
     for p, raw, m in zip(paths, raws, metas):
-        if expected is not None and task is not None:
-            check_shard(p, raw, m, expected, task)
+        if checked:
+            check_shard(p, raw, m, expected, task, wanted)
         if m.get("task") != metas[0].get("task") or m.get("params") != metas[0].get("params"):
             raise DataError(f"{p}: shard belongs to another dataset than {paths[0]}")
     return concat_raw(list(raws)), dict(metas[0])

@@ -14,6 +14,7 @@ shapes its training, so changing a setting gives a new run instead of a stale on
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import itertools
 import json
@@ -189,8 +190,12 @@ class Plan:
 
 # ---- expansion ---------------------------------------------------------------------------
 def _defaults(section: str) -> dict:
-    """The default settings of a section, as JSON values."""
-    cls = SECTION_CLASSES[section]
+    """The default settings of a section, as JSON values (a fresh copy: callers may edit it)."""
+    return copy.deepcopy(_default_values(SECTION_CLASSES[section]))
+
+
+@functools.cache
+def _default_values(cls: type) -> dict:
     return _json(cls, cls())
 
 

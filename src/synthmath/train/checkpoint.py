@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import random
 from pathlib import Path
@@ -157,17 +156,6 @@ def plain_config(cfg: Any) -> dict[str, Any]:
     from dataclasses import asdict
 
     return asdict(cfg)
-
-
-def finite_json(obj: Any) -> Any:
-    """``obj`` with non-finite floats as ``None`` (strict JSON)."""
-    if isinstance(obj, dict):
-        return {k: finite_json(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [finite_json(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def capture_rng_state(device: torch.device) -> dict[str, Any]:

@@ -46,7 +46,7 @@ from torch import nn
 from tqdm import tqdm
 
 from synthmath.core.errors import CheckpointError, ConfigError, TrainingInterrupted
-from synthmath.core.files import remove_stale_temp_files
+from synthmath.core.files import finite_json, remove_stale_temp_files
 from synthmath.train import distributed
 from synthmath.train.checkpoint import (
     BEST_NAME,
@@ -54,7 +54,6 @@ from synthmath.train.checkpoint import (
     FORMAT,
     capture_rng_state,
     changed_settings,
-    finite_json,
     load_checkpoint,
     load_state_into,
     plain_config,
