@@ -180,6 +180,7 @@ def test_round_trip_without_floats():
     [
         ("", "empty"),
         ("add x foo", "unknown token 'foo' at position 2"),
+        ("add x i5", "unknown token 'i5' at position 2"),  # raw tokens are not model tokens
         ("add x", "ends inside an operand"),
         ("mul x", "ends inside an operand"),
         ("sin x x", "trailing tokens from position 2"),
