@@ -1,0 +1,293 @@
+"""Is a predicted expression right? Symbolic checks first, a numeric fallback second.
+
+Verdicts (specs/expressions.md, "Equivalence"):
+
+- ``equal``: identical canonical trees, or SymPy simplifies the difference (the residual) to 0
+  within the time limit (the paper-faithful, symbolic-only metric);
+- ``numeric_equal``: at every sampled point where both sides are finite, they agree within
+  ``atol + rtol * (|a| + |b|)`` (the relative term keeps huge cancelling sums honest), with
+  at least ``min_points`` such points;
+- ``different``: the difference simplifies to a nonzero number, or a sampled point disagrees;
+- ``unknown``: neither (too few finite points, a head the numeric engine lacks, ``Y``).
+
+Points are uniform in ``+-[0.1, 3.1]`` per free symbol (a random sign, a magnitude in
+[0.1, 3.1]), from ``np.random.default_rng(seed)``; without a seed, the seed is a hash of the
+pair's trees, so one pair always gets the same points. Evaluation is real (float64): where
+one side is not real (``log`` of a negative number) the point is skipped, so
+``log(x**2)`` and ``2*log(x)`` are ``numeric_equal`` (they agree wherever both are real),
+while ``sqrt(x**2)`` and ``x`` are ``different`` (they disagree for x < 0).
+
+Antiderivatives are compared by differentiating (:func:`verify_primitive`), never directly,
+so a constant of integration never counts against a primitive; ODE solutions are checked by
+substitution into the equation (:func:`verify_ode`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+from synthmath.expressions import numeric
+from synthmath.expressions.errors import TimeoutExpired, UnsupportedExpression
+from synthmath.expressions.operators import Tree, is_variable
+from synthmath.expressions.sympy_bridge import D2Y, DY, X, Y, from_sympy, simplify
+from synthmath.expressions.workers import time_limit
+
+VERDICTS = ("equal", "numeric_equal", "different", "unknown")
+_UNKNOWN_TOKENS = frozenset({"Y", "Y'", "Y''"})
+LOW, HIGH = 0.1, 3.1
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of a check: one of :data:`VERDICTS` and a one-line reason."""
+
+    verdict: str
+    evidence: str
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, not {self.verdict!r}")
+
+    @property
+    def symbolic(self) -> bool:
+        """Correct for the symbolic-only metric."""
+        return self.verdict == "equal"
+
+    @property
+    def correct(self) -> bool:
+        """Correct for the symbolic-or-numeric metric."""
+        return self.verdict in ("equal", "numeric_equal")
+
+
+def _tree(expr: sp.Expr) -> Tree | None:
+    try:
+        return from_sympy(expr)
+    except UnsupportedExpression:
+        return None
+
+
+def stable_seed(*trees: Tree | None) -> int:
+    """A seed that depends only on the trees (sha256 of their tokens)."""
+    text = "|".join(" ".join(t) if t is not None else "?" for t in trees)
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+
+
+def sample_points(
+    names: Sequence[str], n_points: int, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """``n_points`` values per name (sorted order), uniform in ``+-[0.1, 3.1]``."""
+    env = {}
+    for name in sorted(names):
+        magnitude = rng.uniform(LOW, HIGH, n_points)
+        sign = np.where(rng.random(n_points) < 0.5, -1.0, 1.0)
+        env[name] = sign * magnitude
+    return env
+
+
+def _free_tokens(*trees: Tree) -> set[str]:
+    return {t for tree in trees for t in tree if is_variable(t)}
+
+
+def _compile(tree: Tree) -> numeric.Program | None:
+    try:
+        return numeric.compile(tree)
+    except (ValueError, OverflowError):  # e.g. an integer leaf too large for a float
+        return None
+
+
+def numeric_compare(
+    a: Tree,
+    b: Tree,
+    variables: Sequence[str] = ("x",),
+    *,
+    seed: int | None = None,
+    n_points: int = 20,
+    rtol: float = 1e-6,
+    atol: float = 1e-9,
+    min_points: int = 5,
+) -> Verdict:
+    """The numeric step of :func:`equivalent` on raw trees (every free symbol sampled)."""
+    if _UNKNOWN_TOKENS & (set(a) | set(b)):
+        return Verdict("unknown", "the unknown function Y has no numeric value")
+    prog_a, prog_b = _compile(a), _compile(b)
+    if prog_a is None or prog_b is None:
+        return Verdict("unknown", "an expression cannot be evaluated numerically")
+    names = set(variables) | _free_tokens(a, b)
+    rng = np.random.default_rng(stable_seed(a, b) if seed is None else seed)
+    env = sample_points(names, n_points, rng)
+    va, vb = prog_a(env), prog_b(env)
+    va, vb = np.broadcast_to(va, (n_points,)), np.broadcast_to(vb, (n_points,))
+    return _judge(va - vb, np.abs(va) + np.abs(vb), env, rtol, atol, min_points)
+
+
+def _judge(
+    diff: np.ndarray,
+    scale: np.ndarray,
+    env: dict[str, np.ndarray],
+    rtol: float,
+    atol: float,
+    min_points: int,
+) -> Verdict:
+    """Tolerance check of ``diff`` against ``atol + rtol * scale`` at the finite points."""
+    valid = np.isfinite(diff) & np.isfinite(scale)
+    n_valid = int(valid.sum())
+    if n_valid < min_points:
+        return Verdict("unknown", f"{n_valid} finite points of {diff.size}, need {min_points}")
+    err, bound = np.abs(diff[valid]), atol + rtol * scale[valid]
+    misses = np.flatnonzero(err > bound)
+    if misses.size:
+        i = int(np.flatnonzero(valid)[misses[0]])
+        where = ", ".join(f"{k}={v[i]:.6g}" for k, v in env.items())
+        return Verdict(
+            "different",
+            f"{misses.size} of {n_valid} points differ, e.g. by {diff[i]:.3g} at {where}",
+        )
+    return Verdict(
+        "numeric_equal",
+        f"{n_valid} of {diff.size} points agree (max |diff| / bound {np.max(err / bound):.2g})",
+    )
+
+
+def _symbolic_zero(residual: sp.Expr, timeout_s: float, atol: float) -> Verdict | None:
+    """``equal`` when ``residual`` simplifies to 0, ``different`` when to a nonzero number,
+    None when undecided (timeout, error or an expression in the variables)."""
+    status, reduced = simplify(residual, timeout_s)
+    if status != "ok":
+        return None
+    if reduced == 0:
+        return Verdict("equal", "the difference simplifies to 0")
+    if reduced.is_number and not reduced.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+        try:
+            with time_limit(timeout_s):
+                value = complex(reduced.evalf())
+        except (TimeoutExpired, TypeError, ValueError):
+            return None
+        if np.isfinite(value) and abs(value) > atol:
+            return Verdict("different", f"the difference simplifies to the constant {reduced}")
+    return None
+
+
+def equivalent(
+    a: sp.Expr,
+    b: sp.Expr,
+    variables: Sequence[str] = ("x",),
+    *,
+    timeout_s: float = 1.0,
+    seed: int | None = None,
+    n_points: int = 20,
+    rtol: float = 1e-6,
+    atol: float = 1e-9,
+    min_points: int = 5,
+) -> Verdict:
+    """Whether ``a`` and ``b`` are the same function of ``variables`` (module docstring).
+
+    Free symbols besides ``variables`` (constants ``c``, ``c1``, ...) are sampled like them.
+    ``timeout_s`` bounds the symbolic step; the numeric step takes milliseconds.
+    """
+    tree_a, tree_b = _tree(a), _tree(b)
+    if (tree_a is not None and tree_a == tree_b) or a == b:
+        return Verdict("equal", "identical canonical trees")
+    try:
+        with time_limit(timeout_s):
+            difference = a - b
+    except TimeoutExpired:
+        difference = None
+    symbolic = None if difference is None else _symbolic_zero(difference, timeout_s, atol)
+    if symbolic is not None:
+        return symbolic
+    if tree_a is None or tree_b is None:
+        return Verdict("unknown", "no symbolic proof and an expression the engine cannot write")
+    return numeric_compare(
+        tree_a,
+        tree_b,
+        variables,
+        seed=seed,
+        n_points=n_points,
+        rtol=rtol,
+        atol=atol,
+        min_points=min_points,
+    )
+
+
+def verify_primitive(
+    F: sp.Expr,
+    f: sp.Expr,
+    timeout_s: float = 1.0,
+    *,
+    seed: int | None = None,
+    n_points: int = 20,
+    rtol: float = 1e-6,
+    atol: float = 1e-9,
+    min_points: int = 5,
+) -> Verdict:
+    """Whether ``F`` is a primitive of ``f`` in ``x``: ``dF/dx`` compared with ``f`` by
+    :func:`equivalent` (so primitives differing by a constant both verify; never compare
+    antiderivatives directly)."""
+    try:
+        with time_limit(timeout_s):
+            derivative = sp.diff(F, X)
+    except TimeoutExpired:
+        return Verdict("unknown", "differentiation timed out")
+    return equivalent(
+        derivative,
+        f,
+        ("x",),
+        timeout_s=timeout_s,
+        seed=seed,
+        n_points=n_points,
+        rtol=rtol,
+        atol=atol,
+        min_points=min_points,
+    )
+
+
+def substitute_solution(solution: sp.Expr, equation: sp.Expr) -> sp.Expr:
+    """The residual of ``equation`` (in ``x``, ``Y`` and its derivatives) at ``Y = solution``."""
+    d1 = sp.diff(solution, X)
+    replaced = equation.xreplace({D2Y: sp.diff(d1, X), DY: d1, Y: solution})
+    return replaced.doit()
+
+
+def verify_ode(
+    solution: sp.Expr,
+    equation: sp.Expr,
+    timeout_s: float = 1.0,
+    *,
+    seed: int | None = None,
+    n_points: int = 20,
+    rtol: float = 1e-6,
+    atol: float = 1e-9,
+    min_points: int = 5,
+) -> Verdict:
+    """Whether ``solution`` (in ``x`` and constants ``c``, ``c1``, ``c2``) makes
+    ``equation = 0`` hold: substitute, ``.doit()``, simplify to 0 -> ``equal``; otherwise the
+    residual is evaluated at points over ``x`` and the constants and must vanish within
+    ``atol + rtol * sum(|terms|)`` (the sum over the residual's additive terms)."""
+    try:
+        with time_limit(timeout_s):
+            residual = substitute_solution(solution, equation)
+    except TimeoutExpired:
+        return Verdict("unknown", "substitution timed out")
+    if residual.has(Y):
+        return Verdict("unknown", "the residual still contains Y")
+    symbolic = _symbolic_zero(residual, timeout_s, atol)
+    if symbolic is not None:
+        return Verdict(symbolic.verdict, symbolic.evidence.replace("difference", "residual"))
+    terms = [_tree(t) for t in sp.Add.make_args(residual)]
+    whole = _tree(residual)
+    if whole is None or any(t is None for t in terms):
+        return Verdict("unknown", "no symbolic proof and a residual the engine cannot write")
+    programs = [_compile(t) for t in (whole, *terms)]
+    if any(p is None for p in programs):
+        return Verdict("unknown", "the residual cannot be evaluated numerically")
+    names = {"x"} | _free_tokens(whole)
+    rng = np.random.default_rng(stable_seed(whole) if seed is None else seed)
+    env = sample_points(names, n_points, rng)
+    values = [np.broadcast_to(p(env), (n_points,)) for p in programs]
+    scale = np.sum(np.abs(values[1:]), axis=0)
+    return _judge(values[0], scale, env, rtol, atol, min_points)
