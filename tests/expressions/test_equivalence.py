@@ -158,6 +158,16 @@ def test_primitive_numeric_fallback(no_simplify):
     assert v.verdict == "numeric_equal", v.evidence
 
 
+def test_primitives_with_abs_and_sign_use_real_forms():
+    # SymPy differentiates Abs(x) through re(x) and im(x): evaluated as real numbers
+    derivative = sp.diff(x * sp.Abs(x), x)
+    assert derivative.has(sp.re) and eq.real_forms(derivative) == x * sp.sign(x) + sp.Abs(x)
+    assert eq.verify_primitive(x * sp.Abs(x), 2 * sp.Abs(x)).correct
+    assert eq.verify_primitive(x * sp.Abs(x), 2 * x).verdict == "different"
+    assert eq.real_forms(sp.Heaviside(x)) == (1 + sp.sign(x)) / 2
+    assert eq.real_forms(sp.diff(sp.sign(x) * x, x)) == sp.sign(x)
+
+
 # ---- ODE solutions ---------------------------------------------------------------------------
 def test_paper_ode1_example():
     equation = x * DY - Y + x
@@ -181,6 +191,22 @@ def test_ode_numeric_fallback(no_simplify):
     assert v.verdict == "different" and "x=" in v.evidence  # the residual is -x
 
 
+def test_ode_with_abs_in_the_solution():
+    # y = c*Abs(x) solves x y' - y = 0 (for x != 0)
+    assert eq.verify_ode(c * sp.Abs(x), x * DY - Y).correct
+
+
 def test_substitute_solution_replaces_derivatives_first():
     residual = eq.substitute_solution(x**3, D2Y + DY + Y)
     assert sp.expand(residual) == 6 * x + 3 * x**2 + x**3
+
+
+def test_grid_residual_fraction():
+    ok = eq.substitute_solution(x * sp.log(c / x), x * DY - Y + x)
+    assert eq.grid_residual_fraction(ok) == 0.5  # log(c/x) is NaN where c/x < 0
+    residual = sp.log(c * x) - sp.log(c) - sp.log(x)  # 0 where c > 0 and x > 0
+    assert eq.grid_residual_fraction(residual) == pytest.approx(0.25)
+    assert eq.grid_residual_fraction(sp.log(x) - 1) == 0.0
+    assert eq.grid_residual_fraction(sp.Integer(0)) == 1.0
+    assert eq.grid_residual_fraction(x + c + c1 + c2) is None  # more than 3 symbols
+    assert eq.grid_residual_fraction(sp.erf(x)) is None

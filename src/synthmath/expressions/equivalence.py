@@ -71,6 +71,33 @@ def _tree(expr: sp.Expr) -> Tree | None:
         return None
 
 
+def real_forms(expr: sp.Expr) -> sp.Expr:
+    """``expr`` as a function of real variables, for the numeric step: ``re(a)`` -> ``a``,
+    ``im(a)`` -> 0, ``Heaviside(a)`` -> ``(1 + sign(a)) / 2`` and ``d sign(a)/dx`` -> 0
+    (everywhere but where ``a`` = 0). SymPy writes derivatives of ``Abs``, ``sign`` and
+    ``Max`` (``relu``) with these, which the vocabulary and the numeric engine lack."""
+    if not expr.has(sp.re, sp.im, sp.Heaviside, sp.Derivative):
+        return expr
+    expr = expr.replace(sp.re, lambda a: a).replace(sp.im, lambda a: sp.S.Zero)
+    expr = expr.replace(sp.Heaviside, lambda a, *_: (1 + sp.sign(a)) / 2)
+    expr = expr.replace(
+        lambda e: isinstance(e, sp.Derivative) and isinstance(e.expr, sp.sign),
+        lambda e: sp.S.Zero,
+    )
+    return expr.doit()
+
+
+def _numeric_tree(expr: sp.Expr, tree: Tree | None, timeout_s: float) -> Tree | None:
+    """The tree to evaluate: the expression's own, or that of its :func:`real_forms`."""
+    if tree is not None:
+        return tree
+    try:
+        with time_limit(timeout_s):
+            return _tree(real_forms(expr))
+    except TimeoutExpired:
+        return None
+
+
 def stable_seed(*trees: Tree | None) -> int:
     """A seed that depends only on the trees (sha256 of their tokens)."""
     text = "|".join(" ".join(t) if t is not None else "?" for t in trees)
@@ -200,11 +227,12 @@ def equivalent(
     symbolic = None if difference is None else _symbolic_zero(difference, timeout_s, atol)
     if symbolic is not None:
         return symbolic
-    if tree_a is None or tree_b is None:
+    num_a, num_b = _numeric_tree(a, tree_a, timeout_s), _numeric_tree(b, tree_b, timeout_s)
+    if num_a is None or num_b is None:
         return Verdict("unknown", "no symbolic proof and an expression the engine cannot write")
     return numeric_compare(
-        tree_a,
-        tree_b,
+        num_a,
+        num_b,
         variables,
         seed=seed,
         n_points=n_points,
@@ -278,6 +306,12 @@ def verify_ode(
     symbolic = _symbolic_zero(residual, timeout_s, atol)
     if symbolic is not None:
         return Verdict(symbolic.verdict, symbolic.evidence.replace("difference", "residual"))
+    if residual.has(sp.re, sp.im, sp.Heaviside, sp.Derivative):
+        try:
+            with time_limit(timeout_s):
+                residual = real_forms(residual)
+        except TimeoutExpired:
+            return Verdict("unknown", "no symbolic proof and real forms timed out")
     terms = [_tree(t) for t in sp.Add.make_args(residual)]
     whole = _tree(residual)
     if whole is None or any(t is None for t in terms):
@@ -291,3 +325,30 @@ def verify_ode(
     values = [np.broadcast_to(p(env), (n_points,)) for p in programs]
     scale = np.sum(np.abs(values[1:]), axis=0)
     return _judge(values[0], scale, env, rtol, atol, min_points)
+
+
+#: the released ODE generators' check points: every combination of these per free symbol
+GRID_VALUES = (-1.9, -1.1, -0.9, -0.1, 0.1, 0.9, 1.1, 1.9)
+
+
+def grid_residual_fraction(
+    residual: sp.Expr, tol: float = 1e-13, max_symbols: int = 3
+) -> float | None:
+    """The released generators' fallback ODE check (specs/symbolic.md): the fraction of the
+    grid points (every combination of :data:`GRID_VALUES` over the residual's free symbols)
+    where ``|residual| <= tol``; non-finite values count as misses. None when the residual
+    has more than ``max_symbols`` symbols or cannot be written or evaluated. The released
+    code keeps an example when the fraction is at least 0.2."""
+    tree = _tree(real_forms(residual))
+    program = None if tree is None else _compile(tree)
+    if program is None or _UNKNOWN_TOKENS & set(tree):
+        return None
+    names = sorted(program.variables)
+    if len(names) > max_symbols:
+        return None
+    if not names:
+        value = np.asarray(program({}))
+        return float(np.isfinite(value) and abs(value) <= tol)
+    grids = np.meshgrid(*([np.array(GRID_VALUES)] * len(names)), indexing="ij")
+    values = program({n: g.ravel() for n, g in zip(names, grids)})
+    return float(np.mean(np.isfinite(values) & (np.abs(values) <= tol)))
