@@ -86,6 +86,18 @@ def test_huge_cancellation_symbolically():
     assert eq.equivalent(a + x**13 * 1e-30, (x + 1) ** 12).verdict == "numeric_equal"
 
 
+def test_ill_conditioned_float_misses_are_rechecked_precisely(monkeypatch):
+    # tan of a degree-7 polynomial near 1e8: float64 rounding of the expanded form moves tan
+    a = sb.from_sympy(sp.tan((x - 15) ** 7))
+    b = sb.from_sympy(sp.tan(sp.expand((x - 15) ** 7)))
+    v = eq.numeric_compare(a, b)
+    assert v.verdict == "numeric_equal" and "refuted at 30 digits" in v.evidence
+    wrong = sb.from_sympy(sp.tan(sp.expand((x - 15) ** 7) + sp.Rational(1, 1000)))
+    assert eq.numeric_compare(a, wrong).verdict == "different"
+    monkeypatch.setattr(eq, "MAX_RECHECKS", 0)
+    assert eq.numeric_compare(a, b).verdict == "different"
+
+
 def test_numeric_fallback_decides_when_simplify_times_out(no_simplify):
     start = time.monotonic()
     assert eq.equivalent(

@@ -101,8 +101,16 @@ def test_sympy_errors_become_unsupported():
         sb.to_sympy(tree("relu atanh i5"))  # Max of a complex number: SymPy's ValueError
 
 
+def test_huge_integers_are_unsupported_not_value_errors():
+    with pytest.raises(UnsupportedExpression, match="Integer"):
+        sb.from_sympy(sp.Integer(10) ** 5000)
+    with pytest.raises(UnsupportedExpression, match="digits"):
+        sb.to_sympy(("i" + "9" * 5000,))
+
+
 def test_moderate_powers_still_evaluate():
     assert sb.to_sympy(tree("pow i2 i100")) == 2**100
+    assert sb.from_sympy(sb.to_sympy(tree("pow i10 i4000"))) == ("i1" + "0" * 4000,)
     assert sb.to_sympy(tree("pow i1 pow i10 i9")) == 1
     assert sb.to_sympy(tree("pow x i1000")) == x**1000
 

@@ -16,6 +16,8 @@ in ``expr.args`` order, so one SymPy object has one tree (the canonical form of 
 
 from __future__ import annotations
 
+import math
+
 import sympy as sp
 from sympy.core.cache import clear_cache as _sympy_clear_cache
 from sympy.core.function import AppliedUndef
@@ -45,9 +47,10 @@ _UNKNOWN_LEAVES = {"Y": Y, "Y'": DY, "Y''": D2Y}
 _SYMBOLS: dict[str, sp.Symbol] = {"x": X}
 _PLAIN_ASSUMPTIONS = sp.Symbol("x").assumptions0
 
-#: a numeric power whose exact result would exceed this many bits is refused (an integer
-#: power is computed in C, which no time limit interrupts: ``pow i9 pow i9 i9`` would hang)
-MAX_POW_BITS = 1_000_000
+#: a numeric power whose exact result would exceed this many bits is refused: an integer
+#: power is computed in C, which no time limit interrupts (``pow i9 pow i9 i9`` would hang),
+#: and Python writes ints of at most 4300 digits (14,284 bits) as text
+MAX_POW_BITS = 14_000
 #: the largest |integer exponent| SymPy is asked to evaluate on a non-numeric base
 MAX_EXPONENT = 100_000
 
@@ -85,7 +88,10 @@ def symbol(name: str) -> sp.Expr:
 
 def _leaf(token: str) -> sp.Expr:
     if is_int(token):
-        return sp.Integer(int(token[1:]))
+        try:
+            return sp.Integer(int(token[1:]))
+        except ValueError:  # over Python's 4300-digit limit of int(str)
+            raise UnsupportedExpression(f"to_sympy: integer leaf of {len(token)} digits") from None
     if is_float(token):
         value = float(token[1:])
         if value != value or value in (float("inf"), float("-inf")):
@@ -102,10 +108,10 @@ def _check_pow(base: sp.Expr, exponent: sp.Expr) -> None:
     """Refuse powers whose exact evaluation would be huge (see :data:`MAX_POW_BITS`)."""
     if not exponent.is_Rational:
         return
-    e = abs(int(exponent.p)) // int(exponent.q) + 1
+    e = abs(int(exponent.p)) / int(exponent.q)
     coeff = base if base.is_Rational else base.as_coeff_Mul()[0] if base.is_Mul else None
     if coeff is not None and coeff.is_Rational and abs(coeff) not in (0, 1):
-        bits = max(int(coeff.p).bit_length(), int(coeff.q).bit_length())
+        bits = max(math.log2(abs(int(coeff.p))), math.log2(int(coeff.q)))
         if bits * e > MAX_POW_BITS:
             raise UnsupportedExpression(f"to_sympy: pow result over {MAX_POW_BITS} bits")
     elif e > MAX_EXPONENT and not (base.is_Rational and abs(base) in (0, 1)):
@@ -118,9 +124,8 @@ def to_sympy(tree: Tree, evaluate: bool = True) -> sp.Expr:
     ``evaluate=True`` lets SymPy canonicalise (``div i1 i2`` becomes ``Rational(1, 2)``);
     ``evaluate=False`` keeps the tree's structure. Operators without a SymPy form (``idiv``,
     ``mod``), powers too large to compute exactly and SymPy's own refusals (``Max`` of a
-    complex number, recursion too deep) raise :class:`UnsupportedExpression`; a malformed
-    tree raises
-    :class:`ExprParseError`.
+    complex number, recursion too deep, its internal errors) raise :class:`UnsupportedExpression`; a malformed
+    tree raises :class:`ExprParseError`.
     """
     stack: list[sp.Expr] = []
     for token in reversed(tree):
@@ -139,8 +144,12 @@ def to_sympy(tree: Tree, evaluate: bool = True) -> sp.Expr:
             _check_pow(args[0], sp.Integer(_POW_OPS[token]))
         try:
             stack.append(op.sympy(*args, evaluate=evaluate))
-        except (ValueError, TypeError, ArithmeticError, RecursionError) as err:
-            raise UnsupportedExpression(f"to_sympy: SymPy refused {token!r}: {err}") from None
+        except TimeoutExpired:
+            raise
+        except Exception as err:  # noqa: BLE001 - SymPy's refusals and internal errors
+            raise UnsupportedExpression(
+                f"to_sympy: SymPy failed on {token!r}: {type(err).__name__}: {err}"
+            ) from None
     if len(stack) != 1:
         raise ExprParseError(f"to_sympy: {len(stack)} expressions, expected 1")
     return stack[0]
@@ -173,7 +182,10 @@ def _node_step(node: sp.Basic, inv: bool) -> tuple[str | None, list]:
         if node in _FORBIDDEN_ATOMS:
             raise _unsupported(_FORBIDDEN_ATOMS[node])
         if node.is_Integer:
-            return int_token(int(node)), []
+            try:
+                return int_token(int(node)), []
+            except ValueError:  # over Python's 4300-digit limit of str(int)
+                raise _unsupported("Integer", " over 4300 digits") from None
         if node.is_Rational:
             return "div", [sp.Integer(node.p), sp.Integer(node.q)]
         if node.is_Float:
