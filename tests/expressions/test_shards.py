@@ -15,7 +15,8 @@ import pytest
 import synthmath
 from synthmath.expressions.shards import PROGRESS_FILE, ShardError, attempt_rng, run_shard
 
-sys.path.insert(0, str(Path(__file__).parent))  # spawned children import the toys by name
+if str(Path(__file__).parent) not in sys.path:  # spawned children import the toys by name
+    sys.path.insert(0, str(Path(__file__).parent))
 import worker_toys as toys  # noqa: E402
 
 LIMITS = {"attempt_timeout_s": 0.2, "stall_timeout_s": 0.6, "max_attempts_per_example": 10}

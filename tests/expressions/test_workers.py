@@ -11,7 +11,8 @@ import pytest
 
 from synthmath.expressions.workers import Outcome, VerifyPool
 
-sys.path.insert(0, str(Path(__file__).parent))  # spawned workers import the toys by name
+if str(Path(__file__).parent) not in sys.path:  # spawned workers import the toys by name
+    sys.path.insert(0, str(Path(__file__).parent))
 import worker_toys as toys  # noqa: E402
 
 
@@ -34,7 +35,7 @@ def test_outcomes_in_input_order_and_the_pool_survives_hangs_errors_and_deaths(p
     assert outcomes[3].error == "ValueError: bad value 7"
     assert "worker died (exit code 3)" in outcomes[4].error
     assert all(o.error is None for o in outcomes if o.status == "ok")
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - start < 15  # about 1 s alone
     assert [o.value for o in pool.map(toys.identity, range(50), timeout_s=1.0)] == list(range(50))
 
 
