@@ -189,6 +189,8 @@ def _node_step(node: sp.Basic, inv: bool) -> tuple[str | None, list]:
         if node.is_Rational:
             return "div", [sp.Integer(node.p), sp.Integer(node.q)]
         if node.is_Float:
+            if not math.isfinite(float(node)):  # beyond float64's range
+                raise _unsupported("Float", f" {node} outside float64")
             return float_token(float(node)), []
         if node in _CONSTANT_TOKENS:
             return _CONSTANT_TOKENS[node], []
