@@ -190,6 +190,7 @@ def test_from_sympy_is_iterative():
         (sp.Symbol("Y"), "Symbol"),
         (sp.GoldenRatio * x, "GoldenRatio"),
         (sp.Min(x, 1), "Min"),
+        (sp.Float("1e400") * x, "Float"),
         *[
             (fn(x), fn.__name__)
             for fn in (sp.erf, sp.erfc, sp.erfi, sp.Ei, sp.li, sp.Si, sp.Ci, sp.Shi, sp.Chi)

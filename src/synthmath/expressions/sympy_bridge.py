@@ -189,6 +189,8 @@ def _node_step(node: sp.Basic, inv: bool) -> tuple[str | None, list]:
         if node.is_Rational:
             return "div", [sp.Integer(node.p), sp.Integer(node.q)]
         if node.is_Float:
+            if not math.isfinite(float(node)):  # beyond float64's range
+                raise _unsupported("Float", f" {node} outside float64")
             return float_token(float(node)), []
         if node in _CONSTANT_TOKENS:
             return _CONSTANT_TOKENS[node], []
@@ -373,9 +375,7 @@ def _absorb_node(node: sp.Expr, k: sp.Symbol, total: int) -> sp.Expr | None:
     return None
 
 
-def reduce_coefficients(
-    expr: sp.Expr, constants: tuple[str, ...] = ("c",), variables: tuple[str, ...] = ("x",)
-) -> sp.Expr:
+def reduce_coefficients(expr: sp.Expr, constants: tuple[str, ...] = ("c",)) -> sp.Expr:
     """Absorb constant subexpressions into the ODE constants, up to renaming each constant.
 
     For each constant ``k`` present, bottom-up, a piece that depends on ``k`` alone (no other
@@ -386,9 +386,8 @@ def reduce_coefficients(
     ``1 + tan(3) + c``). A piece that shares ``k`` with the rest of the expression is left
     alone (``c*x + c + 3`` stays), as is one constant in ``k``. As in the paper, the renaming
     assumes the piece takes every value as ``k`` varies (``exp(c)`` -> ``c`` ignores the
-    sign). ``variables`` is accepted for symmetry; any symbol but ``k`` counts as variable.
+    sign). Any symbol but ``k`` counts as a variable here.
     """
-    del variables
     for name in constants:
         k = symbol(name)
         total = _occurrences(expr, k)
