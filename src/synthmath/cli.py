@@ -8,6 +8,7 @@ synthmath evaluate results/linalg_ops/<run_id> [--test id]
 synthmath predict results/linalg_ops/<run_id> -n 5
 synthmath predict runs:/<mlflow run id> -n 5     (the model an MLflow run logged)
 synthmath solve metabolic network.json [--json]
+synthmath cas problem=prim_bwd,ode1,ode2 -n 500 --timeouts 5 10 30 60 --workers 2
 synthmath predict results/metabolic_known/<run_id> network.json
 """
 
@@ -256,6 +257,32 @@ def _fmt(v) -> str:
     return str(bool(v)) if isinstance(v, np.bool_ | bool) else f"{float(v):.4g}"
 
 
+def cmd_cas(args) -> int:
+    """SymPy on symbolic test problems at several timeouts (the paper's Table 8 layout)."""
+    from synthmath.core.files import write_json
+    from synthmath.tasks.symbolic.cas import run_cas, table
+
+    if args.data:
+        from synthmath.runs.datasets import load_dataset_dir
+
+        raw, meta = load_dataset_dir(args.data)
+        if meta.get("task") != "symbolic":
+            raise DataError(f"{args.data}: a dataset of task {meta.get('task')!r}, not symbolic")
+        if args.n:
+            raw = {k: v[: args.n] for k, v in raw.items()}
+    else:
+        params = {"problem": "prim_bwd,ode1,ode2", **parse_assignments(args.params)}
+        from synthmath.tasks.registry import make_task
+
+        task = make_task("symbolic", params)
+        raw = task.sample(args.n or 20, np.random.default_rng(args.seed))
+    result = run_cas(raw, args.timeouts, workers=args.workers)
+    print(table(result))
+    if args.out:
+        write_json(args.out, result)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="synthmath", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -278,6 +305,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--shards", type=int, default=1)
     g.add_argument("--out", required=True)
     g.set_defaults(fn=cmd_generate)
+
+    c = sub.add_parser("cas", help="SymPy on symbolic test problems at several timeouts")
+    c.add_argument("params", nargs="*", help="symbolic task parameters as key=value")
+    c.add_argument("-n", type=int, default=0, help="problems (default: 20, or all of --data)")
+    c.add_argument("--seed", type=int, default=12345)
+    c.add_argument("--data", help="a symbolic dataset folder (shard-*.npz) instead of sampling")
+    c.add_argument("--timeouts", type=float, nargs="+", default=[5, 10, 30, 60])
+    c.add_argument("--workers", type=int, default=1, help="solver processes")
+    c.add_argument("--out", help="write the result as JSON")
+    c.set_defaults(fn=cmd_cas)
 
     r = sub.add_parser("runs", help="list the studies and runs a config expands to")
     r.add_argument("--config", default="config.yaml")

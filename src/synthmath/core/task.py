@@ -68,6 +68,9 @@ class Task(ABC):
     group_names: ClassVar[tuple[str, ...]] = ("size",)
     #: the optional methods this task implements (see :data:`CAPABILITIES`)
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    #: the names of the arrays :meth:`sample` returns, for tasks whose examples are slow to
+    #: draw (None: found by drawing one example)
+    RAW_ARRAYS: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, **params: Any):
         self.params = self.validate_params(params)
@@ -133,6 +136,12 @@ class Task(ABC):
         to P points per example, a padding point all PAD, and ``lengths (n,)`` the number of
         points; no BOS/EOS is added, and a "point_set" model ignores the order of points.
         """
+
+    def length_bound(self) -> tuple[int, int] | None:
+        """(longest source, longest target) in model positions, BOS/EOS included, when the
+        generator guarantees a bound; None (the default): config-time checks measure a
+        sample instead (too slow for SymPy-bound generators)."""
+        return None
 
     def tokens_per_point(self) -> int:
         """Tokens of one encoded point (points inputs only): the point embedder's width."""

@@ -99,21 +99,74 @@ def evaluate(
     *,
     batch_size: int = 256,
     beam_size: int = 1,
+    beam_sizes: Sequence[int] = (),
     device: str | torch.device = "cpu",
     progress: bool = False,
 ) -> dict:
-    """Decode and score ``raw``; returns the summary dict (see module docstring)."""
+    """Decode and score ``raw``; returns the summary dict (see module docstring).
+
+    Each width b of ``beam_sizes`` decodes the set again with a beam of b (1: greedy) and adds
+    :func:`beam_summary`'s ``<metric>_beam<b>`` values (the paper's "beam 10": solved if any of
+    the 10 hypotheses of a width-10 beam is right).
+    """
     encoded = EncodedSet(task, raw)
-    nbest = predict_nbest(
-        model,
-        task,
-        encoded,
-        batch_size=batch_size,
-        beam_size=beam_size,
-        device=device,
-        progress=progress,
-    )
-    return summarize(task, raw, nbest)
+
+    def decode(width: int):
+        return predict_nbest(
+            model,
+            task,
+            encoded,
+            batch_size=batch_size,
+            beam_size=width,
+            device=device,
+            progress=progress,
+        )
+
+    nbest = decode(beam_size)
+    summary = summarize(task, raw, nbest)
+    for width in beam_sizes:
+        add_beam_summary(summary, task, raw, nbest if width == beam_size else decode(width), width)
+    return summary
+
+
+def add_beam_summary(
+    summary: dict, task: Task, raw: RawBatch, nbest: Sequence[Sequence[Sequence[str]]], width: int
+) -> None:
+    """Add to ``summary`` (overall and per group) every declared metric over the best of the
+    ``width`` hypotheses as ``<name>_beam<width>``, and for the main metric (an accuracy)
+    ``rank_<name>_beam<width>``: the mean rank (1 = best) of the first right hypothesis over
+    the solved examples."""
+    scores = task.score(raw, nbest)
+    declared = task.metrics()
+    main = task.declared_metric(task.main_metric())
+    suffix = f"_beam{width}"
+    hits = np.asarray(scores[main.name])
+    rank = np.where(hits.any(axis=1), hits.argmax(axis=1) + 1, 0).astype(float)
+
+    def aggregate(index) -> dict:
+        out = {
+            m.summary_name + suffix: m.summarise(m.best_of(scores[m.name], width)[index])
+            for m in declared
+        }
+        if main.accuracy:
+            solved = rank[index][rank[index] > 0]
+            out[f"rank_{main.summary_name}{suffix}"] = float(solved.mean()) if len(solved) else None
+        return out
+
+    summary["metrics"].update(aggregate(slice(None)))
+    for m in declared:
+        summary["metric_info"][m.summary_name + suffix] = m.info()
+    if main.accuracy:
+        summary["metric_info"][f"rank_{main.summary_name}{suffix}"] = {
+            "aggregate": "mean",
+            "higher_is_better": False,
+            "format": "number",
+            "accuracy": False,
+        }
+    for group, labels in task.groups(raw).items():
+        labels = np.asarray(labels).astype(str)
+        for label, values in summary["by_group"].get(group, {}).items():
+            values.update(aggregate(labels == label))
 
 
 @torch.inference_mode()

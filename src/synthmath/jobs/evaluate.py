@@ -47,6 +47,7 @@ def evaluate_run(
         raw,
         batch_size=spec.eval["batch_size"],
         beam_size=spec.eval["beam_size"],
+        beam_sizes=spec.eval.get("beam_sizes") or (),
         device=device,
         progress=progress,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 
 import numpy as np
 
@@ -29,6 +30,9 @@ def _longest(task_name: str, params_json: str) -> tuple[int, int]:
     from synthmath.train.batches import EncodedSet
 
     task = make_task(task_name, json.loads(params_json))
+    bound = task.length_bound()
+    if bound is not None:
+        return bound
     encoded = EncodedSet(task, task.sample(SAMPLE_SIZE, np.random.default_rng(0)))
     return int(encoded.src_len.max()), int(encoded.tgt_len.max())
 
@@ -81,8 +85,13 @@ def check_metric(where: str, task: Task, metric: str) -> None:
     """``metric`` is one the task's evaluation reports."""
     allowed = task_metrics(task)
     base, _, k = metric.partition("@")  # acc@10: the best of the top 10 hypotheses (a beam)
+    beam = re.fullmatch(r"(rank_)?(.+)_beam([1-9][0-9]*)", base)  # eval.beam_sizes metrics
+    if beam and not k and beam.group(2) in allowed:
+        if not beam.group(1) or beam.group(2) == task.main_metric():
+            return
     if base not in allowed or (k and not (k.isdigit() and int(k) >= 1)):
         raise ConfigError(
             f"{where}: unknown metric {metric!r}; allowed: {', '.join(allowed)} "
-            "(or name@k, the best of the top k hypotheses of a beam)"
+            "(or name@k, the best of the top k hypotheses of a beam; name_beam<b> and "
+            "rank_<main metric>_beam<b> with eval.beam_sizes)"
         )

@@ -121,6 +121,8 @@ def read_shard(path: str | os.PathLike) -> tuple[RawBatch, dict]:
 
 def task_arrays(task: Task) -> set[str]:
     """The names of the arrays ``task`` draws (what its shards must hold)."""
+    if task.RAW_ARRAYS is not None:
+        return set(task.RAW_ARRAYS)
     return set(draw_shard(task, 1, 0, 0))
 
 

@@ -90,6 +90,13 @@ class EvalSettings:
     seed: Annotated[int, _doc("Test set seed (shared by all runs).")] = 12345
     batch_size: Annotated[int, _doc("Examples decoded together.", ge=1)] = 256
     beam_size: Annotated[int, _doc("Beam width; 1 = greedy.", ge=1)] = 1
+    beam_sizes: Annotated[
+        list[Annotated[int, Field(ge=1)]],
+        _doc(
+            "More beam widths, each decoding the test set again: adds <metric>_beam<b> (solved "
+            "if any of the b hypotheses is right) and rank_<main metric>_beam<b>."
+        ),
+    ] = Field(default_factory=list)
 
 
 @settings_class

@@ -9,9 +9,10 @@ from synthmath.core.task import Task
 from synthmath.tasks.arithmetic.task import ArithmeticTask
 from synthmath.tasks.linalg.task import LinalgTask
 from synthmath.tasks.metabolic.task import MetabolicTask
+from synthmath.tasks.symbolic.task import SymbolicTask
 
 _REGISTRY: dict[str, type[Task]] = {
-    task.name: task for task in (ArithmeticTask, LinalgTask, MetabolicTask)
+    task.name: task for task in (ArithmeticTask, LinalgTask, MetabolicTask, SymbolicTask)
 }
 
 

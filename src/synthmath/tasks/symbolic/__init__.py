@@ -1,0 +1,1 @@
+"""Symbolic integration and differential equations (Lample & Charton 2019)."""

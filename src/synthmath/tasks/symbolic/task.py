@@ -1,0 +1,283 @@
+"""The ``symbolic`` task: integration and ODEs (Lample & Charton 2019, specs/symbolic.md).
+
+Problems (``problem``, one name or a list that interleaves them in one run):
+``prim_fwd``, ``prim_bwd``, ``prim_ibp`` (integrate f: the answer is a primitive, no
+constant) and ``ode1``, ``ode2`` (the input is the expression that vanishes, in ``x``, ``Y``,
+``Y'``, ``Y''``; the answer a solution with constants ``c`` or ``c1``/``c2``). Example
+(prim_bwd, f = x e^x)::
+
+    src: sub Y' mul x exp x        tgt: mul add INT- 1 x exp x
+
+Raw arrays: ``problem`` (the problem name), ``src`` and ``tgt`` (space-joined raw prefix
+trees, :mod:`synthmath.expressions.operators`; an integration ``src`` is the integrand, the
+model reads ``sub Y' <f>``), ``n_ops`` (the sampled operator count, a breakdown axis).
+
+Generation is SymPy-bound (seconds per example for FWD and ODEs): each example is attempted
+under the released per-problem time limit and retried, and the counts of attempts,
+rejections by reason and timeouts are kept in :attr:`SymbolicTask.stats` (the generate job
+writes them to the shard's metadata and log). Scoring verifies each hypothesis
+(:mod:`synthmath.tasks.symbolic.scoring`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from synthmath.core.errors import ConfigError, DataError
+from synthmath.core.metrics import Metric
+from synthmath.core.task import Param, RawBatch, Task
+from synthmath.core.vocab import PAD, Vocab
+from synthmath.expressions.operators import OPERATORS, PRESETS, get_preset, infix
+from synthmath.expressions.prefix import PrefixCodec
+from synthmath.expressions.sympy_bridge import clear_cache
+from synthmath.tasks.symbolic import generators as gen
+from synthmath.tasks.symbolic.scoring import score_nbest
+
+INTEGRATION = ("prim_fwd", "prim_bwd", "prim_ibp", "robust_poly", "robust_exp", "robust_coeff")
+#: attempts allowed per accepted example before generation stops with an error
+MAX_ATTEMPTS = 2000
+#: SymPy's cache grows without bound: cleared every this many attempts
+CLEAR_CACHE_EVERY = 10_000
+#: operators the vocabulary holds (generators and SymPy output)
+_VOCAB_OPS = tuple(n for n in OPERATORS if n not in ("idiv", "mod", "id", "relu", "sqr"))
+_VOCAB_LEAVES = ("x", "Y", "Y'", "Y''", "c", "c1", "c2", "pi", "E")
+
+
+def problem_names(value: str | list) -> tuple[str, ...]:
+    """``"prim_bwd"``, ``"prim_bwd,prim_ibp"`` or a list -> the problem names."""
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    return tuple(value)
+
+
+def _check_problem(value: Any) -> str | None:
+    names = problem_names(value)
+    if not names:
+        return "needs at least one problem"
+    bad = [v for v in names if v not in gen.PROBLEMS]
+    if bad:
+        return f"unknown problem {bad[0]!r}; allowed: {', '.join(gen.PROBLEMS)}"
+    return None
+
+
+def _check_preset(value: Any) -> str | None:
+    return None if value in PRESETS else f"unknown preset; allowed: {', '.join(PRESETS)}"
+
+
+def _check_ops(value: Any) -> str | None:
+    return None if 0 <= value <= 40 else "must be in 0..40"
+
+
+class SymbolicTask(Task):
+    """Symbolic integration and differential equations (see module docstring)."""
+
+    name = "symbolic"
+    group_names = ("problem", "ops", "length")
+    RAW_ARRAYS = ("problem", "src", "tgt", "n_ops")
+    PARAMS = {
+        "problem": Param(
+            "prim_bwd",
+            "prim_fwd, prim_bwd, prim_ibp, ode1, ode2, or a list of them (interleaved; on the "
+            "command line comma-separated)",
+            (str, list),
+            check=_check_problem,
+        ),
+        "preset": Param(
+            "lc_released",
+            "operators and leaves: lc_released (the released generator), lc_paper (paper 4.1), chh",
+            str,
+            check=_check_preset,
+        ),
+        "max_ops": Param(15, "most operators of a sampled expression", int, check=_check_ops),
+        "min_ops": Param(
+            0, "fewest operators (e.g. 11 for a complexity test set)", int, check=_check_ops
+        ),
+        "sampler": Param(
+            "uniform", "uniform (D(e, n) counting) or naive tree shapes", str, ("uniform", "naive")
+        ),
+        "max_ops_g": Param(4, "prim_ibp: most operators of G", int, check=_check_ops),
+        "simplify_prob": Param(0.5, "prim_bwd/ode1: probability of simplifying the input", float),
+        "max_len": Param(512, "reject examples with more tokens (+2) in input or output", int),
+        "int_base": Param(10, "base of integer digits", int, (10, 100, 1000, 10000), data=False),
+        "verify_timeout": Param(
+            5.0, "seconds to verify one hypothesis (then it counts as wrong)", float, data=False
+        ),
+        "verify_workers": Param(
+            0, "processes verifying hypotheses (0: one per core, at most 8)", int, data=False
+        ),
+    }
+
+    @classmethod
+    def validate_params(cls, params: dict[str, Any], where: str = "") -> dict[str, Any]:
+        out = super().validate_params(params, where)
+        prefix = f"{where}." if where else ""
+        if out["min_ops"] > out["max_ops"]:
+            raise ConfigError(f"{prefix}min_ops: must be <= max_ops={out['max_ops']}")
+        if not 0.0 <= out["simplify_prob"] <= 1.0:
+            raise ConfigError(f"{prefix}simplify_prob: must be in [0, 1]")
+        if not 8 <= out["max_len"] <= 4096:
+            raise ConfigError(f"{prefix}max_len: must be in 8..4096")
+        if isinstance(out["problem"], list):
+            out["problem"] = list(out["problem"])
+        return out
+
+    def __init__(self, **params: Any):
+        super().__init__(**params)
+        p = self.params
+        self.problems = problem_names(p["problem"])
+        self.config = gen.GenConfig(
+            preset=get_preset(p["preset"], "preset"),
+            max_ops=p["max_ops"],
+            min_ops=p["min_ops"],
+            sampler=p["sampler"],
+            max_len=p["max_len"],
+            max_ops_g=p["max_ops_g"],
+            simplify_prob=p["simplify_prob"],
+        )
+        self.codec = PrefixCodec(int_base=p["int_base"], float_encoding=None)
+        self.stats = _new_stats()
+
+    # ---- data ---------------------------------------------------------------------------
+    def sample(self, n: int, rng: np.random.Generator) -> RawBatch:
+        """``n`` examples, each from its own seed: example i's attempt a draws from
+        ``default_rng([seed_i, a])``, so a timeout changes that example only."""
+        kinds = rng.integers(len(self.problems), size=n)
+        seeds = rng.integers(2**63 - 1, size=n, dtype=np.int64)
+        rows = [self.generate_one(self.problems[k], int(s)) for k, s in zip(kinds, seeds)]
+        return self.rows_to_raw(rows)
+
+    def generate_one(self, problem: str, seed: int) -> dict:
+        """One accepted example of ``problem`` from ``seed`` (attempts counted in
+        :attr:`stats`); raises :class:`DataError` after :data:`MAX_ATTEMPTS` attempts."""
+        for a in range(MAX_ATTEMPTS):
+            row = self.attempt(problem, seed, a)
+            if isinstance(row, dict):
+                return row
+        raise DataError(
+            f"symbolic {problem}: no example accepted in {MAX_ATTEMPTS} attempts (seed {seed}); "
+            f"rejections so far: {dict(self.stats['rejected'])}"
+        )
+
+    def attempt(self, problem: str, seed: int, attempt: int) -> dict | str:
+        """Attempt ``attempt`` of the example with ``seed``: a raw row or a rejection reason."""
+        stats = self.stats
+        if stats["attempts"] and stats["attempts"] % CLEAR_CACHE_EVERY == 0:
+            clear_cache()
+        stats["attempts"] += 1
+        t0 = time.perf_counter()
+        result, timed_out = gen.attempt(
+            problem, np.random.default_rng([seed, attempt]), self.config
+        )
+        seconds = time.perf_counter() - t0
+        stats["seconds"] += seconds
+        if timed_out:
+            stats["timeouts"] += 1
+            stats["timeout_seconds"] += seconds
+        if isinstance(result, str):
+            stats["rejected"][result] += 1
+            return result
+        stats["accepted"] += 1
+        return {
+            "problem": problem,
+            "src": " ".join(result.src),
+            "tgt": " ".join(result.tgt),
+            "n_ops": result.n_ops,
+        }
+
+    @staticmethod
+    def rows_to_raw(rows: Sequence[dict]) -> RawBatch:
+        return {
+            "problem": np.array([r["problem"] for r in rows], dtype="<U12"),
+            "src": np.array([r["src"] for r in rows], dtype=str),
+            "tgt": np.array([r["tgt"] for r in rows], dtype=str),
+            "n_ops": np.array([r["n_ops"] for r in rows], dtype=np.int32),
+        }
+
+    def length_bound(self) -> tuple[int, int]:
+        """Generation rejects longer examples: model positions with BOS/EOS (and ``sub Y'``)."""
+        return self.params["max_len"] + 2, self.params["max_len"]
+
+    # ---- tokens -------------------------------------------------------------------------
+    @cached_property
+    def _vocab(self) -> Vocab:
+        return Vocab(self.codec.vocabulary(_VOCAB_OPS, _VOCAB_LEAVES))
+
+    def src_vocab(self) -> Vocab:
+        return self._vocab
+
+    def tgt_vocab(self) -> Vocab:
+        return self._vocab
+
+    def src_tokens(self, raw: RawBatch) -> list[list[str]]:
+        """Model tokens of the inputs (integration: ``sub Y' <f>``)."""
+        seqs = self.codec.encode_many(raw["src"])
+        return [["sub", "Y'", *s] if p in INTEGRATION else s for p, s in zip(raw["problem"], seqs)]
+
+    def encode_src(self, raw: RawBatch) -> tuple[np.ndarray, np.ndarray]:
+        return self._ids(self.src_tokens(raw))
+
+    def encode_tgt(self, raw: RawBatch) -> tuple[np.ndarray, np.ndarray]:
+        return self._ids(self.codec.encode_many(raw["tgt"]))
+
+    def _ids(self, seqs: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+        lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+        ids = np.full((len(seqs), max(1, int(lengths.max(initial=1)))), PAD, dtype=np.int32)
+        index = self._vocab.index
+        for i, s in enumerate(seqs):
+            ids[i, : len(s)] = [index[t] for t in s]
+        return ids, lengths
+
+    # ---- scoring ------------------------------------------------------------------------
+    def metrics(self) -> tuple[Metric, ...]:
+        return (
+            Metric.acc("acc", "verified symbolically (derivative or substitution simplifies to 0)"),
+            Metric.acc("acc_numeric", "verified symbolically or numerically (expressions.md)"),
+            Metric.acc("exact", "token-for-token equal to the reference"),
+            Metric("parse_error", "not one well-formed expression", "mean", False, "percent"),
+            Metric("verify_timeout", "verification ran out of time", "mean", False, "percent"),
+        )
+
+    def main_metric(self) -> str:
+        return "acc"
+
+    def score_predictions(self, raw: RawBatch, predictions: Sequence[Sequence[str]]):
+        return {k: v[:, 0] for k, v in self.score(raw, [[p] for p in predictions]).items()}
+
+    def score(self, raw: RawBatch, hypotheses: Sequence[Sequence[Sequence[str]]]):
+        return score_nbest(self, raw, hypotheses)
+
+    def groups(self, raw: RawBatch) -> dict[str, np.ndarray]:
+        lengths = np.array([len(s) for s in self.src_tokens(raw)])
+        edges = np.array([0, 25, 50, 100, 200])
+        labels = np.array(["<25", "25-49", "50-99", "100-199", ">=200"])
+        return {
+            "problem": np.asarray(raw["problem"]).astype(str),
+            "ops": np.asarray(raw["n_ops"]).astype(str),
+            "length": labels[np.searchsorted(edges, lengths, side="right") - 1],
+        }
+
+    def to_json(self, raw: RawBatch, i: int) -> dict[str, Any]:
+        src = tuple(str(raw["src"][i]).split())
+        tgt = tuple(str(raw["tgt"][i]).split())
+        return {
+            "type": str(raw["problem"][i]),
+            "problem": {"tokens": self.codec.encode(src), "infix": infix(src)},
+            "answer": {"tokens": self.codec.encode(tgt), "infix": infix(tgt)},
+        }
+
+
+def _new_stats() -> dict:
+    return {
+        "attempts": 0,
+        "accepted": 0,
+        "rejected": Counter(),
+        "timeouts": 0,
+        "seconds": 0.0,
+        "timeout_seconds": 0.0,
+    }

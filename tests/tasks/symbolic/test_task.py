@@ -1,0 +1,110 @@
+"""The symbolic task: CLI samples SymPy reads back, verification-based scoring, beam metrics."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import sympy as sp
+from sympy.parsing.sympy_parser import parse_expr
+
+from synthmath.cli import main
+from synthmath.core.errors import ConfigError
+from synthmath.eval.summary import add_beam_summary, summarize
+from synthmath.expressions.sympy_bridge import to_sympy
+from synthmath.tasks.registry import make_task
+
+X = sp.Symbol("x")
+LOCAL = {"Y": sp.Function("Y")(X), "x": X, "c": sp.Symbol("c"), "c1": sp.Symbol("c1"),
+         "c2": sp.Symbol("c2")}  # fmt: skip
+
+
+def _sample_lines(capsys, *args) -> list[dict]:
+    assert main(["sample", "symbolic", *args]) == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+@pytest.mark.parametrize("problem", ["prim_bwd", "ode1"])
+def test_sample_prints_tokens_and_an_infix_sympy_reads_back(capsys, problem):
+    lines = _sample_lines(capsys, f"problem={problem}", "max_ops=5", "-n", "3", "--seed", "2")
+    assert len(lines) == 3
+    task = make_task("symbolic", {"problem": problem})
+    for ex in lines:
+        for part in ("problem", "answer"):
+            tokens, text = ex[part]["tokens"], ex[part]["infix"]
+            expr = to_sympy(task.codec.parse(tokens))
+            assert sp.simplify(parse_expr(text, local_dict=LOCAL) - expr) == 0
+        if problem == "ode1":
+            assert "Derivative(Y, x)" in ex["problem"]["infix"]
+            assert "c" in ex["answer"]["tokens"]
+        else:
+            assert "Y'" not in ex["problem"]["tokens"]  # the integrand itself
+
+
+def test_unknown_problem_and_preset_are_config_errors():
+    with pytest.raises(ConfigError, match="problem.*unknown problem 'integrate'"):
+        make_task("symbolic", {"problem": "integrate"})
+    with pytest.raises(ConfigError, match="preset.*allowed: lc_paper"):
+        make_task("symbolic", {"preset": "lc_imaginary"})
+    with pytest.raises(ConfigError, match="min_ops"):
+        make_task("symbolic", {"min_ops": 9, "max_ops": 5})
+
+
+def _raw(task, pairs, problem="prim_bwd"):
+    return {
+        "problem": np.array([problem] * len(pairs)),
+        "src": np.array([s for s, _ in pairs]),
+        "tgt": np.array([t for _, t in pairs]),
+        "n_ops": np.array([3] * len(pairs), dtype=np.int32),
+    }
+
+
+def test_a_primitive_that_differs_by_a_constant_or_in_form_is_right():
+    task = make_task("symbolic", {"verify_workers": 1})
+    # f = 2 x cos(x^2) ; F = sin(x^2)
+    raw = _raw(task, [("mul i2 mul x cos pow x i2", "sin pow x i2")])
+    tok = task.codec.encode
+    hyps = [[
+        tok(("sin", "pow", "x", "i2")),  # the reference: exact
+        tok(("add", "i3", "sin", "pow", "x", "i2")),  # + a constant: verified by differentiation
+        tok(("sin", "mul", "x", "x")),  # another form
+        tok(("cos", "pow", "x", "i2")),  # wrong
+        ["add", "x"],  # does not parse
+    ]]  # fmt: skip
+    scores = task.score(raw, hyps)
+    assert scores["acc"].tolist() == [[True, True, True, False, False]]
+    assert scores["exact"].tolist() == [[True, False, False, False, False]]
+    assert scores["parse_error"].tolist() == [[False, False, False, False, True]]
+    assert not scores["verify_timeout"].any()
+
+
+def test_an_ode_solution_is_verified_by_substitution():
+    task = make_task("symbolic", {"problem": "ode2"})
+    # y'' - y = 0, reference c1 e^x + c2 e^-x
+    src = "add Y'' mul i-1 Y"
+    tgt = "add mul c1 exp x mul c2 exp mul i-1 x"
+    raw = _raw(task, [(src, tgt)], "ode2")
+    tok = task.codec.encode
+    hyps = [[
+        tok(("mul", "c1", "cosh", "x")),  # another solution of y'' = y
+        tok(("mul", "c1", "sin", "x")),  # not a solution
+        tok(("Y",)),  # the unknown itself
+    ]]  # fmt: skip
+    scores = task.score(raw, hyps)
+    assert scores["acc"].tolist() == [[True, False, False]]
+
+
+def test_beam_metrics_any_of_b_and_rank_of_the_first_right_hypothesis():
+    task = make_task("symbolic", {})
+    raw = _raw(task, [("cos x", "sin x"), ("exp x", "exp x"), ("i1", "x")])
+    tok = task.codec.encode
+    right = [tok(("sin", "x")), tok(("exp", "x")), tok(("x",))]
+    wrong = tok(("cos", "cos", "x"))
+    nbest = [[wrong, right[0]], [right[1], wrong], [wrong, wrong]]
+    summary = summarize(task, raw, [[h[0]] for h in nbest])
+    add_beam_summary(summary, task, raw, nbest, 2)
+    assert summary["metrics"]["acc_beam2"] == pytest.approx(2 / 3)
+    assert summary["metrics"]["rank_acc_beam2"] == pytest.approx(1.5)
+    assert summary["metrics"]["acc"] == pytest.approx(1 / 3)
+    json.dumps(summary, allow_nan=False)
