@@ -37,6 +37,7 @@ CAPABILITY_METHODS = {
     "solve_file": ("solve_file", ("missing.json",)),
     "predict_file": ("predict_file", (None, "missing.json")),
     "known_sets": ("known_sets", ()),
+    "generate_shard": ("generate_shard", (1, np.random.default_rng(0))),
 }
 
 

@@ -30,7 +30,14 @@ RawBatch = dict[str, np.ndarray]
 INPUT_KINDS = ("tokens", "points", "point_set")
 
 #: optional capabilities a task may declare in :attr:`Task.capabilities`
-CAPABILITIES = ("decode_answer", "digit_tokens", "solve_file", "predict_file", "known_sets")
+CAPABILITIES = (
+    "decode_answer",
+    "digit_tokens",
+    "solve_file",
+    "predict_file",
+    "known_sets",
+    "generate_shard",
+)
 
 
 @dataclass(frozen=True)
@@ -249,6 +256,15 @@ class Task(ABC):
     def known_sets(self) -> tuple[str, ...]:
         """``known_sets``: names of the fixed (e.g. real-world) problem sets shipped with it."""
         raise self._unsupported("known_sets")
+
+    def generate_shard(
+        self, n: int, rng: np.random.Generator, state_dir: Any = None
+    ) -> tuple[RawBatch, dict]:
+        """``generate_shard``: ``n`` examples for a dataset shard, made by a slow generator in
+        a watched, resumable child process, with its statistics (attempts, rejections,
+        timeouts). The same examples as :meth:`sample` with the same ``rng``; ``state_dir``
+        keeps the progress of a killed job."""
+        raise self._unsupported("generate_shard")
 
     # ---- helpers --------------------------------------------------------------------------
     def tokens(self, ids: np.ndarray, lengths: np.ndarray, vocab: Vocab) -> list[list[str]]:

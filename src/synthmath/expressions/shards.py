@@ -40,7 +40,12 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from synthmath.expressions.errors import TimeoutExpired
-from synthmath.expressions.workers import die_with_parent, stop_process, time_limit
+from synthmath.expressions.workers import (
+    die_with_parent,
+    main_module_hidden,
+    stop_process,
+    time_limit,
+)
 
 Example = dict[str, str | int | float]
 GenerateOne = Callable[[np.random.Generator], "Example | str"]
@@ -248,7 +253,8 @@ def _run_child(context, generate_one, progress, log, attempt_timeout_s, stall_ti
               progress.next_attempt, attempt_timeout_s, progress.max_attempts),
         daemon=True,
     )  # fmt: skip
-    process.start()
+    with main_module_hidden():
+        process.start()
     sender.close()
 
     def record(event: dict) -> None:

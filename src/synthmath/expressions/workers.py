@@ -13,6 +13,7 @@ import ctypes.util
 import multiprocessing
 import pickle
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -24,6 +25,24 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from synthmath.expressions.errors import TimeoutExpired
+
+
+@contextmanager
+def main_module_hidden() -> Iterator[None]:
+    """Start processes without re-running the parent's ``__main__`` script in the child.
+
+    A "spawn" child imports the parent's main script by path (as ``__mp_main__``): a Snakemake
+    script, a benchmark or ``python -`` would run again, or fail, in every child. Workers and
+    shard children only need functions from importable modules, so the script is hidden from
+    multiprocessing while the child starts.
+    """
+    main = sys.modules.get("__main__")
+    saved = main.__dict__.pop("__file__", None) if main is not None else None
+    try:
+        yield
+    finally:
+        if main is not None and saved is not None:
+            main.__file__ = saved
 
 
 def signals_usable() -> bool:
@@ -191,7 +210,8 @@ class VerifyPool:
         process = self._context.Process(
             target=_worker_main, args=(child_end, tie_to_parent), daemon=True
         )
-        process.start()
+        with main_module_hidden():
+            process.start()
         child_end.close()
         self._workers.append(_Worker(process, parent_end))
 

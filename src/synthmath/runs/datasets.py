@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import shutil
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,21 +34,30 @@ from synthmath.core.raw import concat_raw, sample_raw
 from synthmath.core.task import RawBatch, Task
 from synthmath.tasks.registry import make_task
 
+log = logging.getLogger(__name__)
+
 META_KEY = "__meta__"
 FORMAT = 2  # 1: no dataset id
 
 
 # ---- shards ------------------------------------------------------------------------------
-def draw_shard(task: Task, size: int, seed: int, shard: int) -> RawBatch:
+def draw_shard(
+    task: Task, size: int, seed: int, shard: int, state_dir: Path | None = None
+) -> tuple[RawBatch, dict]:
     """The examples of shard ``shard`` of a dataset with seed ``seed`` (one seeding convention
-    for the files the workflow writes and the data made in memory outside it)."""
-    return sample_raw(task, size, np.random.default_rng([seed, shard]))
+    for the files the workflow writes and the data made in memory outside it), and the
+    generator's statistics (empty unless the task generates shards itself: slow generators
+    run in a watched child process, resumable from ``state_dir``)."""
+    rng = np.random.default_rng([seed, shard])
+    if "generate_shard" in task.capabilities:
+        return task.generate_shard(size, rng, state_dir)
+    return sample_raw(task, size, rng), {}
 
 
 def draw_dataset(task: Task, spec) -> RawBatch:
     """All shards of a :class:`~synthmath.runs.plan.DatasetSpec`, in memory."""
     return concat_raw(
-        [draw_shard(task, spec.shard_size(i), spec.seed, i) for i in range(spec.shards)]
+        [draw_shard(task, spec.shard_size(i), spec.seed, i)[0] for i in range(spec.shards)]
     )
 
 
@@ -64,7 +76,18 @@ def generate_shard(
     The Snakemake rule and ``synthmath generate`` both call this, so they write the same arrays.
     """
     task = make_task(task_name, params)
-    raw = draw_shard(task, size, seed, shard)
+    path = Path(path)
+    state_dir = path.parent / f".{path.stem}.progress"  # a killed slow generator resumes here
+    t0 = time.time()
+    raw, stats = draw_shard(task, size, seed, shard, state_dir)
+    if stats:
+        log.info(
+            "%s: %d examples in %.0f s; %s",
+            path.name,
+            size,
+            time.time() - t0,
+            ", ".join(f"{k}={v}" for k, v in stats.items()),
+        )
     meta = {
         "task": task_name,
         "params": task.generator_params(),
@@ -74,8 +97,11 @@ def generate_shard(
         "dataset": dataset,
         "format": FORMAT,
     }
-    atomic_save_npz(Path(path), {**raw, META_KEY: np.array(json.dumps(meta, sort_keys=True))})
-    return Path(path)
+    if stats:
+        meta["generation"] = stats
+    atomic_save_npz(path, {**raw, META_KEY: np.array(json.dumps(meta, sort_keys=True))})
+    shutil.rmtree(state_dir, ignore_errors=True)
+    return path
 
 
 def generate_dataset(
@@ -123,7 +149,7 @@ def task_arrays(task: Task) -> set[str]:
     """The names of the arrays ``task`` draws (what its shards must hold)."""
     if task.RAW_ARRAYS is not None:
         return set(task.RAW_ARRAYS)
-    return set(draw_shard(task, 1, 0, 0))
+    return set(draw_shard(task, 1, 0, 0)[0])
 
 
 def check_shard(

@@ -108,3 +108,20 @@ def test_beam_metrics_any_of_b_and_rank_of_the_first_right_hypothesis():
     assert summary["metrics"]["rank_acc_beam2"] == pytest.approx(1.5)
     assert summary["metrics"]["acc"] == pytest.approx(1 / 3)
     json.dumps(summary, allow_nan=False)
+
+
+def test_a_shard_made_in_a_child_process_equals_the_in_process_sample(tmp_path):
+    from synthmath.runs.datasets import generate_shard, read_shard
+
+    params = {"problem": "prim_bwd,ode1", "max_ops": 5}
+    task = make_task("symbolic", params)
+    expected = task.sample(4, np.random.default_rng([7, 0]))
+    path = generate_shard("symbolic", params, 4, 7, 0, tmp_path / "shard-0000.npz", dataset="d")
+    raw, meta = read_shard(path)
+    for key in expected:
+        assert (raw[key] == expected[key]).all(), key
+    stats = meta["generation"]
+    assert stats["accepted"] == 4
+    assert stats["attempts"] == 4 + stats["timeouts"] + sum(stats["rejected_by_reason"].values())
+    assert 0.0 <= stats["timeout_share"] <= 1.0
+    assert not (tmp_path / ".shard-0000.progress").exists()  # progress removed once whole

@@ -475,10 +475,19 @@ def attempt(problem: str, rng: np.random.Generator, cfg: GenConfig) -> tuple[Exa
     """One attempt under the problem's time limit: (example or rejection reason, timed out)."""
     try:
         with time_limit(TIMEOUTS[problem]):
-            return GENERATORS[problem](rng, cfg), False
+            return attempt_unlimited(problem, rng, cfg), False
     except TimeoutExpired:
         return "timeout", True
+
+
+def attempt_unlimited(problem: str, rng: np.random.Generator, cfg: GenConfig) -> Example | str:
+    """One attempt without a time limit of its own (the caller's limit raises through):
+    the example, or the reason it was rejected (SymPy's errors on corner cases included)."""
+    try:
+        return GENERATORS[problem](rng, cfg)
+    except TimeoutExpired:
+        raise
     except (RecursionError, ZeroDivisionError, ValueError, TypeError, NotImplementedError,
             AttributeError, KeyError, IndexError, OverflowError, sp.PolynomialError) as err:  # fmt: skip
         # SymPy raises these on corner cases (e.g. solve of a transcendental equation)
-        return f"sympy_{type(err).__name__}", False
+        return f"sympy_{type(err).__name__}"

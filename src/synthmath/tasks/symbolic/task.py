@@ -21,10 +21,13 @@ writes them to the shard's metadata and log). Scoring verifies each hypothesis
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections import Counter
 from collections.abc import Sequence
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +38,7 @@ from synthmath.core.task import Param, RawBatch, Task
 from synthmath.core.vocab import PAD, Vocab
 from synthmath.expressions.operators import OPERATORS, PRESETS, get_preset, infix
 from synthmath.expressions.prefix import PrefixCodec
+from synthmath.expressions.shards import example_seed, run_shard
 from synthmath.expressions.sympy_bridge import clear_cache
 from synthmath.tasks.symbolic import generators as gen
 from synthmath.tasks.symbolic.scoring import score_nbest
@@ -78,6 +82,7 @@ class SymbolicTask(Task):
     """Symbolic integration and differential equations (see module docstring)."""
 
     name = "symbolic"
+    capabilities = frozenset({"generate_shard"})
     group_names = ("problem", "ops", "length")
     RAW_ARRAYS = ("problem", "src", "tgt", "n_ops")
     PARAMS = {
@@ -145,16 +150,63 @@ class SymbolicTask(Task):
 
     # ---- data ---------------------------------------------------------------------------
     def sample(self, n: int, rng: np.random.Generator) -> RawBatch:
-        """``n`` examples, each from its own seed: example i's attempt a draws from
-        ``default_rng([seed_i, a])``, so a timeout changes that example only."""
-        kinds = rng.integers(len(self.problems), size=n)
-        seeds = rng.integers(2**63 - 1, size=n, dtype=np.int64)
-        rows = [self.generate_one(self.problems[k], int(s)) for k, s in zip(kinds, seeds)]
+        """``n`` examples, in this process (see :meth:`generate_shard` for the same examples
+        made in a watched child process)."""
+        rows: list[dict] = [{}] * n
+        for problem, seed, index in self._plan(n, rng):
+            for j, i in enumerate(index):
+                rows[i] = self.generate_one(problem, example_seed(seed, j))
         return self.rows_to_raw(rows)
 
+    def _plan(self, n: int, rng: np.random.Generator) -> list[tuple[str, int, range]]:
+        """Example i is problem ``problems[i % P]`` (a list interleaves them) and the j-th
+        example of that problem draws attempt a from ``default_rng([example_seed(seed_p, j),
+        a])``: a timeout changes only that example."""
+        seed = int(rng.integers(2**63 - 1))
+        plan = []
+        for p, problem in enumerate(self.problems):
+            seed_p = example_seed(seed, 1_000_000 + p) if len(self.problems) > 1 else seed
+            plan.append((problem, seed_p, range(p, n, len(self.problems))))
+        return plan
+
+    def generate_shard(
+        self, n: int, rng: np.random.Generator, state_dir: str | os.PathLike | None = None
+    ) -> tuple[RawBatch, dict]:
+        """The examples of :meth:`sample` made by :func:`~synthmath.expressions.shards.run_shard`
+        (a child process per problem, killed and resumed if it stops reporting, progress kept
+        in ``state_dir``), with the statistics: attempts, accepted, rejections by reason,
+        timeouts, seconds and the time share of timeouts."""
+        rows: list[dict] = [{}] * n
+        total: Counter = Counter()
+        rejected: Counter = Counter()
+        params = json.dumps(self.params, sort_keys=True)
+        for problem, seed, index in self._plan(n, rng):
+            if not len(index):
+                continue
+            result = run_shard(
+                SymbolicAttempt(params, problem),
+                len(index),
+                seed,
+                None,
+                attempt_timeout_s=gen.TIMEOUTS[problem],
+                stall_timeout_s=4 * gen.TIMEOUTS[problem] + 30,
+                max_attempts_per_example=MAX_ATTEMPTS,
+                state_dir=Path(state_dir) / problem if state_dir is not None else None,
+            )
+            for i, row in zip(index, result.examples):
+                rows[i] = row
+            stats = dict(result.stats)
+            rejected.update(stats.pop("rejected_by_reason", {}))
+            total.update({k: v for k, v in stats.items() if isinstance(v, int | float)})
+        stats = {k: round(v, 2) if isinstance(v, float) else v for k, v in total.items()}
+        stats["rejected_by_reason"] = dict(rejected.most_common())
+        stats["timeout_share"] = round(total["timeout_seconds"] / max(total["seconds"], 1e-9), 4)
+        return self.rows_to_raw(rows), stats
+
     def generate_one(self, problem: str, seed: int) -> dict:
-        """One accepted example of ``problem`` from ``seed`` (attempts counted in
-        :attr:`stats`); raises :class:`DataError` after :data:`MAX_ATTEMPTS` attempts."""
+        """One accepted example of ``problem``: attempt a draws from ``default_rng([seed, a])``
+        (attempts counted in :attr:`stats`); raises :class:`DataError` after
+        :data:`MAX_ATTEMPTS` attempts."""
         for a in range(MAX_ATTEMPTS):
             row = self.attempt(problem, seed, a)
             if isinstance(row, dict):
@@ -183,12 +235,7 @@ class SymbolicTask(Task):
             stats["rejected"][result] += 1
             return result
         stats["accepted"] += 1
-        return {
-            "problem": problem,
-            "src": " ".join(result.src),
-            "tgt": " ".join(result.tgt),
-            "n_ops": result.n_ops,
-        }
+        return _row(problem, result)
 
     @staticmethod
     def rows_to_raw(rows: Sequence[dict]) -> RawBatch:
@@ -270,6 +317,41 @@ class SymbolicTask(Task):
             "problem": {"tokens": self.codec.encode(src), "infix": infix(src)},
             "answer": {"tokens": self.codec.encode(tgt), "infix": infix(tgt)},
         }
+
+
+def _row(problem: str, example: gen.Example) -> dict:
+    return {
+        "problem": problem,
+        "src": " ".join(example.src),
+        "tgt": " ".join(example.tgt),
+        "n_ops": example.n_ops,
+    }
+
+
+class SymbolicAttempt:
+    """One generation attempt in a shard child process: ``(rng) -> raw row | reason``.
+
+    Picklable by reference (the task parameters travel as JSON); the task is built once per
+    process. Its ``__qualname__`` names the problem and parameters, so a shard's progress log
+    refuses to resume with other settings.
+    """
+
+    _tasks: dict[str, SymbolicTask] = {}
+
+    def __init__(self, params_json: str, problem: str):
+        self.params_json = params_json
+        self.problem = problem
+        self.__qualname__ = f"SymbolicAttempt[{problem}]{params_json}"
+
+    def __call__(self, rng: np.random.Generator) -> dict | str:
+        task = self._tasks.get(self.params_json)
+        if task is None:
+            task = self._tasks[self.params_json] = SymbolicTask(**json.loads(self.params_json))
+        task.stats["attempts"] += 1
+        if task.stats["attempts"] % CLEAR_CACHE_EVERY == 0:
+            clear_cache()
+        result = gen.attempt_unlimited(self.problem, rng, task.config)
+        return result if isinstance(result, str) else _row(self.problem, result)
 
 
 def _new_stats() -> dict:
