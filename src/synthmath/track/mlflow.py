@@ -20,6 +20,7 @@ import functools
 import json
 import logging
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -92,6 +93,14 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, str]:
     return out
 
 
+_METRIC_NAME_BAD = re.compile(r"[^A-Za-z0-9_\-. :/]")
+
+
+def metric_name(name: str) -> str:
+    """``name`` with the characters MLflow does not allow in metric names replaced by ``_``."""
+    return _METRIC_NAME_BAD.sub("_", name)
+
+
 class Tracker:
     """A thin wrapper over ``MlflowClient`` with batching and lock retries."""
 
@@ -160,10 +169,12 @@ class Tracker:
                     raise
 
     def log_metrics(self, run_id: str, metrics: Iterable[tuple[str, float, int]]) -> None:
+        """Log ``(name, value, step)`` rows; characters MLflow refuses in a name (e.g. a
+        group label ``<25``) become ``_``."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        items = [Metric(k, float(v), now, int(s)) for k, v, s in metrics]
+        items = [Metric(metric_name(k), float(v), now, int(s)) for k, v, s in metrics]
         for i in range(0, len(items), 1000):
             retrying(self.client.log_batch)(run_id, metrics=items[i : i + 1000])
 

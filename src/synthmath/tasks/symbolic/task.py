@@ -302,7 +302,7 @@ class SymbolicTask(Task):
     def groups(self, raw: RawBatch) -> dict[str, np.ndarray]:
         lengths = np.array([len(s) for s in self.src_tokens(raw)])
         edges = np.array([0, 25, 50, 100, 200])
-        labels = np.array(["<25", "25-49", "50-99", "100-199", ">=200"])
+        labels = np.array(["0-24", "25-49", "50-99", "100-199", "200-more"])
         return {
             "problem": np.asarray(raw["problem"]).astype(str),
             "ops": np.asarray(raw["n_ops"]).astype(str),
