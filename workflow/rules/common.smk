@@ -119,11 +119,14 @@ def get_test_inputs(wildcards):
         raise WorkflowError(
             f"run {wildcards.study}/{wildcards.run} has no test set {wildcards.test!r}"
         )
-    return {
+    inputs = {
         "model": str(RunDir(run.dir).model),
         "test": [str(p) for p in run.test_sets[wildcards.test].shard_paths()],
         "tracking": tracking_inputs(),
     }
+    if run.eval.get("drop_train_overlap") and run.train_data:
+        inputs["train"] = [str(p) for p in run.train_data.shard_paths()]
+    return inputs
 
 
 def get_study(wildcards):

@@ -12,4 +12,5 @@ with job_log(snakemake):
         snakemake.output[0],
         progress=False,
         threads=snakemake.threads,
+        train_paths=list(getattr(snakemake.input, "train", []) or []),
     )

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import time
 from pathlib import Path
 
 import numpy as np
 
+from synthmath.core.errors import DataError
 from synthmath.core.files import write_json
+from synthmath.core.raw import take
 from synthmath.jobs.train import _set_threads
 from synthmath.runs.artifacts import RunDir, load_trained
 from synthmath.runs.datasets import draw_dataset, load_dataset
 from synthmath.runs.plan import RunSpec
 from synthmath.tasks.registry import make_task
 from synthmath.train.device import pick_device
+
+log = logging.getLogger(__name__)
 
 
 def evaluate_run(
@@ -25,6 +31,7 @@ def evaluate_run(
     *,
     progress: bool = True,
     threads: int = 0,
+    train_paths: list[str] | None = None,
 ) -> dict:
     """Evaluate a trained run on one of its test sets; writes eval/<test>.json and logs MLflow."""
     _set_threads(threads)
@@ -38,6 +45,9 @@ def evaluate_run(
     ds = spec.test_sets[test_name]
     test_task = make_task(spec.task, {**spec.params, **ds.params})
     raw = load_dataset(test_paths, ds, test_task)[0] if test_paths else draw_dataset(test_task, ds)
+    dropped = 0
+    if spec.eval.get("drop_train_overlap"):
+        raw, dropped = drop_train_overlap(spec, task, test_task, raw, train_paths, test_name)
     from synthmath.eval.summary import evaluate
 
     t0 = time.time()
@@ -61,10 +71,44 @@ def evaluate_run(
         beam_size=spec.eval["beam_size"],
         seconds=round(time.time() - t0, 2),
     )
+    if spec.eval.get("drop_train_overlap"):
+        summary["dropped_train_overlap"] = dropped
     out_path = Path(out_path) if out_path else files.eval(test_name)
     write_json(out_path, summary)
     _log_eval(spec, run_dir, test_name, summary)
     return summary
+
+
+def input_digests(task, raw) -> list[bytes]:
+    """One digest per example of its encoded input (what the model reads)."""
+    ids, lengths = task.encode_src(raw)
+    return [
+        hashlib.blake2b(row[:n].tobytes(), digest_size=16).digest() for row, n in zip(ids, lengths)
+    ]
+
+
+def drop_train_overlap(spec: RunSpec, task, test_task, raw, train_paths, test_name: str):
+    """``raw`` without the examples whose input occurs in the run's training set, and how
+    many were dropped (online training data cannot be compared: nothing is dropped)."""
+    if spec.train_data is None:
+        log.warning("eval.drop_train_overlap: %s trains online; no overlap to drop", spec.run_id)
+        return raw, 0
+    train = (
+        load_dataset(train_paths, spec.train_data, task)[0]
+        if train_paths
+        else draw_dataset(task, spec.train_data)
+    )
+    seen = set(input_digests(task, train))
+    keep = np.array([d not in seen for d in input_digests(test_task, raw)])
+    if not keep.any():
+        raise DataError(
+            f"test set {test_name!r} of {spec.run_id}: every example's input occurs in the "
+            "training set (eval.drop_train_overlap)"
+        )
+    dropped = int((~keep).sum())
+    if dropped:
+        log.info("test set %s: dropped %d examples seen in training", test_name, dropped)
+    return take(raw, keep), dropped
 
 
 def _log_eval(spec: RunSpec, run_dir: Path, test_name: str, summary: dict) -> None:

@@ -97,6 +97,13 @@ class EvalSettings:
             "if any of the b hypotheses is right) and rank_<main metric>_beam<b>."
         ),
     ] = Field(default_factory=list)
+    drop_train_overlap: Annotated[
+        bool,
+        _doc(
+            "Drop the test examples whose input also occurs in the training set (the symbolic "
+            "papers' protocol; the summary counts them)."
+        ),
+    ] = False
 
 
 @settings_class

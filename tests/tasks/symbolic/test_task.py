@@ -125,3 +125,28 @@ def test_a_shard_made_in_a_child_process_equals_the_in_process_sample(tmp_path):
     assert stats["attempts"] == 4 + stats["timeouts"] + sum(stats["rejected_by_reason"].values())
     assert 0.0 <= stats["timeout_share"] <= 1.0
     assert not (tmp_path / ".shard-0000.progress").exists()  # progress removed once whole
+
+
+def test_test_examples_seen_in_training_are_dropped():
+    from types import SimpleNamespace
+
+    from synthmath.core.raw import concat_raw, take
+    from synthmath.jobs.evaluate import drop_train_overlap
+
+    task = make_task("symbolic", {"problem": "robust_exp"})
+    train = task.sample(6, np.random.default_rng(0))
+    fresh = task.sample(6, np.random.default_rng(1))
+    test = concat_raw([take(train, slice(0, 2)), fresh])
+    seen = {str(s) for s in train["src"]}
+    expected = sum(str(s) in seen for s in test["src"])  # the 2 copies, and any repeats of k
+    spec = SimpleNamespace(train_data=object(), run_id="r")
+    import synthmath.jobs.evaluate as ev
+
+    original = ev.draw_dataset
+    ev.draw_dataset = lambda t, ds: train
+    try:
+        kept, dropped = drop_train_overlap(spec, task, task, test, None, "id")
+    finally:
+        ev.draw_dataset = original
+    assert dropped == expected >= 2
+    assert not {str(s) for s in kept["src"]} & seen
