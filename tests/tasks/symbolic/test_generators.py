@@ -98,7 +98,7 @@ def test_a_list_of_problems_interleaves_them():
 
 
 def test_the_ode_pipeline_derives_the_paper_equations():
-    from synthmath.tasks.symbolic import generators as g
+    from synthmath.tasks.symbolic import odes as g
 
     rng = np.random.default_rng(0)
     # ode1 (paper 3.2): y = x log(c/x) gives x y' - y + x = 0

@@ -1,0 +1,130 @@
+"""Steps shared by the generators: drawing operator counts and expressions, converting to
+trees, the released rejections (forbidden heads, too long, collapsed by simplification)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+from synthmath.expressions.errors import UnsupportedExpression
+from synthmath.expressions.numeric import is_valid_released
+from synthmath.expressions.operators import Preset, Tree, n_operators
+from synthmath.expressions.sampling import sample_trees
+from synthmath.expressions.sympy_bridge import (
+    from_sympy,
+    has_forbidden,
+    simplify,
+    to_sympy,
+)
+
+#: the paper's problems, then the robustness test sets after Welleck et al. (2022)
+
+X = sp.Symbol("x")
+Y0, Y1, Y2 = sp.Symbol("Y"), sp.Symbol("Y'"), sp.Symbol("Y''")
+C, C1, C2 = sp.Symbol("c"), sp.Symbol("c1"), sp.Symbol("c2")
+
+
+@dataclass(frozen=True)
+class GenConfig:
+    """What the generators need from the task parameters."""
+
+    preset: Preset
+    max_ops: int
+    min_ops: int = 0  # operator counts are drawn as the paper's, then clipped to >= min_ops
+    sampler: str = "uniform"
+    max_len: int = 512  # raw-token bound on input and output (+2 for BOS/EOS)
+    max_ops_g: int = 4  # IBP's G
+    simplify_prob: float = 0.5  # BWD: simplify f w.p. 1/2; ODEs: the equation w.p. 1/2
+
+
+@dataclass(frozen=True)
+class Example:
+    src: Tree  # the integrand, or the equation that vanishes
+    tgt: Tree  # the primitive, or the solution
+    n_ops: int  # the sampled operator count (of F, f or the solution)
+
+
+# ---- shared steps ----------------------------------------------------------------------------
+def draw_n_ops(rng: np.random.Generator, small: int, low: int, cfg: GenConfig) -> int:
+    """With probability 1/40 a count in 0..small, else uniform in low..max_ops (the released
+    draws), clipped to cfg.min_ops..cfg.max_ops."""
+    if small >= 0 and rng.random() < 1 / 40:
+        n = int(rng.integers(0, small + 1))
+    else:
+        n = int(rng.integers(min(low, cfg.max_ops), cfg.max_ops + 1))
+    return int(np.clip(n, cfg.min_ops, cfg.max_ops))
+
+
+def random_expr(
+    rng: np.random.Generator,
+    n_ops: int,
+    cfg: GenConfig,
+    at_least_once: tuple[str, ...] = (),
+    exactly_once: tuple[str, ...] = (),
+) -> sp.Expr | str:
+    """A random SymPy expression with ``n_ops`` operators, or a rejection reason."""
+    tree = sample_trees(
+        cfg.preset,
+        np.array([n_ops]),
+        rng,
+        sampler=cfg.sampler,
+        at_least_once=at_least_once,
+        exactly_once=exactly_once,
+    )[0]
+    if tree is None:
+        return "too_few_leaves"
+    # the constants count as 1 in the numeric check (it evaluates x only)
+    if not is_valid_released(tuple("i1" if t in exactly_once else t for t in tree)):
+        return "not_finite"
+    try:
+        expr = to_sympy(tree)
+    except (UnsupportedExpression, ValueError, ZeroDivisionError):
+        return "sympy"
+    return forbidden(expr) or expr
+
+
+def forbidden(expr: sp.Expr) -> str | None:
+    head = has_forbidden(expr)
+    return f"forbidden_{head}" if head else None
+
+
+def to_tree(expr: sp.Expr) -> Tree | str:
+    try:
+        return from_sympy(expr)
+    except UnsupportedExpression as err:
+        return f"unsupported_{_head(err)}"
+
+
+def _head(err: Exception) -> str:
+    words = str(err).split()
+    return words[0].strip(":'\"").lower() if words else "expr"
+
+
+def check_sizes(src: Tree, tgt: Tree, n_ops: int, cfg: GenConfig, answer: Tree) -> str | None:
+    """The released rejections: too long (with BOS/EOS) or collapsed by simplification."""
+    if _token_len(src) + 2 > cfg.max_len or _token_len(tgt) + 2 > cfg.max_len:
+        return "too_long"
+    if n_operators(answer) < n_ops / 2:
+        return "collapsed"
+    return None
+
+
+def _token_len(tree: Tree) -> int:
+    """Model tokens in base 10 (an integer is a sign and its digits)."""
+    return sum(len(t) if t[0] == "i" and t[1:].lstrip("-").isdigit() else 1 for t in tree)
+
+
+def maybe_simplify(expr: sp.Expr, rng: np.random.Generator, p: float, timeout_s: float):
+    if rng.random() < p:
+        return simplify(expr, timeout_s)[1]
+    return expr
+
+
+def pair(f: sp.Expr, F: sp.Expr, n: int, cfg: GenConfig) -> Example | str:
+    src, tgt = to_tree(f), to_tree(F)
+    for t in (src, tgt):
+        if isinstance(t, str):
+            return t
+    return check_sizes(src, tgt, n, cfg, tgt) or Example(src, tgt, n)
