@@ -2,12 +2,15 @@
 settings are one-line errors naming the key."""
 
 import copy
+from pathlib import Path
 
 import pytest
 
 from synthmath.core.errors import ConfigError
 from synthmath.runs.config import validate_config
 from synthmath.runs.plan import CasSpec
+
+ROOT = Path(__file__).resolve().parents[2]
 
 TINY = {
     "defaults": {"model": {"n_enc_layers": 1, "n_dec_layers": 1, "d_model": 16, "n_heads": 2}},
@@ -83,3 +86,15 @@ def test_runs_with_different_test_sets_of_one_problem_are_an_error():
     ok["studies"]["sym"]["grid"]["training.lr"] = [1e-3, 1e-4]
     cas = validate_config(ok).cas
     assert len(cas.runs["prim_bwd"]) == 2
+
+
+def test_snakemake_validator_fills_cas_defaults_only_when_configured():
+    from snakemake.utils import validate
+
+    schema = str(ROOT / "workflow" / "schemas" / "config.schema.yaml")
+    with_cas = config()
+    validate(with_cas, schema)
+    assert with_cas["cas"]["test_set"] == "id" and with_cas["cas"]["size"] == 4
+    without = {k: v for k, v in copy.deepcopy(TINY).items() if k != "cas"}
+    validate(without, schema)
+    assert "cas" not in without

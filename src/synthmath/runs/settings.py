@@ -284,7 +284,12 @@ class Config:
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     defaults: Sections = Field(default_factory=Sections)
     cas: Annotated[
-        CasSettings | None, _doc("The SymPy baseline of a symbolic study (null: none).")
+        CasSettings | None,
+        _doc(
+            "The SymPy baseline of a symbolic study (absent or null: none).",
+            # no schema default: a validator filling defaults would fill null's object branch
+            json_schema_extra=lambda schema: schema.pop("default", None),
+        ),
     ] = None
 
 
