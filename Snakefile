@@ -17,9 +17,11 @@ include: "workflow/rules/generate.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/cas.smk"
 
 
-# Every study's table and figure, and the summary beside the papers' figures.
+# Every study's table and figure, the CAS baseline if configured, and the summary beside
+# the papers' figures.
 rule all:
     default_target: True
     input:

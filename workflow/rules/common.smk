@@ -41,6 +41,8 @@ def all_outputs():
         outs += [
             str(study.dir / name) for name in ("table.csv", "table.md", "figure.png")
         ]
+    if PLAN.cas:
+        outs += [str(PLAN.cas.json_path), str(PLAN.cas.md_path)]
     return outs
 
 
@@ -159,4 +161,40 @@ def get_summary_params(wildcards):
 
 
 def get_summary_inputs(wildcards):
-    return [str(s.dir / "table.md") for s in PLAN.studies.values()]
+    return {
+        "tables": [str(s.dir / "table.md") for s in PLAN.studies.values()],
+        "cas": [str(PLAN.cas.md_path)] if PLAN.cas else [],
+    }
+
+
+def get_cas(wildcards):
+    if PLAN.cas is None or wildcards.study != PLAN.cas.study:
+        raise WorkflowError(
+            f"no CAS baseline of study {wildcards.study!r} in the current config (cas.study)"
+        )
+    return PLAN.cas
+
+
+def get_cas_inputs(wildcards):
+    # the test shards the evaluate jobs read, one named list per problem
+    cas = get_cas(wildcards)
+    return {p: [str(x) for x in ds.shard_paths()] for p, ds in cas.datasets.items()}
+
+
+def get_cas_params(wildcards):
+    return get_cas(wildcards).job_json()
+
+
+def get_cas_threads(wildcards):
+    cores = workflow.cores  # None under cluster executors
+    n = PLAN.cas.workers if PLAN.cas else 1
+    return min(n, cores) if cores else n
+
+
+def get_cas_evals(wildcards):
+    cas = get_cas(wildcards)
+    return [
+        str(RunDir(PLAN.runs[key].dir).eval(cas.test_set))
+        for keys in cas.runs.values()
+        for key in keys
+    ]

@@ -24,10 +24,10 @@ rule report:
         "../scripts/report.py"
 
 
-# results/README.md: every study's table beside what the paper reports.
+# results/README.md: every study's table (and the CAS baseline) beside what the paper reports.
 rule summary:
     input:
-        get_summary_inputs,
+        unpack(get_summary_inputs),
     output:
         str(RESULTS / "README.md"),
     log:

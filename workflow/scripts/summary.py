@@ -2,4 +2,9 @@ from synthmath.jobs.log import job_log
 from synthmath.report.study import write_summary
 
 with job_log(snakemake):
-    write_summary(snakemake.params.studies, snakemake.input, snakemake.output[0])
+    write_summary(
+        snakemake.params.studies,
+        snakemake.input.tables,
+        snakemake.output[0],
+        cas_paths=snakemake.input.cas,
+    )

@@ -122,9 +122,13 @@ def study_report(
 
 
 def write_summary(
-    studies: dict[str, dict], table_paths: Sequence[str | os.PathLike], out: str | os.PathLike
+    studies: dict[str, dict],
+    table_paths: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    cas_paths: Sequence[str | os.PathLike] = (),
 ) -> None:
-    """results/README.md: each study's table next to what its paper reports."""
+    """results/README.md: each study's table next to what its paper reports, then the CAS
+    baseline reports (``results/cas/<study>.md``) if any."""
     lines = [
         "# Results",
         "",
@@ -141,6 +145,9 @@ def write_summary(
         text = Path(table_path).read_text() if Path(table_path).exists() else ""
         table = text.split(TABLE_MARK, 1)[-1]
         lines += ["**Ours:**", "", table.strip(), "", f"![{name}]({name}/figure.png)", ""]
+    for path in cas_paths:
+        title, _, body = Path(path).read_text().partition("\n")
+        lines += [f"## {title.lstrip('# ')}", "", body.replace(TABLE_MARK + "\n", "").strip(), ""]
     write_text(out, "\n".join(lines))
 
 

@@ -30,7 +30,13 @@ from synthmath.core.errors import ConfigError
 from synthmath.core.settings import build
 from synthmath.nn.config import ModelSettings
 from synthmath.runs.checks import check_lengths, check_metric
-from synthmath.runs.settings import DEFAULT_RESULTS, SECTIONS, DataSettings, EvalSettings
+from synthmath.runs.settings import (
+    DEFAULT_RESULTS,
+    SECTIONS,
+    CasSettings,
+    DataSettings,
+    EvalSettings,
+)
 from synthmath.tasks.registry import get_task_class, task_names
 from synthmath.train.config import TrainConfig
 
@@ -174,6 +180,43 @@ class StudySpec:
 
 
 @dataclass
+class CasSpec:
+    """The CAS baseline (config ``cas:``): SymPy on the test sets of one symbolic study, the
+    very datasets its evaluate jobs read; ``results/cas/<study>.json`` and ``.md``."""
+
+    study: str
+    test_set: str
+    size: int
+    timeouts: list[float]
+    datasets: dict[str, DatasetSpec]  # problem -> the test set solved
+    workers: int = 1
+    # problem -> "<study>/<run_id>" of the runs tested on it (the model rows of the report)
+    runs: dict[str, list[str]] = field(default_factory=dict)
+    results: str = DEFAULT_RESULTS
+
+    @property
+    def json_path(self) -> Path:
+        return Path(self.results) / "cas" / f"{self.study}.json"
+
+    @property
+    def md_path(self) -> Path:
+        return Path(self.results) / "cas" / f"{self.study}.md"
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def job_json(self) -> dict:
+        """What shapes the CAS result (the job's params: no workers, no runs)."""
+        return {k: v for k, v in self.to_json().items() if k not in ("workers", "runs")}
+
+    @classmethod
+    def from_json(cls, obj: dict) -> CasSpec:
+        obj = dict(obj)
+        obj["datasets"] = {k: DatasetSpec(**v) for k, v in obj["datasets"].items()}
+        return cls(**obj)
+
+
+@dataclass
 class Plan:
     studies: dict[str, StudySpec] = field(default_factory=dict)
     datasets: dict[str, DatasetSpec] = field(default_factory=dict)
@@ -182,6 +225,7 @@ class Plan:
     tracking_enabled: bool = True
     system_metrics: bool = False  # tracking.system_metrics: not part of a run's spec
     results: str = DEFAULT_RESULTS  # every output lives under this folder
+    cas: CasSpec | None = None  # the CAS baseline, when configured
 
     @property
     def results_dir(self) -> Path:
@@ -227,7 +271,58 @@ def build_plan(config: dict) -> Plan:
         if study.get("enabled", True) is False:
             continue
         plan.studies[name] = _expand_study(name, study, defaults, plan)
+    if config.get("cas") is not None:
+        plan.cas = _expand_cas(config["cas"], plan)
     return plan
+
+
+def _expand_cas(cas: dict, plan: Plan) -> CasSpec:
+    """``cas:`` -> the test datasets of the chosen study, one per problem: the datasets of the
+    runs' ``cas.test_set`` whose ``problem`` is one problem of ``cas.problems``."""
+    settings = _json(CasSettings, build(CasSettings, cas, "cas"))
+    name, test = settings["study"], settings["test_set"]
+    symbolic = [s for s, spec in plan.studies.items() if spec.task == "symbolic"]
+    study = plan.studies.get(name)
+    if study is None or study.task != "symbolic":
+        what = "unknown or disabled study" if study is None else f"a {study.task} study"
+        raise ConfigError(
+            f"cas.study: {name!r} is {what}; allowed (symbolic studies): "
+            f"{', '.join(symbolic) or '(none)'}"
+        )
+    if test not in study.test_sets:
+        raise ConfigError(
+            f"cas.test_set: study {name!r} has no test set {test!r}; "
+            f"allowed: {', '.join(study.test_sets)}"
+        )
+    datasets: dict[str, DatasetSpec] = {}
+    runs: dict[str, list[str]] = {}
+    for run in study.runs:
+        ds = run.test_sets[test]
+        problem = ds.params.get("problem")
+        if problem not in settings["problems"]:  # mixed test sets ("a,b" or a list) too
+            continue
+        if datasets.setdefault(problem, ds).id != ds.id:
+            raise ConfigError(
+                f"cas.study: the runs of {name!r} have different {test!r} test sets of "
+                f"{problem} (their test parameters differ); the CAS solves one per problem"
+            )
+        runs.setdefault(problem, []).append(f"{name}/{run.run_id}")
+    if not datasets:
+        raise ConfigError(
+            f"cas.problems: no {test!r} test set of study {name!r} is one of "
+            f"{', '.join(settings['problems'])}"
+        )
+    order = [p for p in settings["problems"] if p in datasets]
+    return CasSpec(
+        study=name,
+        test_set=test,
+        size=settings["size"],
+        timeouts=sorted(settings["timeouts"]),
+        workers=settings["workers"],
+        datasets={p: datasets[p] for p in order},
+        runs={p: runs[p] for p in order},
+        results=plan.results,
+    )
 
 
 def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySpec:

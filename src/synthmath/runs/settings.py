@@ -2,7 +2,7 @@
 
 The model and training settings live in their own layers (:class:`ModelSettings` in
 :mod:`synthmath.nn.config`, :class:`TrainConfig` in :mod:`synthmath.train.config`); this module
-adds the data, evaluation, report, tracking and study settings and composes them into the
+adds the data, evaluation, report, tracking, study and CAS-baseline settings and composes them into the
 config file's shape. ``workflow/schemas/config.schema.yaml`` is generated from these classes
 (tests check that the committed file is up to date):
 
@@ -236,6 +236,42 @@ class Study(Sections):
     report: ReportSettings = Field(default_factory=ReportSettings)
 
 
+#: the problems the CAS baseline may solve (prim_fwd too, though SymPy built it)
+CAS_PROBLEMS = ("prim_fwd", "prim_bwd", "prim_ibp", "ode1", "ode2")
+
+
+@settings_class
+class CasSettings:
+    """The computer-algebra baseline (``cas:``): SymPy solves the test problems of one symbolic
+    study at several timeouts (the paper's Tables 3 and 8), beside the model's accuracies."""
+
+    study: Annotated[
+        str, _doc("A symbolic study: the CAS reads its test sets (no new data).", min_length=1)
+    ]
+    test_set: Annotated[str, _doc("The study's test set the CAS solves.", min_length=1)] = "id"
+    size: Annotated[
+        int, _doc("Problems of each type solved: the first `size` of each test set.", ge=1)
+    ] = 500
+    timeouts: Annotated[
+        list[Annotated[float, Field(gt=0)]],
+        _doc(
+            "Seconds per problem; one SymPy run at the largest gives every column.",
+            min_length=1,
+            json_schema_extra={"uniqueItems": True},
+        ),
+    ] = Field(default_factory=lambda: [5.0, 10.0, 30.0, 60.0])
+    workers: Annotated[int, _doc("SymPy worker processes (the job's threads).", ge=1)] = 1
+    problems: Annotated[
+        list[Literal[CAS_PROBLEMS]],
+        _doc(
+            "Test sets solved, by their params.problem (the study's runs without one are "
+            "skipped). prim_fwd is left out by default: SymPy built it.",
+            min_length=1,
+            json_schema_extra={"uniqueItems": True},
+        ),
+    ] = Field(default_factory=lambda: ["prim_bwd", "ode1", "ode2"])
+
+
 @settings_class
 class Config:
     """A config file: studies to run, shared defaults, tracking and where results go."""
@@ -254,6 +290,14 @@ class Config:
     ] = DEFAULT_RESULTS
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     defaults: Sections = Field(default_factory=Sections)
+    cas: Annotated[
+        CasSettings | None,
+        _doc(
+            "The SymPy baseline of a symbolic study (absent or null: none).",
+            # no schema default: a validator filling defaults would fill null's object branch
+            json_schema_extra=lambda schema: schema.pop("default", None),
+        ),
+    ] = None
 
 
 # ---- the JSON schema -----------------------------------------------------------------------

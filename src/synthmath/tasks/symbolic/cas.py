@@ -33,6 +33,12 @@ PAPER_TABLE3 = {
     "Matlab": {"prim_bwd": 65.2},
     "Maple": {"prim_bwd": 67.4},
 }
+#: the paper's model in Table 3 (same 500 equations), percent, per beam width
+PAPER_TABLE3_MODEL = {
+    1: {"prim_bwd": 98.4, "ode1": 81.2, "ode2": 40.8},
+    10: {"prim_bwd": 99.6, "ode1": 94.0, "ode2": 73.2},
+    50: {"prim_bwd": 99.6, "ode1": 97.0, "ode2": 81.0},
+}
 #: the paper's Table 8: Mathematica on 500 integrals, (success, failure, timeout) percent
 PAPER_TABLE8 = {
     5: (77.8, 9.8, 12.4),
