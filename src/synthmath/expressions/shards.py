@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing
-import os
 import time
 import traceback
 from collections import Counter
@@ -39,6 +38,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from synthmath.core.files import atomic_open
 from synthmath.expressions.errors import TimeoutExpired
 from synthmath.expressions.workers import (
     die_with_parent,
@@ -364,9 +364,6 @@ def _check_result(result: Any) -> str | None:
 
 
 def _write_jsonl(path: Path, examples: list[Example]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "w", encoding="utf-8") as file:
+    with atomic_open(path) as file:
         for example in examples:
             file.write(json.dumps(example, allow_nan=False) + "\n")
-    os.replace(temporary, path)
