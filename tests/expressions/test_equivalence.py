@@ -166,7 +166,7 @@ def test_wrong_primitive_is_different():
 
 def test_primitive_numeric_fallback(no_simplify):
     F = sp.atan(x) + sp.log(sp.sin(2 * x) / (sp.sin(x) * sp.cos(x)))  # log 2
-    v = eq.verify_primitive(F, 1 / (1 + x**2), timeout_s=0.05)
+    v = eq.verify_primitive(F, 1 / (1 + x**2), timeout_s=2.0)
     assert v.verdict == "numeric_equal", v.evidence
 
 

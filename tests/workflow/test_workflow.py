@@ -95,18 +95,31 @@ def test_tiny_end_to_end(tmp_path):
     from mlflow.tracking import MlflowClient
 
     work = workdir_copy(tmp_path)
-    proc = snakemake(work, "--configfile", "configs/ci.yaml")
+    proc = snakemake(work, "--configfile", "configs/ci.yaml", timeout=1200)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     results = work / "results"
-    studies = ("tiny_ops", "tiny_ood", "tiny_grow", "tiny_metab", "tiny_known", "tiny_arith")
+    studies = (
+        "tiny_ops", "tiny_ood", "tiny_grow", "tiny_metab", "tiny_known", "tiny_arith",
+        "tiny_symbolic",
+    )  # fmt: skip
     for study in studies:
         for name in ("table.csv", "table.md", "figure.png"):
             assert (results / study / name).stat().st_size > 0
     assert "tiny_ood" in (results / "README.md").read_text()
     evals = sorted(results.glob("*/*/eval/*.json"))
     # tiny_ops: 2 runs x 1 test set; tiny_ood: 2 x 2; tiny_grow 1; tiny_metab 2 x 2;
-    # tiny_known 1; tiny_arith 2
-    assert len(evals) == 2 * 1 + 2 * 2 + 1 + 2 * 2 + 1 + 2
+    # tiny_known 1; tiny_arith 2; tiny_symbolic 2 x 2
+    assert len(evals) == 2 * 1 + 2 * 2 + 1 + 2 * 2 + 1 + 2 + 2 * 2
+    symbolic = json.loads(next(results.glob("tiny_symbolic/*/eval/longer.json")).read_text())
+    assert {"acc_beam1", "acc_beam2", "acc_numeric_beam2", "parse_error"} <= set(
+        symbolic["metrics"]
+    )
+    assert "dropped_train_overlap" in symbolic and set(symbolic["by_group"]) >= {"ops", "length"}
+    # the CAS baseline: SymPy in a spawned worker, beside the paper's Mathematica rows
+    cas = json.loads((results / "cas" / "tiny_symbolic.json").read_text())
+    assert {"prim_bwd", "ode1"} <= set(cas)
+    assert "84.0" in (results / "cas" / "tiny_symbolic.md").read_text()
+    assert "CAS baseline" in (results / "README.md").read_text()
     known = json.loads(next(results.glob("tiny_known/*/eval/known.json")).read_text())
     assert {"cholesterol", "tca_cycle"} <= set(known["by_group"]["network"])
     table = (results / "tiny_known" / "table.md").read_text()
