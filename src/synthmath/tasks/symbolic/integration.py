@@ -21,6 +21,7 @@ from synthmath.tasks.symbolic.steps import (
     Example,
     GenConfig,
     X,
+    answer_tree,
     draw_n_ops,
     forbidden,
     maybe_simplify,
@@ -39,8 +40,11 @@ def gen_prim_bwd(rng: np.random.Generator, cfg: GenConfig) -> Example | str:
     F = remove_root_constants(F, ("x",))
     if not F.has(X):
         return "constant"
+    tgt = answer_tree(F, n, cfg)  # F's own rejections before the costly simplification
+    if isinstance(tgt, str):
+        return tgt
     f = maybe_simplify(sp.diff(F, X), rng, cfg.simplify_prob, 2.0)
-    return pair(f, F, n, cfg)
+    return pair(f, F, n, cfg, tgt)
 
 
 _SPECIAL = ("NonElementaryIntegral",)

@@ -98,6 +98,9 @@ def to_tree(expr: sp.Expr) -> Tree | str:
 
 
 def _head(err: Exception) -> str:
+    head = getattr(err, "head", None)  # the SymPy head from_sympy names (erf, zoo, ...)
+    if head:
+        return str(head).lower()
     words = str(err).split()
     return words[0].strip(":'\"").lower() if words else "expr"
 
@@ -111,6 +114,21 @@ def check_sizes(src: Tree, tgt: Tree, n_ops: int, cfg: GenConfig, answer: Tree) 
     return None
 
 
+def answer_tree(expr: sp.Expr, n_ops: int, cfg: GenConfig) -> Tree | str:
+    """The tree of an answer fixed before the expensive steps (BWD's primitive, an ODE's
+    solution), or the rejection :func:`check_sizes` would give it at the end (unsupported,
+    too long, collapsed): checking it first skips the derivative, the simplification or the
+    solves of an attempt that is rejected anyway, with the same accept/reject decisions."""
+    tree = to_tree(expr)
+    if isinstance(tree, str):
+        return tree
+    if _token_len(tree) + 2 > cfg.max_len:
+        return "too_long"
+    if n_operators(tree) < n_ops / 2:
+        return "collapsed"
+    return tree
+
+
 def _token_len(tree: Tree) -> int:
     """Model tokens in base 10 (an integer is a sign and its digits)."""
     return sum(len(t) if t[0] == "i" and t[1:].lstrip("-").isdigit() else 1 for t in tree)
@@ -122,8 +140,9 @@ def maybe_simplify(expr: sp.Expr, rng: np.random.Generator, p: float, timeout_s:
     return expr
 
 
-def pair(f: sp.Expr, F: sp.Expr, n: int, cfg: GenConfig) -> Example | str:
-    src, tgt = to_tree(f), to_tree(F)
+def pair(f: sp.Expr, F: sp.Expr, n: int, cfg: GenConfig, tgt: Tree | None = None) -> Example | str:
+    """The example (f, F) after the released rejections; ``tgt``: F's tree if known."""
+    src, tgt = to_tree(f), to_tree(F) if tgt is None else tgt
     for t in (src, tgt):
         if isinstance(t, str):
             return t
