@@ -24,9 +24,8 @@ between machines only where a timeout fired (counted in the stats).
 
 Hooks: ``init(heartbeat)`` runs once in every child before its first attempt, outside the
 attempt time limit (e.g. building a table the attempts read); it calls ``heartbeat()`` at
-least every ``stall_timeout_s`` (the watchdog's clock restarts at each call; before the
-first attempt it allows :data:`STARTUP_TIMEOUT_S` or ``stall_timeout_s``, the longer). A
-child that stalls or dies in ``init`` is an error, not retried (it would stall again).
+least every ``stall_timeout_s`` (the watchdog's clock restarts at each call). A child that
+stalls, raises or dies in ``init`` is an error, not retried (it would do so again).
 ``counters()`` is called in the child after every attempt (timed out or not) and returns
 counts to add up (e.g. cache lookups and hits): they travel with the attempt's event, are
 replayed on resume, and come back summed in the stats' ``counts``.
@@ -281,17 +280,16 @@ def _run_child(context, hooks, progress, log, attempt_timeout_s, stall_timeout_s
             log.append(event)
         progress.apply(event)
 
-    ready, last = False, time.monotonic()
+    ready, in_init, last = False, hooks[1] is not None, time.monotonic()
     try:
         while True:
-            limit = stall_timeout_s if ready else max(STARTUP_TIMEOUT_S, stall_timeout_s)
+            limit = stall_timeout_s if ready else STARTUP_TIMEOUT_S
             woke = wait([receiver, process.sentinel], max(0.0, last + limit - time.monotonic()))
             if not woke:  # silence: the child is hung in code that ignores SIGALRM
                 if not ready:
-                    raise ShardError(
-                        f"shard child did not start (imports, init) within {limit:g} s of "
-                        "its last sign of life"
-                    )
+                    raise ShardError(f"shard child did not start within {limit:g} s")
+                if in_init:
+                    raise ShardError(f"shard child: init sent no heartbeat for {limit:g} s")
                 stop_process(process, grace_s=0.0)
                 event = _failed_attempt(progress, "timeout", time.monotonic() - last)
                 record(event)
@@ -304,7 +302,7 @@ def _run_child(context, hooks, progress, log, attempt_timeout_s, stall_timeout_s
                 process.join()
                 if progress.next_index >= progress.n:
                     return
-                if not ready or process.exitcode == 0:
+                if not ready or in_init or process.exitcode == 0:
                     raise ShardError(
                         f"shard child exited with code {process.exitcode} at example "
                         f"{progress.next_index} (see its stderr)"
@@ -315,6 +313,8 @@ def _run_child(context, hooks, progress, log, attempt_timeout_s, stall_timeout_s
                 ready = True
             elif message == "heartbeat":
                 pass  # init at work
+            elif message == "initialised":
+                in_init = False
             elif message[0] == "error":
                 raise ShardError(f"shard (seed {progress.seed}): {message[1]}")
             else:
@@ -337,6 +337,7 @@ def _child_main(conn: Connection, hooks, seed, n, start, attempt, timeout_s, max
     per attempt."""
     die_with_parent()
     generate_one, init, counters = hooks
+    conn.send("ready")
     if init is not None:
         try:
             init(lambda: conn.send("heartbeat"))
@@ -344,7 +345,7 @@ def _child_main(conn: Connection, hooks, seed, n, start, attempt, timeout_s, max
             problem = f"init raised {type(exc).__name__}: {exc}\n{traceback.format_exc()}"
             conn.send(("error", problem))
             return
-    conn.send("ready")
+        conn.send("initialised")
     for index in range(start, n):
         base = example_seed(seed, index)
         while attempt < max_attempts:

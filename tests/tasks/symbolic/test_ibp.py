@@ -85,3 +85,14 @@ def test_a_shard_child_warms_as_sample_and_makes_the_same_verified_examples(tmp_
     rng = np.random.default_rng(0)
     for src, tgt in zip(raw["src"], raw["tgt"]):
         assert _differentiates_to(src, tgt, rng), (src, tgt)
+
+
+def test_ibp_warm_shapes_only_the_datasets_with_ibp():
+    from synthmath.runs.plan import make_dataset
+
+    def ident(params):
+        return make_dataset("symbolic", params, 10, 0, 1, "train").id
+
+    for problem, differs in (("prim_bwd", False), ("prim_bwd,prim_ibp", True)):
+        cold = ident({"problem": problem})
+        assert (ident({"problem": problem, "ibp_warm": 50}) != cold) == differs, problem

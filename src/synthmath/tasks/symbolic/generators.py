@@ -20,7 +20,6 @@ import numpy as np
 
 from synthmath.expressions.errors import TimeoutExpired
 from synthmath.expressions.workers import time_limit
-
 from synthmath.tasks.symbolic.integration import gen_prim_bwd, gen_prim_fwd, gen_prim_ibp
 from synthmath.tasks.symbolic.odes import gen_ode1, gen_ode2
 from synthmath.tasks.symbolic.robustness import gen_robust_coeff, gen_robust_exp, gen_robust_poly

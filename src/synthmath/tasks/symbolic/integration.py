@@ -19,10 +19,9 @@ from synthmath.expressions.sympy_bridge import (
     simplify,
 )
 from synthmath.expressions.workers import time_limit
-
 from synthmath.tasks.symbolic.steps import (
-    Example,
     SYMPY_ERRORS,
+    Example,
     GenConfig,
     X,
     draw_n_ops,
@@ -162,9 +161,7 @@ def warm_seed(cfg: GenConfig) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
 
 
-def known_integrals(
-    cfg: GenConfig, heartbeat: Callable[[], None] | None = None
-) -> PrimitiveCache:
+def known_integrals(cfg: GenConfig, heartbeat: Callable[[], None] | None = None) -> PrimitiveCache:
     """IBP's warm set: ``cfg.ibp_warm`` BWD pairs (f = F' unsimplified, F), draw k from
     ``default_rng([warm_seed(cfg), k])``, made once per process and parameters (memoised).
 
@@ -205,7 +202,9 @@ def gen_prim_ibp(rng: np.random.Generator, cfg: GenConfig) -> Example | str:
     """By parts: F, G random, f = F', g = G'; if the integral H of f G is known,
     the integral of F g is F G - H (and symmetrically).
 
-    Known: the warm set of :func:`known_integrals` and this attempt's (f, F), (g, G).
+    Known: the warm set of :func:`known_integrals` (the task makes it before the first
+    attempt: made here, it would count against the attempt's time limit) and this attempt's
+    (f, F), (g, G). The primitive has no root additive constant.
     """
     cache = PrimitiveCache(base=known_integrals(cfg))
     n = draw_n_ops(rng, 3, 4, cfg)
@@ -226,7 +225,10 @@ def gen_prim_ibp(rng: np.random.Generator, cfg: GenConfig) -> Example | str:
         if known is None:
             continue
         integrand = A * b
-        primitive = simplify(A * B - known, 1.0)[1]
+        # no integration constant in an answer (as the released code)
+        primitive = remove_root_constants(simplify(A * B - known, 1.0)[1], ("x",))
+        if not primitive.has(X):
+            return "constant"
         reason = forbidden(primitive) or forbidden(integrand)
         if reason:
             return reason

@@ -169,6 +169,14 @@ class SymbolicTask(Task):
         self.codec = PrefixCodec(int_base=p["int_base"], float_encoding=None)
         self.stats = _new_stats("prim_ibp" in self.problems)
 
+    def generator_params(self) -> dict[str, Any]:
+        """Data parameters, without ``ibp_warm`` unless a problem is prim_ibp (same data, one
+        dataset)."""
+        out = super().generator_params()
+        if "prim_ibp" not in self.problems:
+            out.pop("ibp_warm")
+        return out
+
     # ---- data ---------------------------------------------------------------------------
     def sample(self, n: int, rng: np.random.Generator) -> RawBatch:
         """``n`` examples, in this process (see :meth:`generate_shard` for the same examples
