@@ -96,6 +96,24 @@ def test_generator_bugs_stop_the_shard_with_the_cause():
         run_shard(toys.gen_raises, 2, 0, None, **(LIMITS | {"stall_timeout_s": 0.1}))
 
 
+def test_init_runs_once_per_child_outside_the_limits_and_counters_add_up():
+    # init takes 1.5 s: over attempt_timeout_s (0.2) and stall_timeout_s (0.6), but heartbeats
+    hooks = {"init": toys.init_slowly, "counters": toys.count_calls}
+    examples, stats = run_shard(toys.gen_after_init, 6, 4, None, **LIMITS, **hooks)
+    expected, rejected = replay(toys.gen_after_init, 4, 6)
+    assert examples == [e | {"warmed": 1.5} for e in expected]  # once, before the attempts
+    assert stats["timeouts"] == stats["restarts"] == 0
+    assert stats["seconds"] < 1.0  # init's time is not an attempt's
+    assert stats["counts"] == {"calls": stats["attempts"], "zero": 0}
+    assert stats["attempts"] == 6 + sum(rejected.values())
+    _, plain = run_shard(toys.gen_slow, 2, 0, None, **LIMITS)
+    assert plain["counts"] == {}
+    with pytest.raises(ShardError, match="init raised RuntimeError: no table"):
+        run_shard(toys.gen_slow, 2, 0, None, **LIMITS, init=toys.init_raises)
+    with pytest.raises(ShardError, match="init sent no heartbeat for 0.6 s"):
+        run_shard(toys.gen_slow, 2, 0, None, **LIMITS, init=toys.init_silent)
+
+
 def test_a_killed_job_resumes_with_the_examples_of_an_uninterrupted_run(tmp_path):
     n, seed, state = 30, 5, tmp_path / "state"
     script = (
@@ -103,7 +121,8 @@ def test_a_killed_job_resumes_with_the_examples_of_an_uninterrupted_run(tmp_path
         "from synthmath.expressions.shards import run_shard\n"
         "if __name__ == '__main__':\n"
         f"    run_shard(toys.gen_slow, {n}, {seed}, None, attempt_timeout_s=1,"
-        f" stall_timeout_s=2, max_attempts_per_example=10, state_dir=sys.argv[2])\n"
+        f" stall_timeout_s=2, max_attempts_per_example=10, state_dir=sys.argv[2],"
+        f" counters=toys.count_calls)\n"
     )
     env = os.environ | {"PYTHONPATH": str(Path(synthmath.__file__).parents[1])}
     job = subprocess.Popen(
@@ -123,10 +142,12 @@ def test_a_killed_job_resumes_with_the_examples_of_an_uninterrupted_run(tmp_path
     done_before = log.read_text().count('"accepted"')
     assert 0 < done_before < n
 
-    resumed, stats = run_shard(toys.gen_slow, n, seed, None, **LIMITS, state_dir=state)
-    uninterrupted, reference = run_shard(toys.gen_slow, n, seed, None, **LIMITS)
+    counters = {"counters": toys.count_calls}
+    resumed, stats = run_shard(toys.gen_slow, n, seed, None, **LIMITS, state_dir=state, **counters)
+    uninterrupted, reference = run_shard(toys.gen_slow, n, seed, None, **LIMITS, **counters)
     assert resumed == uninterrupted
-    for key in ("attempts", "accepted", "rejected_by_reason", "timeouts", "restarts"):
+    assert reference["counts"]["calls"] == reference["attempts"]
+    for key in ("attempts", "accepted", "rejected_by_reason", "timeouts", "restarts", "counts"):
         assert stats[key] == reference[key]
     again, _ = run_shard(toys.gen_slow, n, seed, None, **LIMITS, state_dir=state)
     assert again == uninterrupted  # a finished log: nothing left to run

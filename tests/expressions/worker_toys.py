@@ -105,3 +105,33 @@ def hangs_expected(seed: int, n: int) -> int:
             hangs += 1
             attempt += 1
     return hangs
+
+
+#: set by init_slowly in a shard child; gen_after_init reports it
+WARMED: list[float] = []
+
+
+def init_slowly(heartbeat) -> None:
+    """A shard init that takes 1.5 s (longer than the tests' stall and attempt limits) with a
+    heartbeat every 0.1 s."""
+    for _ in range(15):
+        time.sleep(0.1)
+        heartbeat()
+    WARMED.append(1.5)
+
+
+def init_raises(heartbeat) -> None:
+    raise RuntimeError("no table")
+
+
+def gen_after_init(rng: np.random.Generator) -> dict | str:
+    u = float(rng.random())
+    return "unlucky" if u < 0.2 else {"u": u, "warmed": sum(WARMED)}
+
+
+def count_calls() -> dict[str, int]:
+    return {"calls": 1, "zero": 0}
+
+
+def init_silent(heartbeat) -> None:
+    time.sleep(30)  # no heartbeat: the watchdog stops the shard

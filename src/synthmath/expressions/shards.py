@@ -21,6 +21,14 @@ generator and a mismatch is an error. A finished log makes a rerun return at onc
 
 Reproducibility: examples depend only on (seed, i, the attempt that succeeded); they differ
 between machines only where a timeout fired (counted in the stats).
+
+Hooks: ``init(heartbeat)`` runs once in every child before its first attempt, outside the
+attempt time limit (e.g. building a table the attempts read); it calls ``heartbeat()`` at
+least every ``stall_timeout_s`` (the watchdog's clock restarts at each call). A child that
+stalls, raises or dies in ``init`` is an error, not retried (it would do so again).
+``counters()`` is called in the child after every attempt (timed out or not) and returns
+counts to add up (e.g. cache lookups and hits): they travel with the attempt's event, are
+replayed on resume, and come back summed in the stats' ``counts``.
 """
 
 from __future__ import annotations
@@ -49,6 +57,8 @@ from synthmath.expressions.workers import (
 
 Example = dict[str, str | int | float]
 GenerateOne = Callable[[np.random.Generator], "Example | str"]
+Init = Callable[[Callable[[], None]], None]
+Counters = Callable[[], dict[str, int]]
 STARTUP_TIMEOUT_S = 120.0  # importing SymPy in a fresh child on a loaded machine
 PROGRESS_FILE = "progress.jsonl"
 
@@ -85,6 +95,8 @@ def run_shard(
     max_attempts_per_example: int,
     state_dir: Path | str | None = None,
     start_method: str = "spawn",
+    init: Init | None = None,
+    counters: Counters | None = None,
 ) -> ShardResult:
     """Generate ``n`` examples with ``generate_one(rng) -> dict example | str rejection reason``
     (a module-level function; examples have str keys and str/int/float values, floats finite).
@@ -92,8 +104,10 @@ def run_shard(
     Writes the examples to ``out_path`` as JSON lines (atomically; None: not written) and
     returns them with the stats: ``attempts``, ``accepted``, ``rejected_by_reason`` (reason ->
     count), ``timeouts`` (time_limit and watchdog), ``seconds`` (time spent in attempts,
-    summed over resumed runs), ``timeout_seconds`` (the part of it in attempts that timed out)
-    and ``restarts`` (children killed by the watchdog or dead, replaced).
+    summed over resumed runs), ``timeout_seconds`` (the part of it in attempts that timed out),
+    ``restarts`` (children killed by the watchdog or dead, replaced) and ``counts`` (the sums
+    of what ``counters`` reported; empty without it). ``init`` and ``counters``: module
+    docstring (picklable, as ``generate_one``).
     ``stall_timeout_s`` must exceed ``attempt_timeout_s``: the child reports once per attempt.
     """
     _check_arguments(n, seed, attempt_timeout_s, stall_timeout_s, max_attempts_per_example)
@@ -107,7 +121,8 @@ def run_shard(
         for event in log.replay() if log is not None else []:
             progress.apply(event)
         while progress.next_index < n:
-            _run_child(context, generate_one, progress, log, attempt_timeout_s, stall_timeout_s)
+            hooks = (generate_one, init, counters)
+            _run_child(context, hooks, progress, log, attempt_timeout_s, stall_timeout_s)
     finally:
         if log is not None:
             log.close()
@@ -147,6 +162,7 @@ class _Progress:
         self.attempts = self.timeouts = self.restarts = 0
         self.seconds = self.timeout_seconds = 0.0
         self.rejected: Counter = Counter()
+        self.counts: Counter = Counter()
 
     @property
     def next_index(self) -> int:
@@ -163,6 +179,7 @@ class _Progress:
         self.attempts += 1
         self.seconds += event["seconds"]
         self.restarts += bool(event.get("restart"))
+        self.counts.update(event.get("counts", {}))
         if status == "accepted":
             self.examples.append(event["example"])
             self.next_attempt = 0
@@ -192,6 +209,7 @@ class _Progress:
             "seconds": self.seconds,
             "timeout_seconds": self.timeout_seconds,
             "restarts": self.restarts,
+            "counts": dict(sorted(self.counts.items())),
         }
 
 
@@ -244,12 +262,12 @@ class _ProgressLog:
             self._file.close()
 
 
-def _run_child(context, generate_one, progress, log, attempt_timeout_s, stall_timeout_s) -> None:
+def _run_child(context, hooks, progress, log, attempt_timeout_s, stall_timeout_s) -> None:
     """Run one child from the next attempt until it finishes, stalls (killed) or dies."""
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(
         target=_child_main,
-        args=(sender, generate_one, progress.seed, progress.n, progress.next_index,
+        args=(sender, hooks, progress.seed, progress.n, progress.next_index,
               progress.next_attempt, attempt_timeout_s, progress.max_attempts),
         daemon=True,
     )  # fmt: skip
@@ -262,7 +280,7 @@ def _run_child(context, generate_one, progress, log, attempt_timeout_s, stall_ti
             log.append(event)
         progress.apply(event)
 
-    ready, last = False, time.monotonic()
+    ready, in_init, last = False, hooks[1] is not None, time.monotonic()
     try:
         while True:
             limit = stall_timeout_s if ready else STARTUP_TIMEOUT_S
@@ -270,6 +288,8 @@ def _run_child(context, generate_one, progress, log, attempt_timeout_s, stall_ti
             if not woke:  # silence: the child is hung in code that ignores SIGALRM
                 if not ready:
                     raise ShardError(f"shard child did not start within {limit:g} s")
+                if in_init:
+                    raise ShardError(f"shard child: init sent no heartbeat for {limit:g} s")
                 stop_process(process, grace_s=0.0)
                 event = _failed_attempt(progress, "timeout", time.monotonic() - last)
                 record(event)
@@ -282,7 +302,7 @@ def _run_child(context, generate_one, progress, log, attempt_timeout_s, stall_ti
                 process.join()
                 if progress.next_index >= progress.n:
                     return
-                if not ready or process.exitcode == 0:
+                if not ready or in_init or process.exitcode == 0:
                     raise ShardError(
                         f"shard child exited with code {process.exitcode} at example "
                         f"{progress.next_index} (see its stderr)"
@@ -291,6 +311,10 @@ def _run_child(context, generate_one, progress, log, attempt_timeout_s, stall_ti
                 return
             if message == "ready":
                 ready = True
+            elif message == "heartbeat":
+                pass  # init at work
+            elif message == "initialised":
+                in_init = False
             elif message[0] == "error":
                 raise ShardError(f"shard (seed {progress.seed}): {message[1]}")
             else:
@@ -308,10 +332,20 @@ def _failed_attempt(progress: _Progress, why: str, seconds: float) -> dict:
     return event | {"status": "rejected", "reason": why, "restart": True}
 
 
-def _child_main(conn: Connection, generate_one, seed, n, start, attempt, timeout_s, max_attempts):
-    """The shard child: run attempts from (start, attempt) on, send one event per attempt."""
+def _child_main(conn: Connection, hooks, seed, n, start, attempt, timeout_s, max_attempts):
+    """The shard child: run ``init``, then attempts from (start, attempt) on, send one event
+    per attempt."""
     die_with_parent()
+    generate_one, init, counters = hooks
     conn.send("ready")
+    if init is not None:
+        try:
+            init(lambda: conn.send("heartbeat"))
+        except Exception as exc:
+            problem = f"init raised {type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+            conn.send(("error", problem))
+            return
+        conn.send("initialised")
     for index in range(start, n):
         base = example_seed(seed, index)
         while attempt < max_attempts:
@@ -332,6 +366,9 @@ def _child_main(conn: Connection, generate_one, seed, n, start, attempt, timeout
                 conn.send(("error", f"example {index}, attempt {attempt}: {problem}"))
                 return
             event["seconds"] = time.perf_counter() - began
+            counts = counters() if counters is not None else None
+            if counts:
+                event["counts"] = {str(k): int(v) for k, v in counts.items()}
             if result is None:
                 event["status"] = "timeout"
             elif isinstance(result, str):

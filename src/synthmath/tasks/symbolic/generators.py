@@ -17,14 +17,13 @@ taken with the chain rule, so the equation converts to raw leaves directly.
 from __future__ import annotations
 
 import numpy as np
-import sympy as sp
 
 from synthmath.expressions.errors import TimeoutExpired
 from synthmath.expressions.workers import time_limit
 from synthmath.tasks.symbolic.integration import gen_prim_bwd, gen_prim_fwd, gen_prim_ibp
 from synthmath.tasks.symbolic.odes import gen_ode1, gen_ode2
 from synthmath.tasks.symbolic.robustness import gen_robust_coeff, gen_robust_exp, gen_robust_poly
-from synthmath.tasks.symbolic.steps import Example, GenConfig
+from synthmath.tasks.symbolic.steps import SYMPY_ERRORS, Example, GenConfig
 
 #: the paper's problems, then the robustness test sets after Welleck et al. (2022)
 PROBLEMS = (
@@ -66,7 +65,5 @@ def attempt_unlimited(problem: str, rng: np.random.Generator, cfg: GenConfig) ->
         return GENERATORS[problem](rng, cfg)
     except TimeoutExpired:
         raise
-    except (RecursionError, ZeroDivisionError, ValueError, TypeError, NotImplementedError,
-            AttributeError, KeyError, IndexError, OverflowError, sp.PolynomialError) as err:  # fmt: skip
-        # SymPy raises these on corner cases (e.g. solve of a transcendental equation)
+    except SYMPY_ERRORS as err:
         return f"sympy_{type(err).__name__}"

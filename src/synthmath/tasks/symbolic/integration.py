@@ -3,21 +3,24 @@ integrator), backward (differentiate a random primitive) and by parts (known int
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import OrderedDict
+from collections.abc import Callable
 
 import numpy as np
 import sympy as sp
 
-from synthmath.expressions.errors import UnsupportedExpression
+from synthmath.expressions.errors import TimeoutExpired, UnsupportedExpression
 from synthmath.expressions.operators import Tree
 from synthmath.expressions.sympy_bridge import (
     from_sympy,
     remove_root_constants,
     simplify,
 )
-
-#: the paper's problems, then the robustness test sets after Welleck et al. (2022)
+from synthmath.expressions.workers import time_limit
 from synthmath.tasks.symbolic.steps import (
+    SYMPY_ERRORS,
     Example,
     GenConfig,
     X,
@@ -31,8 +34,8 @@ from synthmath.tasks.symbolic.steps import (
 
 
 # ---- integration -----------------------------------------------------------------------------
-def gen_prim_bwd(rng: np.random.Generator, cfg: GenConfig) -> Example | str:
-    """Backward: sample F, drop its root constants, f = F' (simplified w.p. 1/2, 2 s)."""
+def bwd_pair(rng: np.random.Generator, cfg: GenConfig) -> tuple[sp.Expr, sp.Expr, int] | str:
+    """BWD's draws: F random (root constants dropped), f = F' unsimplified; (f, F, n_ops)."""
     n = draw_n_ops(rng, 3, 4, cfg)
     F = random_expr(rng, n, cfg)
     if isinstance(F, str):
@@ -40,10 +43,19 @@ def gen_prim_bwd(rng: np.random.Generator, cfg: GenConfig) -> Example | str:
     F = remove_root_constants(F, ("x",))
     if not F.has(X):
         return "constant"
+    return sp.diff(F, X), F, n
+
+
+def gen_prim_bwd(rng: np.random.Generator, cfg: GenConfig) -> Example | str:
+    """Backward: sample F, drop its root constants, f = F' (simplified w.p. 1/2, 2 s)."""
+    drawn = bwd_pair(rng, cfg)
+    if isinstance(drawn, str):
+        return drawn
+    f, F, n = drawn
     tgt = answer_tree(F, n, cfg)  # F's own rejections before the costly simplification
     if isinstance(tgt, str):
         return tgt
-    f = maybe_simplify(sp.diff(F, X), rng, cfg.simplify_prob, 2.0)
+    f = maybe_simplify(f, rng, cfg.simplify_prob, 2.0)
     return pair(f, F, n, cfg, tgt)
 
 
@@ -75,12 +87,16 @@ def gen_prim_fwd(rng: np.random.Generator, cfg: GenConfig) -> Example | str:
 class PrimitiveCache:
     """IBP's known integrals: integrand (up to a numeric factor) -> primitive, bounded (LRU).
 
-    Filled with every (f, F) pair a generator makes; on a conflict the shorter primitive is
-    kept. Per process, as the released code; a dataset job may warm it from a BWD dataset.
+    On a conflict the shorter primitive is kept. With ``base``, a read-only cache consulted
+    after this one: an attempt's own pairs go into a small cache over the task's warm set
+    (:func:`known_integrals`), so the warm set stays fixed and every attempt is a function
+    of its rng alone. Lookups and hits are counted in :attr:`lookups` and :attr:`hits` of
+    the outermost cache and of ``base`` (the task reads them from its warm set).
     """
 
-    def __init__(self, max_size: int = 100_000):
+    def __init__(self, max_size: int = 100_000, base: PrimitiveCache | None = None):
         self.max_size = max_size
+        self.base = base
         self._known: OrderedDict[Tree, sp.Expr] = OrderedDict()
         self.lookups = 0
         self.hits = 0
@@ -110,28 +126,91 @@ class PrimitiveCache:
 
     def get(self, integrand: sp.Expr) -> sp.Expr | None:
         self.lookups += 1
+        if self.base is not None:
+            self.base.lookups += 1
         key = self._key(integrand)
         if key is None:
             return None
         coeff, tree = key
         value = self._known.get(tree)
+        if value is None and self.base is not None:
+            value = self.base._known.get(tree)
         if value is None:
             return None
         self.hits += 1
+        if self.base is not None:
+            self.base.hits += 1
         return coeff * value
 
     def __len__(self) -> int:
         return len(self._known)
 
 
-PRIMITIVES = PrimitiveCache()
+#: most BWD draws per warm pair asked for (constants and invalid trees are skipped)
+WARM_DRAWS_PER_PAIR = 20
+#: seconds one warm draw may take (BWD's attempt limit); a draw over it is skipped
+WARM_DRAW_TIMEOUT_S = 5.0
+_WARM: OrderedDict[tuple, PrimitiveCache] = OrderedDict()
 
 
-def gen_prim_ibp(
-    rng: np.random.Generator, cfg: GenConfig, cache: PrimitiveCache = PRIMITIVES
-) -> Example | str:
+def warm_key(cfg: GenConfig) -> tuple:
+    """What the warm set depends on: the BWD draws' parameters and its size."""
+    return (cfg.preset.name, cfg.max_ops, cfg.min_ops, cfg.sampler, cfg.ibp_warm)
+
+
+def warm_seed(cfg: GenConfig) -> int:
+    """The warm set's seed, from the task parameters only (not a shard's seed): every process
+    warms with the same pairs, and a larger ``ibp_warm`` extends a smaller one's set."""
+    text = json.dumps(warm_key(cfg)[:-1])
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
+
+
+def known_integrals(cfg: GenConfig, heartbeat: Callable[[], None] | None = None) -> PrimitiveCache:
+    """IBP's warm set: ``cfg.ibp_warm`` BWD pairs (f = F' unsimplified, F), draw k from
+    ``default_rng([warm_seed(cfg), k])``, made once per process and parameters (memoised).
+
+    Call it outside any attempt time limit (it takes ~15 ms a pair at max_ops 15);
+    ``heartbeat`` is called after every draw (a shard child's sign of life). A draw that
+    takes over :data:`WARM_DRAW_TIMEOUT_S` is skipped: the one way the set can differ
+    between machines, as a timed-out attempt changes an example.
+    """
+    key = warm_key(cfg)
+    cache = _WARM.get(key)
+    if cache is not None:
+        _WARM.move_to_end(key)
+        return cache
+    cache = PrimitiveCache(max_size=max(cfg.ibp_warm, 1))
+    seed, added = warm_seed(cfg), 0
+    for k in range(WARM_DRAWS_PER_PAIR * cfg.ibp_warm):
+        if added >= cfg.ibp_warm:
+            break
+        try:
+            with time_limit(WARM_DRAW_TIMEOUT_S):
+                drawn = bwd_pair(np.random.default_rng([seed, k]), cfg)
+        except TimeoutExpired:
+            drawn = "timeout"
+        except SYMPY_ERRORS:
+            drawn = "sympy"  # SymPy's corner cases, skipped as a rejected attempt
+        if not isinstance(drawn, str):
+            cache.add(drawn[0], drawn[1])
+            added += 1
+        if heartbeat is not None:
+            heartbeat()
+    _WARM[key] = cache
+    while len(_WARM) > 2:
+        _WARM.popitem(last=False)
+    return cache
+
+
+def gen_prim_ibp(rng: np.random.Generator, cfg: GenConfig) -> Example | str:
     """By parts: F, G random, f = F', g = G'; if the integral H of f G is known,
-    the integral of F g is F G - H (and symmetrically)."""
+    the integral of F g is F G - H (and symmetrically).
+
+    Known: the warm set of :func:`known_integrals` (the task makes it before the first
+    attempt: made here, it would count against the attempt's time limit) and this attempt's
+    (f, F), (g, G). The primitive has no root additive constant.
+    """
+    cache = PrimitiveCache(base=known_integrals(cfg))
     n = draw_n_ops(rng, 3, 4, cfg)
     F = random_expr(rng, n, cfg)
     if isinstance(F, str):
@@ -150,10 +229,12 @@ def gen_prim_ibp(
         if known is None:
             continue
         integrand = A * b
-        primitive = simplify(A * B - known, 1.0)[1]
+        # no integration constant in an answer (as the released code)
+        primitive = remove_root_constants(simplify(A * B - known, 1.0)[1], ("x",))
+        if not primitive.has(X):
+            return "constant"
         reason = forbidden(primitive) or forbidden(integrand)
         if reason:
             return reason
-        cache.add(integrand, primitive)
         return pair(integrand, primitive, n, cfg)
     return "ibp_miss"

@@ -19,7 +19,11 @@ from synthmath.expressions.sympy_bridge import (
     to_sympy,
 )
 
-#: the paper's problems, then the robustness test sets after Welleck et al. (2022)
+#: what SymPy raises on corner cases (e.g. solve of a transcendental equation): a rejection
+SYMPY_ERRORS = (
+    RecursionError, ZeroDivisionError, ValueError, TypeError, NotImplementedError,
+    AttributeError, KeyError, IndexError, OverflowError, sp.PolynomialError,
+)  # fmt: skip
 
 X = sp.Symbol("x")
 Y0, Y1, Y2 = sp.Symbol("Y"), sp.Symbol("Y'"), sp.Symbol("Y''")
@@ -37,6 +41,7 @@ class GenConfig:
     max_len: int = 512  # raw-token bound on input and output (+2 for BOS/EOS)
     max_ops_g: int = 4  # IBP's G
     simplify_prob: float = 0.5  # BWD: simplify f w.p. 1/2; ODEs: the equation w.p. 1/2
+    ibp_warm: int = 0  # IBP: BWD pairs known before the first attempt (integration.py)
 
 
 @dataclass(frozen=True)

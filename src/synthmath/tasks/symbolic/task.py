@@ -17,6 +17,12 @@ under the released per-problem time limit and retried, and the counts of attempt
 rejections by reason and timeouts are kept in :attr:`SymbolicTask.stats` (the generate job
 writes them to the shard's metadata and log). Scoring verifies each hypothesis
 (:mod:`synthmath.tasks.symbolic.scoring`).
+
+IBP's known integrals: ``ibp_warm`` BWD pairs drawn from a seed of the task parameters, made
+once per process before its first IBP attempt (outside the attempt time limit; a shard child
+does it in run_shard's ``init``), plus each attempt's own pairs. Attempts do not add to the
+warm set, so an example depends on its seed alone (in-process, in a child, resumed); the
+stats count the lookups and hits (``ibp_lookups``, ``ibp_hits``, ``ibp_hit_rate``).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -41,6 +47,7 @@ from synthmath.expressions.prefix import PrefixCodec
 from synthmath.expressions.shards import example_seed, run_shard
 from synthmath.expressions.sympy_bridge import clear_cache
 from synthmath.tasks.symbolic import generators as gen
+from synthmath.tasks.symbolic.integration import PrimitiveCache, known_integrals
 from synthmath.tasks.symbolic.scoring import score_nbest
 
 INTEGRATION = ("prim_fwd", "prim_bwd", "prim_ibp", "robust_poly", "robust_exp", "robust_coeff")
@@ -51,6 +58,8 @@ CLEAR_CACHE_EVERY = 10_000
 #: operators the vocabulary holds (generators and SymPy output)
 _VOCAB_OPS = tuple(n for n in OPERATORS if n not in ("idiv", "mod", "id", "relu", "sqr"))
 _VOCAB_LEAVES = ("x", "Y", "Y'", "Y''", "c", "c1", "c2", "pi", "E")
+#: most BWD pairs IBP may know in advance (about 15 ms each to make at max_ops 15)
+MAX_IBP_WARM = 100_000
 
 
 def problem_names(value: str | list) -> tuple[str, ...]:
@@ -76,6 +85,10 @@ def _check_preset(value: Any) -> str | None:
 
 def _check_ops(value: Any) -> str | None:
     return None if 0 <= value <= 40 else "must be in 0..40"
+
+
+def _check_warm(value: Any) -> str | None:
+    return None if 0 <= value <= MAX_IBP_WARM else f"must be in 0..{MAX_IBP_WARM}"
 
 
 class SymbolicTask(Task):
@@ -107,6 +120,13 @@ class SymbolicTask(Task):
             "uniform", "uniform (D(e, n) counting) or naive tree shapes", str, ("uniform", "naive")
         ),
         "max_ops_g": Param(4, "prim_ibp: most operators of G", int, check=_check_ops),
+        "ibp_warm": Param(
+            0,
+            "prim_ibp: BWD pairs (F', F) known before the first attempt (the same in every "
+            "process: drawn from the task parameters; 0: each attempt's own pairs only)",
+            int,
+            check=_check_warm,
+        ),
         "simplify_prob": Param(0.5, "prim_bwd/ode1: probability of simplifying the input", float),
         "max_len": Param(512, "reject examples with more tokens (+2) in input or output", int),
         "int_base": Param(10, "base of integer digits", int, (10, 100, 1000, 10000), data=False),
@@ -144,9 +164,18 @@ class SymbolicTask(Task):
             max_len=p["max_len"],
             max_ops_g=p["max_ops_g"],
             simplify_prob=p["simplify_prob"],
+            ibp_warm=p["ibp_warm"],
         )
         self.codec = PrefixCodec(int_base=p["int_base"], float_encoding=None)
-        self.stats = _new_stats()
+        self.stats = _new_stats("prim_ibp" in self.problems)
+
+    def generator_params(self) -> dict[str, Any]:
+        """Data parameters, without ``ibp_warm`` unless a problem is prim_ibp (same data, one
+        dataset)."""
+        out = super().generator_params()
+        if "prim_ibp" not in self.problems:
+            out.pop("ibp_warm")
+        return out
 
     # ---- data ---------------------------------------------------------------------------
     def sample(self, n: int, rng: np.random.Generator) -> RawBatch:
@@ -183,8 +212,10 @@ class SymbolicTask(Task):
         for problem, seed, index in self._plan(n, rng):
             if not len(index):
                 continue
+            generate_one = SymbolicAttempt(params, problem)
+            ibp = problem == "prim_ibp"
             result = run_shard(
-                SymbolicAttempt(params, problem),
+                generate_one,
                 len(index),
                 seed,
                 None,
@@ -192,15 +223,20 @@ class SymbolicTask(Task):
                 stall_timeout_s=4 * gen.TIMEOUTS[problem] + 30,
                 max_attempts_per_example=MAX_ATTEMPTS,
                 state_dir=Path(state_dir) / problem if state_dir is not None else None,
+                init=generate_one.warm if ibp else None,
+                counters=generate_one.counts if ibp else None,
             )
             for i, row in zip(index, result.examples):
                 rows[i] = row
             stats = dict(result.stats)
             rejected.update(stats.pop("rejected_by_reason", {}))
+            total.update(stats.pop("counts", {}))
             total.update({k: v for k, v in stats.items() if isinstance(v, int | float)})
         stats = {k: round(v, 2) if isinstance(v, float) else v for k, v in total.items()}
         stats["rejected_by_reason"] = dict(rejected.most_common())
         stats["timeout_share"] = round(total["timeout_seconds"] / max(total["seconds"], 1e-9), 4)
+        if "prim_ibp" in self.problems:
+            stats["ibp_hit_rate"] = _hit_rate(total["ibp_hits"], total["ibp_lookups"])
         return self.rows_to_raw(rows), stats
 
     def generate_one(self, problem: str, seed: int) -> dict:
@@ -221,12 +257,18 @@ class SymbolicTask(Task):
         stats = self.stats
         if stats["attempts"] and stats["attempts"] % CLEAR_CACHE_EVERY == 0:
             clear_cache()
+        known = self.known_integrals() if problem == "prim_ibp" else None
+        if known is not None:
+            seen = known.lookups, known.hits
         stats["attempts"] += 1
         t0 = time.perf_counter()
         result, timed_out = gen.attempt(
             problem, np.random.default_rng([seed, attempt]), self.config
         )
         seconds = time.perf_counter() - t0
+        if known is not None:
+            stats["ibp_lookups"] += known.lookups - seen[0]
+            stats["ibp_hits"] += known.hits - seen[1]
         stats["seconds"] += seconds
         if timed_out:
             stats["timeouts"] += 1
@@ -236,6 +278,11 @@ class SymbolicTask(Task):
             return result
         stats["accepted"] += 1
         return _row(problem, result)
+
+    def known_integrals(self, heartbeat: Callable[[], None] | None = None) -> PrimitiveCache:
+        """IBP's warm set for these parameters (made on the first call in this process,
+        outside any attempt time limit; ``heartbeat`` is called after each BWD draw)."""
+        return known_integrals(self.config, heartbeat)
 
     @staticmethod
     def rows_to_raw(rows: Sequence[dict]) -> RawBatch:
@@ -342,11 +389,30 @@ class SymbolicAttempt:
         self.params_json = params_json
         self.problem = problem
         self.__qualname__ = f"SymbolicAttempt[{problem}]{params_json}"
+        self._seen = (0, 0)
 
-    def __call__(self, rng: np.random.Generator) -> dict | str:
+    def _task(self) -> SymbolicTask:
         task = self._tasks.get(self.params_json)
         if task is None:
             task = self._tasks[self.params_json] = SymbolicTask(**json.loads(self.params_json))
+        return task
+
+    def warm(self, heartbeat: Callable[[], None]) -> None:
+        """run_shard's ``init``: make IBP's warm set before the first attempt."""
+        if self.problem == "prim_ibp":
+            known = self._task().known_integrals(heartbeat)
+            self._seen = known.lookups, known.hits
+
+    def counts(self) -> dict[str, int]:
+        """run_shard's ``counters``: IBP's lookups and hits since the last call."""
+        if self.problem != "prim_ibp":
+            return {}
+        known = self._task().known_integrals()
+        seen, self._seen = self._seen, (known.lookups, known.hits)
+        return {"ibp_lookups": known.lookups - seen[0], "ibp_hits": known.hits - seen[1]}
+
+    def __call__(self, rng: np.random.Generator) -> dict | str:
+        task = self._task()
         task.stats["attempts"] += 1
         if task.stats["attempts"] % CLEAR_CACHE_EVERY == 0:
             clear_cache()
@@ -354,8 +420,8 @@ class SymbolicAttempt:
         return result if isinstance(result, str) else _row(self.problem, result)
 
 
-def _new_stats() -> dict:
-    return {
+def _new_stats(ibp: bool = False) -> dict:
+    stats = {
         "attempts": 0,
         "accepted": 0,
         "rejected": Counter(),
@@ -363,3 +429,9 @@ def _new_stats() -> dict:
         "seconds": 0.0,
         "timeout_seconds": 0.0,
     }
+    return stats | ({"ibp_lookups": 0, "ibp_hits": 0} if ibp else {})
+
+
+def _hit_rate(hits: int, lookups: int) -> float:
+    """IBP's share of lookups that found a known integral (0 without lookups)."""
+    return round(hits / lookups, 4) if lookups else 0.0
