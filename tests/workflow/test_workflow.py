@@ -117,7 +117,7 @@ def test_tiny_end_to_end(tmp_path):
     assert "dropped_train_overlap" in symbolic and set(symbolic["by_group"]) >= {"ops", "length"}
     # the CAS baseline: SymPy in a spawned worker, beside the paper's Mathematica rows
     cas = json.loads((results / "cas" / "tiny_symbolic.json").read_text())
-    assert {"prim_bwd", "ode1"} <= set(cas)
+    assert {"prim_bwd", "ode1"} <= set(cas["problems"])
     assert "84.0" in (results / "cas" / "tiny_symbolic.md").read_text()
     assert "CAS baseline" in (results / "README.md").read_text()
     known = json.loads(next(results.glob("tiny_known/*/eval/known.json")).read_text())
