@@ -144,6 +144,44 @@ def run_peer(problem: str, seconds: float, seed: int, path: str) -> dict:
     }
 
 
+def validity_agreement(n: int, seed: int, path: str) -> list[list[str]]:
+    """Our numeric check of drawn trees beside the released ``is_valid_expr`` on the same
+    trees (lc_released, 4..15 operators as BWD draws F): agreement and rejection rates."""
+    sys.path.insert(0, path)
+    import numpy as np
+    from src.envs.char_sp import CharSPEnvironment, is_valid_expr
+
+    from synthmath.expressions.numeric import VALIDITY_CHECKS, is_valid_released
+    from synthmath.expressions.operators import get_preset, is_int
+    from synthmath.expressions.sampling import sample_trees
+
+    parser = argparse.ArgumentParser()
+    CharSPEnvironment.register_args(parser)
+    params = parser.parse_args(PEER_ARGS)
+    params.max_len = 512  # registered by its main.py (default 512)
+    env = CharSPEnvironment(params)
+    rng = np.random.default_rng(seed)
+    trees = [t for t in sample_trees(get_preset("lc_released"), rng.integers(4, 16, n), rng) if t]
+    peer = []
+    for tree in trees:
+        tokens = []
+        for t in tree:  # our raw integers i<value> -> the released INT+ digits
+            tokens += (
+                ["INT+" if int(t[1:]) >= 0 else "INT-", *str(abs(int(t[1:])))] if is_int(t) else [t]
+            )
+        with np.errstate(all="ignore"):
+            try:
+                peer.append(bool(is_valid_expr(env.prefix_to_infix(tokens))))
+            except Exception:  # noqa: BLE001 - the released loop counts an error as a rejection
+                peer.append(False)
+    rows = [["released is_valid_expr", f"{1 - np.mean(peer):.3%}", "-"]]
+    for check in VALIDITY_CHECKS:
+        ours = [is_valid_released(t, check=check) for t in trees]
+        agree = np.mean([a == b for a, b in zip(ours, peer, strict=True)])
+        rows.append([f"ours, validity={check}", f"{1 - np.mean(ours):.3%}", f"{agree:.3%}"])
+    return rows
+
+
 # ---- driver -----------------------------------------------------------------------------
 def measure(side: str, problem: str, args: argparse.Namespace) -> dict:
     """Run one worker in a fresh process (one thread); its result dict, or {'error': ...}."""
@@ -206,6 +244,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="per problem and side")
     parser.add_argument("--peer", type=Path, help="extracted SymbolicMathematics checkout")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--validity",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also compare the numeric validity check with the released one on N trees",
+    )
     parser.add_argument("--worker", choices=("ours", "peer"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     problems = [p.strip() for p in args.problems.split(",") if p.strip()]
@@ -267,6 +312,13 @@ def main() -> None:
         print(note)
     print("lengths: model tokens, mean+-std; paper: Table 1. Commonest rejections:")
     print("\n".join(notes))
+    if args.validity and not note:
+        print_table(
+            f"Numeric validity check on the same {args.validity} drawn trees (lc_released, 4..15 "
+            "operators)",
+            ["check", "rejected", "agrees with released"],
+            validity_agreement(args.validity, args.seed, str(args.peer)),
+        )
 
 
 if __name__ == "__main__":

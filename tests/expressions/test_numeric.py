@@ -174,25 +174,36 @@ def test_released_points():
 
 
 @pytest.mark.parametrize(
-    "tree, finite",
+    "tree, strict, released",
     [
-        ("ln x", True),
-        ("acosh x", True),  # finite at 1.1, 2.1, 3.1 only
-        ("sqrt sub i0 add pow2 x i1", False),  # sqrt(-x^2 - 1): NaN everywhere
-        ("div i1 sub x x", False),  # 1/0 everywhere
-        ("asin add x i5", False),
-        ("i3", True),
-        ("ln i-1", False),
+        ("ln x", True, True),
+        ("acosh x", True, True),  # finite at 1.1, 2.1, 3.1 only
+        ("sqrt sub i0 add pow2 x i1", False, False),  # sqrt(-x^2 - 1): NaN everywhere
+        ("div i1 sub x x", False, False),  # 1/0 everywhere
+        # the released check evaluates asin(x + 5) as x + 5 and ln(-1) as -1
+        ("asin add x i5", False, True),
+        ("i3", True, True),
+        ("ln i-1", False, True),
+        ("ln sub i0 add pow2 x i1", False, True),
+        ("sqrt ln sub i0 add pow2 x i1", False, False),  # sqrt(-x^2 - 1) after stripping
+        ("div i1 sin sub x x", False, False),  # 1/(x - x)
+        ("exp exp exp pow5 add x i5", False, False),  # overflow at every point
+        ("cosh pow5 pow5 add x i5", False, False),  # cosh is evaluated: overflow
+        ("tanh pow5 pow5 add x i5", True, True),
     ],
 )
-def test_finite_at_released_points(tree, finite):
-    assert finite_at_released_points(T(tree)) is finite
+def test_finite_at_released_points(tree, strict, released):
+    assert finite_at_released_points(T(tree), check="strict") is strict
+    assert finite_at_released_points(T(tree), check="released") is released
+    assert finite_at_released_points(T(tree)) is released  # the default
 
 
 def test_finite_at_released_points_other_variable():
     assert finite_at_released_points(T("ln t"), variable="t")
     with pytest.raises(ValueError, match="variables other than 'x': c"):
         finite_at_released_points(T("add x c"))
+    with pytest.raises(ValueError, match="unknown validity check 'loose'"):
+        finite_at_released_points(T("x"), check="loose")
 
 
 @pytest.mark.parametrize(
@@ -221,7 +232,9 @@ def test_max_nested_other_ops_and_errors():
 def test_is_valid_released():
     assert is_valid_released(T("exp exp exp x"))
     assert not is_valid_released(T("exp exp exp exp x"))  # finite at 0.01, but 4 nested
-    assert not is_valid_released(T("ln sub i0 pow2 x"))  # ln(-x^2): nowhere finite
+    assert not is_valid_released(T("ln sub i0 pow2 x"), check="strict")  # ln(-x^2): no point
+    assert is_valid_released(T("ln sub i0 pow2 x"))  # -x^2 for the released check
+    assert not is_valid_released(T("sqrt sub i0 add pow2 x i1"))
 
 
 def test_finite_fraction():

@@ -155,7 +155,7 @@ _WARM: OrderedDict[tuple, PrimitiveCache] = OrderedDict()
 
 def warm_key(cfg: GenConfig) -> tuple:
     """What the warm set depends on: the BWD draws' parameters and its size."""
-    return (cfg.preset.name, cfg.max_ops, cfg.min_ops, cfg.sampler, cfg.ibp_warm)
+    return (cfg.preset.name, cfg.max_ops, cfg.min_ops, cfg.sampler, cfg.validity, cfg.ibp_warm)
 
 
 def warm_seed(cfg: GenConfig) -> int:

@@ -61,7 +61,7 @@ def gen_robust_coeff(rng: np.random.Generator, cfg: GenConfig) -> Example | str:
     if value == 0:
         return "zero_coefficient"
     tree = (*tree[:i], f"i{value}", *tree[i + 1 :])
-    if not is_valid_released(tree):
+    if not is_valid_released(tree, check=cfg.validity):
         return "not_finite"
     try:
         F = to_sympy(tree)

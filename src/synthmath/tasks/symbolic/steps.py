@@ -42,6 +42,7 @@ class GenConfig:
     max_ops_g: int = 4  # IBP's G
     simplify_prob: float = 0.5  # BWD: simplify f w.p. 1/2; ODEs: the equation w.p. 1/2
     ibp_warm: int = 0  # IBP: BWD pairs known before the first attempt (integration.py)
+    validity: str = "released"  # numeric check of a drawn tree: numeric.VALIDITY_CHECKS
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,8 @@ def random_expr(
     if tree is None:
         return "too_few_leaves"
     # the constants count as 1 in the numeric check (it evaluates x only)
-    if not is_valid_released(tuple("i1" if t in exactly_once else t for t in tree)):
+    constants_as_one = tuple("i1" if t in exactly_once else t for t in tree)
+    if not is_valid_released(constants_as_one, check=cfg.validity):
         return "not_finite"
     try:
         expr = to_sympy(tree)

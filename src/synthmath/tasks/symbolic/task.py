@@ -42,6 +42,7 @@ from synthmath.core.errors import ConfigError, DataError
 from synthmath.core.metrics import Metric
 from synthmath.core.task import Param, RawBatch, Task
 from synthmath.core.vocab import PAD, Vocab
+from synthmath.expressions.numeric import VALIDITY_CHECKS
 from synthmath.expressions.operators import OPERATORS, PRESETS, get_preset, infix
 from synthmath.expressions.prefix import PrefixCodec
 from synthmath.expressions.shards import example_seed, run_shard
@@ -127,6 +128,14 @@ class SymbolicTask(Task):
             int,
             check=_check_warm,
         ),
+        "validity": Param(
+            "released",
+            "numeric check of a drawn expression at the released generator's 18 points: "
+            "released (as its numexpr check: ln, trig, inverse trig, tanh, inverse hyperbolic, "
+            "abs and sign stand for their argument) or strict (every function evaluated)",
+            str,
+            VALIDITY_CHECKS,
+        ),
         "simplify_prob": Param(0.5, "prim_bwd/ode1: probability of simplifying the input", float),
         "max_len": Param(512, "reject examples with more tokens (+2) in input or output", int),
         "int_base": Param(10, "base of integer digits", int, (10, 100, 1000, 10000), data=False),
@@ -165,6 +174,7 @@ class SymbolicTask(Task):
             max_ops_g=p["max_ops_g"],
             simplify_prob=p["simplify_prob"],
             ibp_warm=p["ibp_warm"],
+            validity=p["validity"],
         )
         self.codec = PrefixCodec(int_base=p["int_base"], float_encoding=None)
         self.stats = _new_stats("prim_ibp" in self.problems)
