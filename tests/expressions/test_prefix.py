@@ -254,6 +254,16 @@ def test_encode_many_matches_encode():
     assert codec.encode_many(np.array([], dtype="<U1")) == []
 
 
+def test_n_tokens_is_the_encoded_length():
+    codec = PrefixCodec(int_base=100, float_encoding="P10000")
+    rng = np.random.default_rng(6)
+    for tree in (random_tree(rng) for _ in range(100)):
+        assert codec.n_tokens(tree) == len(codec.encode(tree))
+    assert PrefixCodec(int_base=10).n_tokens(("add", "i-123", "x")) == 6
+    with pytest.raises(ValueError, match="floats are off"):
+        PrefixCodec(float_encoding=None).n_tokens(("f0.5",))
+
+
 def test_encode_many_rate():
     """100k lc_released-like trees encode in well under a few seconds (cached raw tokens)."""
     rng = np.random.default_rng(0)

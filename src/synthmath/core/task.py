@@ -56,6 +56,18 @@ class Param:
     check: Callable[[Any], str | None] | None = field(default=None, compare=False)
 
 
+def nbest_shape(hypotheses: Sequence[Sequence[Sequence[str]]]) -> tuple[int, int]:
+    """``(n, k)`` of n-best lists (k = 1 without examples); ValueError unless every example
+    has the same k >= 1 hypotheses (for overrides of :meth:`Task.score`)."""
+    n = len(hypotheses)
+    k = len(hypotheses[0]) if n else 1
+    if any(len(h) != k for h in hypotheses):
+        raise ValueError("score: every example needs the same number of hypotheses")
+    if k < 1:
+        raise ValueError("score: every example needs at least one hypothesis")
+    return n, k
+
+
 class Task(ABC):
     """Base class of a task family; families are listed in :mod:`synthmath.tasks.registry`.
 
@@ -194,12 +206,7 @@ class Task(ABC):
         whole list may override this. Aggregations (first hypothesis, best of the top k)
         are :meth:`Metric.best_of`.
         """
-        n = len(hypotheses)
-        k = len(hypotheses[0]) if n else 1
-        if any(len(h) != k for h in hypotheses):
-            raise ValueError("score: every example needs the same number of hypotheses")
-        if k < 1:
-            raise ValueError("score: every example needs at least one hypothesis")
+        n, k = nbest_shape(hypotheses)
         index = np.repeat(np.arange(n), k)
         flat = [hyp for hyps in hypotheses for hyp in hyps]
         repeated = raw if k == 1 else {key: v[index] for key, v in raw.items()}

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from synthmath.core.files import finite_or_none
-from synthmath.core.metrics import at_k
+from synthmath.core.metrics import Metric, at_k
 from synthmath.core.raw import raw_len, take
 from synthmath.core.task import RawBatch, Task
 from synthmath.eval.predict import predict_nbest
@@ -47,28 +47,19 @@ def summarize(
         )
     n = raw_len(raw)
     k = next(iter(scores.values())).shape[1] if scores else 1
-    ks = (1, k) if k > 1 else (1,)
-    best = {(m.name, j): m.best_of(scores[m.name], j) for m in declared for j in ks}
-
-    def aggregate(index) -> dict[str, float]:
-        out = {}
-        for j in ks:
-            for m in declared:
-                name = m.summary_name if j == 1 else at_k(m.summary_name, j)
-                out[name] = m.summarise(best[m.name, j][index])
-        return out
-
-    info = {}
-    for j in ks:
-        for m in declared:
-            info[m.summary_name if j == 1 else at_k(m.summary_name, j)] = m.info()
-    summary = {"n": n, "metrics": aggregate(slice(None)), "by_group": {}}
+    columns = {
+        m.summary_name if j == 1 else at_k(m.summary_name, j): (m, m.best_of(scores[m.name], j))
+        for j in ((1, k) if k > 1 else (1,))
+        for m in declared
+    }
+    info = {name: m.info() for name, (m, _) in columns.items()}
+    summary = {"n": n, "metrics": _aggregate(columns, slice(None)), "by_group": {}}
     for group, labels in task.groups(raw).items():
         labels = np.asarray(labels).astype(str)
         per = {}
         for label in sorted(set(labels), key=_natural_key):
             index = labels == label
-            per[label] = {"n": int(index.sum()), **aggregate(index)}
+            per[label] = {"n": int(index.sum()), **_aggregate(columns, index)}
         summary["by_group"][group] = per
     examples = []
     for i in range(min(n_examples, n)):
@@ -83,6 +74,12 @@ def summarize(
     summary["examples"] = examples
     summary["metric_info"] = info
     return summary
+
+
+def _aggregate(columns: dict[str, tuple[Metric, np.ndarray]], index) -> dict:
+    """Each summary metric of ``columns`` (name -> its metric and per-example values, e.g.
+    the best of the top k) over the examples ``index`` selects."""
+    return {name: m.summarise(values[index]) for name, (m, values) in columns.items()}
 
 
 def _natural_key(label: str):
@@ -137,25 +134,23 @@ def add_beam_summary(
     ``rank_<name>_beam<width>``: the mean rank (1 = best) of the first right hypothesis over
     the solved examples."""
     scores = task.score(raw, nbest)
-    declared = task.metrics()
     main = task.declared_metric(task.main_metric())
     suffix = f"_beam{width}"
+    columns = {
+        m.summary_name + suffix: (m, m.best_of(scores[m.name], width)) for m in task.metrics()
+    }
     hits = np.asarray(scores[main.name])
     rank = np.where(hits.any(axis=1), hits.argmax(axis=1) + 1, 0).astype(float)
 
     def aggregate(index) -> dict:
-        out = {
-            m.summary_name + suffix: m.summarise(m.best_of(scores[m.name], width)[index])
-            for m in declared
-        }
+        out = _aggregate(columns, index)
         if main.accuracy:
             solved = rank[index][rank[index] > 0]
             out[f"rank_{main.summary_name}{suffix}"] = float(solved.mean()) if len(solved) else None
         return out
 
     summary["metrics"].update(aggregate(slice(None)))
-    for m in declared:
-        summary["metric_info"][m.summary_name + suffix] = m.info()
+    summary["metric_info"].update({name: m.info() for name, (m, _) in columns.items()})
     if main.accuracy:
         summary["metric_info"][f"rank_{main.summary_name}{suffix}"] = {
             "aggregate": "mean",

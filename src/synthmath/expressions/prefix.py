@@ -169,6 +169,11 @@ class PrefixCodec:
             out.extend(self.encode_token(token))
         return out
 
+    def n_tokens(self, tree: Tree) -> int:
+        """``len(self.encode(tree))`` without building the list (length bounds in hot loops);
+        the same ValueError as :meth:`encode` for a token it cannot encode."""
+        return sum(len(self.encode_token(token)) for token in tree)
+
     def encode_many(self, raw: np.ndarray | Iterable[str]) -> list[list[str]]:
         """Model tokens of many space-joined raw trees (a shard's ``<U`` array); each distinct
         raw token is encoded once."""

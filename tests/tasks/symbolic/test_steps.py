@@ -24,6 +24,15 @@ def test_answer_tree_gives_the_final_checks_rejections_early():
     short = GenConfig(preset=CFG.preset, max_ops=6, max_len=8)
     assert answer_tree(expr, 4, short) == "too_long"  # 9 tokens + 2 > 8
     assert answer_tree(sp.erf(X), 1, CFG) == "unsupported_erf"
+    # a float SymPy left behind is rejected (the vocabulary has none), not encoded later
+    assert answer_tree(sp.Float(0.5) * sp.sin(X) + X, 1, CFG) == "unsupported_float"
+    # the length bound counts model tokens: add INT- 1 2 3 x and BOS/EOS are 8
+    assert answer_tree(X - 123, 1, GenConfig(preset=CFG.preset, max_ops=6, max_len=8)) == (
+        "add", "i-123", "x"
+    )  # fmt: skip
+    assert answer_tree(X - 123, 1, GenConfig(preset=CFG.preset, max_ops=6, max_len=7)) == (
+        "too_long"
+    )
 
 
 def test_bwd_rejects_a_collapsed_primitive_before_differentiating(monkeypatch):

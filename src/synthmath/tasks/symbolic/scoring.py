@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from synthmath.core.task import RawBatch
+from synthmath.core.task import RawBatch, nbest_shape
 from synthmath.expressions.equivalence import verify_ode, verify_primitive
 from synthmath.expressions.errors import ExprParseError, UnsupportedExpression
 from synthmath.expressions.sympy_bridge import simplify, to_sympy
@@ -57,10 +57,7 @@ def verify_job(job: tuple[str, str, str, str]) -> tuple[bool, bool]:
 
 def score_nbest(task, raw: RawBatch, hypotheses: Sequence[Sequence[Sequence[str]]]) -> dict:
     """Per-hypothesis scores ``(n, k)`` of every declared metric of the symbolic task."""
-    n = len(hypotheses)
-    k = len(hypotheses[0]) if n else 1
-    if any(len(h) != k for h in hypotheses):
-        raise ValueError("score: every example needs the same number of hypotheses")
+    n, k = nbest_shape(hypotheses)
     out = {m.name: np.zeros((n, k), dtype=bool) for m in task.metrics()}
     jobs: dict[tuple[int, str], tuple[str, str, str, str]] = {}
     where: dict[tuple[int, str], list[tuple[int, int]]] = {}

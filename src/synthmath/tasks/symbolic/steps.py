@@ -10,7 +10,8 @@ import sympy as sp
 
 from synthmath.expressions.errors import UnsupportedExpression
 from synthmath.expressions.numeric import is_valid_released
-from synthmath.expressions.operators import Preset, Tree, n_operators
+from synthmath.expressions.operators import Preset, Tree, is_float, n_operators
+from synthmath.expressions.prefix import PrefixCodec
 from synthmath.expressions.sampling import sample_trees
 from synthmath.expressions.sympy_bridge import (
     from_sympy,
@@ -98,10 +99,13 @@ def forbidden(expr: sp.Expr) -> str | None:
 
 
 def to_tree(expr: sp.Expr) -> Tree | str:
+    """The raw tree of ``expr``, or a rejection reason (a head the vocabulary lacks, or a
+    float, which SymPy may leave after an evalf: the symbolic vocabulary has no floats)."""
     try:
-        return from_sympy(expr)
+        tree = from_sympy(expr)
     except UnsupportedExpression as err:
         return f"unsupported_{_head(err)}"
+    return "unsupported_float" if any(map(is_float, tree)) else tree
 
 
 def _head(err: Exception) -> str:
@@ -136,9 +140,14 @@ def answer_tree(expr: sp.Expr, n_ops: int, cfg: GenConfig) -> Tree | str:
     return tree
 
 
+#: the released length bound counts model tokens with base-10 integers (whatever int_base the
+#: model then uses); integers of any length (trees with floats were rejected by to_tree)
+_LENGTH_CODEC = PrefixCodec(int_base=10, float_encoding=None, max_int_digits=None)
+
+
 def _token_len(tree: Tree) -> int:
     """Model tokens in base 10 (an integer is a sign and its digits)."""
-    return sum(len(t) if t[0] == "i" and t[1:].lstrip("-").isdigit() else 1 for t in tree)
+    return _LENGTH_CODEC.n_tokens(tree)
 
 
 def maybe_simplify(expr: sp.Expr, rng: np.random.Generator, p: float, timeout_s: float):
