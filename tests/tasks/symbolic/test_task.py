@@ -150,3 +150,13 @@ def test_test_examples_seen_in_training_are_dropped():
         ev.draw_dataset = original
     assert dropped == expected >= 2
     assert not {str(s) for s in kept["src"]} & seen
+
+
+def test_long_integers_encode_and_parse_back():
+    """SymPy's simplifications make 100+ digit coefficients now and then: only max_len bounds
+    them (the released generator's rule), so the task's codec takes any length."""
+    task = make_task("symbolic", {})
+    tree = ("mul", "i-" + "7" * 120, "x")
+    tokens = task.codec.encode(tree)
+    assert len(tokens) == 1 + 1 + 120 + 1 and tokens[1] == "INT-"
+    assert task.codec.parse(tokens) == tree

@@ -176,7 +176,9 @@ class SymbolicTask(Task):
             ibp_warm=p["ibp_warm"],
             validity=p["validity"],
         )
-        self.codec = PrefixCodec(int_base=p["int_base"], float_encoding=None)
+        # integers of any length: the released generator bounds only the sequence length
+        # (max_len), and SymPy's simplifications make 100+ digit coefficients now and then
+        self.codec = PrefixCodec(int_base=p["int_base"], float_encoding=None, max_int_digits=None)
         self.stats = _new_stats("prim_ibp" in self.problems)
 
     def generator_params(self) -> dict[str, Any]:
