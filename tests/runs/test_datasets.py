@@ -120,3 +120,39 @@ def test_data_digest_sees_contents_not_files(tmp_path):
     c = generate_shard("linalg", spec.params, 20, 5, 0, tmp_path / "c.npz", dataset=spec.id)
     digest = data_digest([read_shard(a)[0]])
     assert digest == data_digest([read_shard(b)[0]]) != data_digest([read_shard(c)[0]])
+
+
+def test_dedupe_drops_repeats_of_input_and_answer_keeping_the_first():
+    from synthmath.core.raw import take
+    from synthmath.runs.datasets import dedupe
+    from synthmath.tasks.registry import make_task
+
+    task = make_task("arithmetic", {"op": "add", "max_digits": 1})  # 100 distinct problems
+    raw = task.sample(400, np.random.default_rng(0))
+    pairs = [tuple(task.to_json(raw, i)["problem"]) for i in range(400)]
+    first = [i for i, p in enumerate(pairs) if p not in pairs[:i]]
+    out, dropped = dedupe(task, raw)
+    assert dropped == 400 - len(first) > 0
+    for key in raw:
+        np.testing.assert_array_equal(out[key], take(raw, np.array(first))[key])
+    # a set without repeats is returned as it is
+    again, none = dedupe(task, out)
+    assert none == 0 and again is out
+
+
+def test_data_dedupe_in_a_run_and_with_online_data():
+    from synthmath.core.errors import ConfigError
+    from synthmath.jobs.train import load_train_data
+    from synthmath.runs.plan import build_plan
+    from synthmath.tasks.registry import make_task
+
+    study = {"task": "arithmetic", "params": {"op": "add", "max_digits": 1},
+             "data": {"train_size": 300, "dedupe": True}}  # fmt: skip
+    (run,) = build_plan({"studies": {"s": study}}).studies["s"].runs
+    task = make_task(run.task, run.params)
+    deduped = load_train_data(run, task)
+    problems = [tuple(task.to_json(deduped, i)["problem"]) for i in range(len(deduped["a"]))]
+    assert len(set(problems)) == len(problems) < 100  # at most 100 distinct 1-digit sums
+    online = {**study, "data": {"online": True, "dedupe": True}}
+    with pytest.raises(ConfigError, match=r"s\.data\.dedupe: deduplication needs a stored"):
+        build_plan({"studies": {"s": online}})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
@@ -15,7 +14,7 @@ from synthmath.core.files import write_json
 from synthmath.core.raw import take
 from synthmath.jobs.train import _set_threads
 from synthmath.runs.artifacts import RunDir, load_trained
-from synthmath.runs.datasets import draw_dataset, load_dataset
+from synthmath.runs.datasets import draw_dataset, example_digests, load_dataset
 from synthmath.runs.plan import RunSpec
 from synthmath.tasks.registry import make_task
 from synthmath.train.device import pick_device
@@ -79,14 +78,6 @@ def evaluate_run(
     return summary
 
 
-def input_digests(task, raw) -> list[bytes]:
-    """One digest per example of its encoded input (what the model reads)."""
-    ids, lengths = task.encode_src(raw)
-    return [
-        hashlib.blake2b(row[:n].tobytes(), digest_size=16).digest() for row, n in zip(ids, lengths)
-    ]
-
-
 def drop_train_overlap(spec: RunSpec, task, test_task, raw, train_paths, test_name: str):
     """``raw`` without the examples whose input occurs in the run's training set, and how
     many were dropped (online training data cannot be compared: nothing is dropped)."""
@@ -98,8 +89,8 @@ def drop_train_overlap(spec: RunSpec, task, test_task, raw, train_paths, test_na
         if train_paths
         else draw_dataset(task, spec.train_data)
     )
-    seen = set(input_digests(task, train))
-    keep = np.array([d not in seen for d in input_digests(test_task, raw)])
+    seen = set(example_digests(task, train))
+    keep = np.array([d not in seen for d in example_digests(test_task, raw)])
     if not keep.any():
         raise DataError(
             f"test set {test_name!r} of {spec.run_id}: every example's input occurs in the "

@@ -21,10 +21,10 @@ import torch
 
 from synthmath.core.errors import CheckpointError
 from synthmath.core.files import _json_default, finite_json, write_json
-from synthmath.core.raw import concat_raw
+from synthmath.core.raw import concat_raw, raw_len
 from synthmath.core.task import RawBatch, Task
 from synthmath.runs.artifacts import RunDir, build_model, read_model, save_model
-from synthmath.runs.datasets import data_digest, draw_dataset, load_dataset
+from synthmath.runs.datasets import data_digest, dedupe, draw_dataset, load_dataset
 from synthmath.runs.plan import RunSpec
 from synthmath.tasks.registry import make_task
 from synthmath.train.batches import EncodedSet, TrainBatches
@@ -45,6 +45,10 @@ def load_train_data(
         train_raw = load_dataset(train_paths, run.train_data, task)[0]
     else:
         train_raw = draw_dataset(task, run.train_data)
+    if run.data.get("dedupe"):
+        train_raw, dropped = dedupe(task, train_raw)
+        log.info("data.dedupe: dropped %d repeated training examples, %d left", dropped,
+                 raw_len(train_raw))  # fmt: skip
     if run.prime_data is None:
         return train_raw
     prime_task = make_task(run.task, {**run.params, **run.prime_data.params})

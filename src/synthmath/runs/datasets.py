@@ -30,7 +30,7 @@ import numpy as np
 
 from synthmath.core.errors import DataError
 from synthmath.core.files import atomic_save_npz
-from synthmath.core.raw import concat_raw, sample_raw
+from synthmath.core.raw import concat_raw, raw_len, sample_raw, take
 from synthmath.core.task import RawBatch, Task
 from synthmath.tasks.registry import make_task
 
@@ -205,6 +205,37 @@ def load_dataset_dir(path: str | os.PathLike) -> tuple[RawBatch, dict]:
     if not paths:
         raise FileNotFoundError(f"{path}: no shard-*.npz files")
     return load_dataset(paths)
+
+
+def example_digests(task: Task, raw: RawBatch, answers: bool = False) -> list[bytes]:
+    """One digest per example of its encoded input (what the model reads), and of its encoded
+    answer too with ``answers``: equal digests, equal examples for the model."""
+
+    def rows(ids: np.ndarray, lengths: np.ndarray) -> list[bytes]:
+        return [row[:n].tobytes() for row, n in zip(ids, lengths)]
+
+    parts = [rows(*task.encode_src(raw))]
+    if answers:
+        parts.append(rows(*task.encode_tgt(raw)))
+    out = []
+    for pieces in zip(*parts):
+        h = hashlib.blake2b(digest_size=16)
+        for piece in pieces:  # the length first: no two splits of one byte string collide
+            h.update(len(piece).to_bytes(8, "little") + piece)
+        out.append(h.digest())
+    return out
+
+
+def dedupe(task: Task, raw: RawBatch) -> tuple[RawBatch, int]:
+    """``raw`` without its repeated examples (same encoded input and answer; the first is
+    kept, the order is unchanged) and how many were dropped."""
+    seen: set[bytes] = set()
+    keep = np.zeros(raw_len(raw), dtype=bool)
+    for i, digest in enumerate(example_digests(task, raw, answers=True)):
+        keep[i] = digest not in seen
+        seen.add(digest)
+    dropped = int((~keep).sum())
+    return (take(raw, keep) if dropped else raw), dropped
 
 
 def data_digest(raws: Sequence[RawBatch]) -> str:

@@ -394,6 +394,11 @@ def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySp
                 f"{where}.training.batch_tokens: batching by token budget needs a stored "
                 "training set (data.online: false)"
             )
+        if data["online"] and data["dedupe"]:
+            raise ConfigError(
+                f"{where}.data.dedupe: deduplication needs a stored training set "
+                "(data.online: false)"
+            )
         root = plan.results
         train_data = None
         if not data["online"]:

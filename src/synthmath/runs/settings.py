@@ -67,6 +67,14 @@ class DataSettings:
     online: Annotated[
         bool, _doc("Draw training batches from the generator instead of a stored set.")
     ] = False
+    dedupe: Annotated[
+        bool,
+        _doc(
+            "Drop repeated training examples (same encoded input and answer), keeping the first; "
+            "the symbolic papers deduplicate their training files. The training log counts "
+            "them. Needs online: false.",
+        ),
+    ] = False
     prime_size: Annotated[
         int,
         _doc(
