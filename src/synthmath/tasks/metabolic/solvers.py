@@ -80,6 +80,58 @@ def reachable(adj: np.ndarray, seeds: np.ndarray) -> np.ndarray:
         frontier = new
 
 
+def closure_bits(adj: np.ndarray) -> np.ndarray:
+    """Reachability as bit masks: ``(N, V) uint64``, bit j of row i set iff j is reachable
+    from i along the edges of ``adj`` (N, V, V), i itself included. Needs V <= 64.
+
+    Warshall's algorithm on bit masks: V steps of (N, V) integer operations, much cheaper than
+    boolean frontier expansion over (N, V, V) arrays (the structural test of every draw).
+    """
+    width = adj.shape[1]
+    if width > 64:
+        raise ValueError(f"closure_bits: at most 64 nodes, got {width}")
+    packed = np.packbits(adj, axis=2, bitorder="little")  # (N, V, ceil(V / 8)) bytes
+    padded = np.zeros((*adj.shape[:2], 8), dtype=np.uint8)
+    padded[:, :, : packed.shape[2]] = packed
+    rows = padded.view("<u8")[:, :, 0].astype(np.uint64)
+    rows |= np.uint64(1) << np.arange(width, dtype=np.uint64)
+    one = np.uint64(1)
+    for k in range(width):
+        # rows that reach k also reach everything k reaches
+        has_k = (rows >> np.uint64(k)) & one
+        rows |= (np.uint64(0) - has_k) & rows[:, k : k + 1]
+    return rows
+
+
+def bits_to_flags(bits: np.ndarray, width: int) -> np.ndarray:
+    """(N,) uint64 bit masks -> (N, width) bool."""
+    return ((bits[:, None] >> np.arange(width, dtype=np.uint64)) & np.uint64(1)).astype(bool)
+
+
+def flags_to_bits(flags: np.ndarray) -> np.ndarray:
+    """(N, V) bool, V <= 64 -> (N,) uint64 bit masks (bit j = column j)."""
+    weights = np.uint64(1) << np.arange(flags.shape[1], dtype=np.uint64)
+    return np.bitwise_or.reduce(np.where(flags, weights, np.uint64(0)), axis=1)
+
+
+def fed_and_drained(
+    adj: np.ndarray, inputs: np.ndarray, outputs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(fed (N, V), drained (N,))`` from the adjacency and the input / output flags (N, V).
+
+    ``fed``: nodes reachable from an input; ``drained``: every fed node reaches an output.
+    """
+    width = adj.shape[1]
+    if width > 64:
+        fed = reachable(adj, inputs)
+        drains = reachable(np.swapaxes(adj, 1, 2), outputs)
+        return fed, ~np.any(fed & ~drains, axis=1)
+    rows = closure_bits(adj)
+    fed = bits_to_flags(np.bitwise_or.reduce(np.where(inputs, rows, np.uint64(0)), axis=1), width)
+    drains = (rows & flags_to_bits(outputs)[:, None]) != 0
+    return fed, ~np.any(fed & ~drains, axis=1)
+
+
 def _node_values(raw: RawBatch, prefix: str, key: str, width: int) -> np.ndarray:
     """Per-node (N, V) sum of ``raw[key]`` over the ``prefix`` list (inputs or outputs)."""
     nodes = np.asarray(raw[f"{prefix}_node"])
@@ -106,9 +158,7 @@ def structure(raw: RawBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """
     adj = adjacency(raw)
     inputs, outputs = _node_flags(raw, "in", adj.shape[1]), _node_flags(raw, "out", adj.shape[1])
-    fed = reachable(adj, inputs)
-    drains = reachable(np.swapaxes(adj, 1, 2), outputs)
-    return adj, fed, ~np.any(fed & ~drains, axis=1)
+    return adj, *fed_and_drained(adj, inputs, outputs)
 
 
 def solve(raw: RawBatch, kinetics: str) -> dict[str, np.ndarray]:
