@@ -40,7 +40,6 @@ from __future__ import annotations
 import numpy as np
 
 from synthmath.core.task import RawBatch
-from synthmath.tasks.metabolic.batches import take
 
 #: relative excess of the lower bound over a capacity that proves "no equilibrium"
 BOUND_MARGIN = 1e-6
@@ -51,7 +50,8 @@ BOUND_ROUNDS = 2
 
 
 class _Terms:
-    """The out-terms (edges, then sinks) of a raw batch as flat arrays, sorted by node."""
+    """The out-terms (edges, then sinks) of a raw batch as flat arrays sorted by source node,
+    with per flat node (net * width + node) capacities and inflows."""
 
     def __init__(self, raw: RawBatch):
         edges, sinks = np.asarray(raw["edge_src"]), np.asarray(raw["out_node"])
@@ -59,32 +59,32 @@ class _Terms:
         e_net, e_slot = np.nonzero(np.arange(edges.shape[1]) < n_edges[:, None])
         o_net, o_slot = np.nonzero(np.arange(sinks.shape[1]) < n_out[:, None])
         self.n_nets = len(n_edges)
-        self.width = max(1, int(np.asarray(raw["n_nodes"]).max(initial=0)))
-        net = np.concatenate([e_net, o_net])
-        node = np.concatenate([edges[e_net, e_slot], sinks[o_net, o_slot]]).astype(np.int64)
-        flat = net * self.width + node
+        self.width = width = max(1, int(np.asarray(raw["n_nodes"]).max(initial=0)))
+        size = self.n_nets * width
+        flat = np.concatenate(
+            [e_net * width + edges[e_net, e_slot], o_net * width + sinks[o_net, o_slot]]
+        )
         order = np.argsort(flat, kind="stable")  # nearly sorted already: cheap
-        self.node = flat[order]  # flat source node (net * width + node), sorted
-        self.vmax = np.concatenate(
-            [raw["edge_vmax"][e_net, e_slot], raw["out_vmax"][o_net, o_slot]]
-        )[order]
-        self.km = np.concatenate([raw["edge_km"][e_net, e_slot], raw["out_km"][o_net, o_slot]])[
-            order
-        ]
-        size = self.n_nets * self.width
+        self.node = flat[order]  # flat source node of each term, sorted
+        vmax = np.concatenate([raw["edge_vmax"][e_net, e_slot], raw["out_vmax"][o_net, o_slot]])
+        km = np.concatenate([raw["edge_km"][e_net, e_slot], raw["out_km"][o_net, o_slot]])
+        self.vmax, self.km = vmax[order], km[order]
+        dst = np.full(len(flat), -1, dtype=np.int64)
+        dst[: len(e_net)] = e_net * width + raw["edge_dst"][e_net, e_slot]
+        self.dst = dst[order]  # flat target node, -1 for a sink
         self.capacity = np.bincount(self.node, self.vmax, minlength=size)
         self.slope_zero = np.bincount(self.node, self.vmax / self.km, minlength=size)  # F'(0)
-        internal = order < len(e_net)
-        edge = order[internal]
-        self.edge_src = self.node[internal]
-        self.edge_dst = e_net[edge] * self.width + raw["edge_dst"][e_net[edge], e_slot[edge]]
-        self.internal = internal
         in_node = np.asarray(raw["in_node"])
         i_net, i_slot = np.nonzero(np.arange(in_node.shape[1]) < np.asarray(raw["n_in"])[:, None])
         self.inflow = np.bincount(
-            i_net * self.width + in_node[i_net, i_slot],
-            raw["in_rate"][i_net, i_slot],
-            minlength=size,
+            i_net * width + in_node[i_net, i_slot], raw["in_rate"][i_net, i_slot], minlength=size
+        )
+
+    def keep(self, nets: np.ndarray) -> None:
+        """Keep only the terms of the networks ``nets`` (N,) bool (flat numbering unchanged)."""
+        mask = nets[self.node // self.width]
+        self.node, self.vmax, self.km, self.dst = (
+            a[mask] for a in (self.node, self.vmax, self.km, self.dst)
         )
 
     def shares(self, a: np.ndarray) -> np.ndarray:
@@ -104,11 +104,11 @@ class _Terms:
 
     def iterate(self, z: np.ndarray, a: np.ndarray, steps: int) -> np.ndarray:
         """``steps`` iterations z <- b + L(a) z (flat node vectors)."""
-        share = self.shares(a)[self.internal]
+        internal = self.dst >= 0
+        share = self.shares(a)[internal]
+        src, dst = self.node[internal], self.dst[internal]
         for _ in range(steps):
-            z = self.inflow + np.bincount(
-                self.edge_dst, share * z[self.edge_src], minlength=len(self.inflow)
-            )
+            z = self.inflow + np.bincount(dst, share * z[src], minlength=len(self.inflow))
         return z
 
     def concentration_bound(self, z: np.ndarray) -> np.ndarray:
@@ -128,24 +128,16 @@ def no_equilibrium(
 ) -> np.ndarray:
     """(N,) True where the bound proves that a Michaelis-Menten network has no equilibrium
     (see the module docstring); False says nothing."""
-    n_nets = len(raw["n_nodes"])
-    proven = np.zeros(n_nets, dtype=bool)
-    alive = np.arange(n_nets)
-    terms, z = _Terms(raw), None
+    terms = _Terms(raw)
+    z = terms.inflow
+    proven = terms.proves_none(z)  # z = b settles many already
+    a = np.zeros_like(z)
     for round_ in range(rounds):
-        if round_ == 0:
-            z = terms.iterate(terms.inflow, np.zeros_like(terms.inflow), steps)
-        else:
-            z = terms.iterate(z, terms.concentration_bound(z), steps)
-        done = terms.proves_none(z)
-        proven[alive[done]] = True
-        if done.all() or round_ == rounds - 1:
+        if proven.all():
             break
-        keep = ~done
-        alive = alive[keep]
-        width = terms.width
-        z = z.reshape(-1, width)[keep].ravel()
-        terms = _Terms(take(raw, alive))
-        if terms.width != width:  # the widest networks are settled: re-pad z
-            z = z.reshape(-1, width)[:, : terms.width].ravel()
+        terms.keep(~proven)
+        if round_ > 0:
+            a = terms.concentration_bound(z)
+        z = terms.iterate(z, a, steps)
+        proven |= terms.proves_none(z)
     return proven

@@ -48,7 +48,8 @@ from synthmath.tasks.metabolic.networks import FLUX_FIELDS
 from synthmath.tasks.metabolic.solvers import fed_and_drained, solve
 
 SAMPLERS = ("rejection", "fast")
-_CHUNK = 8192  # draws per structure batch (bounds memory)
+_CHUNK = 32768  # most draws per batch: ~3 MB of adjacency at 10 nodes
+_CHUNK_CELLS = 2**22  # most draws * nodes**2 per batch (bounds memory for large networks)
 # states of a draw
 _NO_STRUCT, _NO_BOUND, _YES_LINEAR, _YES, _NO, _DROP = range(6)
 _YES_STATES = (_YES_LINEAR, _YES)
@@ -86,7 +87,8 @@ def sample_classes(
         missing = {c: want[c] - have[c] for c in (True, False)}
         p_yes = min(max((yes + 1) / (decided + 2), 0.005), 0.995)
         size = max(missing[True] / p_yes, missing[False] / (1 - p_yes))
-        size = int(min(max(1.15 * size + 16, 64), _CHUNK))
+        most = max(256, min(_CHUNK, _CHUNK_CELLS // params["nodes_max"] ** 2))
+        size = int(min(max(1.15 * size + 16, 64), most))
         part, counts = _chunk(size, missing, params, rng)
         drawn += size
         decided += counts[0]

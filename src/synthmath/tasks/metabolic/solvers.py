@@ -81,8 +81,9 @@ def reachable(adj: np.ndarray, seeds: np.ndarray) -> np.ndarray:
 
 
 def closure_bits(adj: np.ndarray) -> np.ndarray:
-    """Reachability as bit masks: ``(N, V) uint64``, bit j of row i set iff j is reachable
-    from i along the edges of ``adj`` (N, V, V), i itself included. Needs V <= 64.
+    """Reachability as bit masks: ``(N, V)`` unsigned integers (8 to 64 bits, the fewest that
+    hold V), bit j of row i set iff j is reachable from i along the edges of ``adj``
+    (N, V, V), i itself included. Needs V <= 64.
 
     Warshall's algorithm on bit masks: V steps of (N, V) integer operations, much cheaper than
     boolean frontier expansion over (N, V, V) arrays (the structural test of every draw).
@@ -90,28 +91,32 @@ def closure_bits(adj: np.ndarray) -> np.ndarray:
     width = adj.shape[1]
     if width > 64:
         raise ValueError(f"closure_bits: at most 64 nodes, got {width}")
+    n_bytes = next(b for b in (1, 2, 4, 8) if 8 * b >= width)
+    dtype = np.dtype(f"<u{n_bytes}")
     packed = np.packbits(adj, axis=2, bitorder="little")  # (N, V, ceil(V / 8)) bytes
-    padded = np.zeros((*adj.shape[:2], 8), dtype=np.uint8)
+    padded = np.zeros((*adj.shape[:2], n_bytes), dtype=np.uint8)
     padded[:, :, : packed.shape[2]] = packed
-    rows = padded.view("<u8")[:, :, 0].astype(np.uint64)
-    rows |= np.uint64(1) << np.arange(width, dtype=np.uint64)
-    one = np.uint64(1)
+    rows = padded.view(dtype)[:, :, 0].astype(dtype.newbyteorder("="))
+    bit = dtype.type(1) << np.arange(width, dtype=rows.dtype)
+    rows |= bit
+    zero, one = rows.dtype.type(0), rows.dtype.type(1)
     for k in range(width):
         # rows that reach k also reach everything k reaches
-        has_k = (rows >> np.uint64(k)) & one
-        rows |= (np.uint64(0) - has_k) & rows[:, k : k + 1]
+        has_k = (rows >> rows.dtype.type(k)) & one
+        rows |= (zero - has_k) & rows[:, k : k + 1]
     return rows
 
 
 def bits_to_flags(bits: np.ndarray, width: int) -> np.ndarray:
-    """(N,) uint64 bit masks -> (N, width) bool."""
-    return ((bits[:, None] >> np.arange(width, dtype=np.uint64)) & np.uint64(1)).astype(bool)
+    """(N,) bit masks -> (N, width) bool."""
+    shifts = np.arange(width, dtype=bits.dtype)
+    return ((bits[:, None] >> shifts) & bits.dtype.type(1)).astype(bool)
 
 
-def flags_to_bits(flags: np.ndarray) -> np.ndarray:
-    """(N, V) bool, V <= 64 -> (N,) uint64 bit masks (bit j = column j)."""
-    weights = np.uint64(1) << np.arange(flags.shape[1], dtype=np.uint64)
-    return np.bitwise_or.reduce(np.where(flags, weights, np.uint64(0)), axis=1)
+def flags_to_bits(flags: np.ndarray, dtype=np.uint64) -> np.ndarray:
+    """(N, V) bool, V <= 64 -> (N,) bit masks of ``dtype`` (bit j = column j)."""
+    weights = np.dtype(dtype).type(1) << np.arange(flags.shape[1], dtype=dtype)
+    return np.bitwise_or.reduce(np.where(flags, weights, weights.dtype.type(0)), axis=1)
 
 
 def fed_and_drained(
@@ -127,8 +132,9 @@ def fed_and_drained(
         drains = reachable(np.swapaxes(adj, 1, 2), outputs)
         return fed, ~np.any(fed & ~drains, axis=1)
     rows = closure_bits(adj)
-    fed = bits_to_flags(np.bitwise_or.reduce(np.where(inputs, rows, np.uint64(0)), axis=1), width)
-    drains = (rows & flags_to_bits(outputs)[:, None]) != 0
+    zero = rows.dtype.type(0)
+    fed = bits_to_flags(np.bitwise_or.reduce(np.where(inputs, rows, zero), axis=1), width)
+    drains = (rows & flags_to_bits(outputs, rows.dtype)[:, None]) != 0
     return fed, ~np.any(fed & ~drains, axis=1)
 
 
