@@ -123,6 +123,25 @@ class _Terms:
         return over.reshape(self.n_nets, self.width).any(axis=1)
 
 
+def inflow_over_capacity(raw: RawBatch) -> np.ndarray:
+    """(N,) True where an input's own inflow reaches its capacity: the bound at z = b, which
+    needs the inflows and vmax only (not km)."""
+    n_nets = len(raw["n_nodes"])
+    width = max(1, int(np.asarray(raw["n_nodes"]).max(initial=0)))
+    totals = []
+    for nodes, count, values in (
+        ("edge_src", "n_edges", "edge_vmax"),
+        ("out_node", "n_out", "out_vmax"),
+        ("in_node", "n_in", "in_rate"),
+    ):
+        net, slot = np.nonzero(np.arange(raw[nodes].shape[1]) < np.asarray(raw[count])[:, None])
+        flat = net * width + raw[nodes][net, slot]
+        totals.append(np.bincount(flat, raw[values][net, slot], minlength=n_nets * width))
+    capacity, inflow = totals[0] + totals[1], totals[2]
+    over = (inflow > 0) & (inflow >= capacity * (1.0 + BOUND_MARGIN))
+    return over.reshape(n_nets, width).any(axis=1)
+
+
 def no_equilibrium(
     raw: RawBatch, steps: int = BOUND_STEPS, rounds: int = BOUND_ROUNDS
 ) -> np.ndarray:

@@ -123,14 +123,21 @@ def _chunk(size: int, missing: dict[bool, int], p: dict[str, Any], rng: np.rando
     parts: list[tuple[np.ndarray, RawBatch]] = []  # (draw indices, finished and solved)
     pre_row = np.full(size, -1)
     pre: RawBatch = {}
+    has_km = np.zeros(0, dtype=bool)
     if p["kinetics"] != "linear":
+        # inflows and vmax first: an input's inflow over its capacity settles many draws;
+        # km (independent of the rest) only for the others, then the bound, then the solve
         rows = np.flatnonzero(drained)
-        pre = _with_rates(_networks(draws, adj, rows), p, rng)
+        pre = _networks(draws, adj, rows)
         pre_row[rows] = np.arange(len(rows))
-        rejected = bounds.no_equilibrium(pre)
+        _draw_fields(pre, ("in_rate", "edge_vmax", "out_vmax"), np.arange(len(rows)), p, rng)
+        rejected = bounds.inflow_over_capacity(pre)
+        has_km = ~rejected
+        rest = np.flatnonzero(has_km)
+        _draw_fields(pre, ("edge_km", "out_km"), rest, p, rng)
+        rejected[rest] = bounds.no_equilibrium(take(pre, rest))
         state[rows[rejected]] = _NO_BOUND
-        solve_rows = rows[~rejected]
-        parts.append(_build(solve_rows, take(pre, ~rejected), p, rng, state))
+        parts.append(_build(rows[~rejected], take(pre, ~rejected), p, rng, state))
     while True:
         yes_rows = np.flatnonzero(np.isin(state, _YES_STATES))[: missing[True]]
         no_rows = np.flatnonzero(np.isin(state, _NO_STATES))[: missing[False]]
@@ -141,9 +148,18 @@ def _chunk(size: int, missing: dict[bool, int], p: dict[str, Any], rng: np.rando
         fresh = todo[pre_row[todo] < 0]  # no rates drawn yet
         networks = []
         if len(fresh):
-            networks.append((fresh, _with_rates(_networks(draws, adj, fresh), p, rng)))
+            raw = _networks(draws, adj, fresh)
+            keys = [
+                "in_rate",
+                *(f"{s}_{f}" for s in ("edge", "out") for f in FLUX_FIELDS[p["kinetics"]]),
+            ]
+            _draw_fields(raw, keys, np.arange(len(fresh)), p, rng)
+            networks.append((fresh, raw))
         old = todo[pre_row[todo] >= 0]
         if len(old):
+            lacking = pre_row[old][~has_km[pre_row[old]]]  # settled by inflow, no km yet
+            _draw_fields(pre, ("edge_km", "out_km"), lacking, p, rng)
+            has_km[lacking] = True
             networks.append((old, take(pre, pre_row[old])))
         for rows, raw in networks:
             parts.append(_build(rows, raw, p, rng, state))
@@ -175,21 +191,32 @@ def _networks(draws: RawBatch, adj: np.ndarray, rows: np.ndarray) -> RawBatch:
     return raw
 
 
-def _with_rates(raw: RawBatch, p: dict[str, Any], rng: np.random.Generator) -> RawBatch:
-    """``raw`` with its inflows and flux parameters drawn and rounded to 3 digits."""
-    values = graphs.draw_parameters(
-        raw,
-        rng,
-        p["kinetics"],
-        p["rate_law"],
-        (p["rate_min"], p["rate_max"]),
-        (p["km_min"], p["km_max"]),
-    )
-    for key, value in values.items():  # round the real slots only (the padding stays 0.0)
-        real = value != 0.0
-        value[real] = round_sig3(value[real])
-        raw[key] = value
-    return raw
+def _draw_fields(
+    raw: RawBatch, keys, rows: np.ndarray, p: dict[str, Any], rng: np.random.Generator
+) -> None:
+    """Draw the values ``keys`` (e.g. ``in_rate``, ``edge_km``) of networks ``rows`` of
+    ``raw``, rounded to 3 digits, in place (0.0 beyond the list lengths). Every value is
+    independent of everything else, so drawing it later, for some networks only, gives the
+    same distribution as :func:`graphs.draw_parameters`."""
+    lists = {
+        "in": ("in_node", "n_in"),
+        "edge": ("edge_src", "n_edges"),
+        "out": ("out_node", "n_out"),
+    }
+    for key in keys:
+        nodes, count = lists[key.split("_")[0]]
+        width = raw[nodes].shape[1]
+        if key not in raw:
+            raw[key] = np.zeros((len(raw[count]), width))
+        if len(rows) == 0:
+            continue
+        bounds_ = (
+            (p["km_min"], p["km_max"]) if key.endswith("_km") else (p["rate_min"], p["rate_max"])
+        )
+        values = graphs.draw_values(rng, p["rate_law"], bounds_, (len(rows), width))
+        real = np.arange(width)[None, :] < raw[count][rows, None]
+        values[real] = round_sig3(values[real])
+        raw[key][rows] = np.where(real, values, 0.0)
 
 
 def _build(
