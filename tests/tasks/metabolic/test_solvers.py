@@ -13,7 +13,7 @@ from scipy.integrate import solve_ivp
 
 from synthmath.core.errors import ConfigError
 from synthmath.tasks.metabolic import graphs
-from synthmath.tasks.metabolic.solvers import fed_and_drained, reachable, solve
+from synthmath.tasks.metabolic.solvers import solve
 
 FAMILY_MIX = "erdos_renyi,preferential,small_world,dag,chain,tree,cycle_rich"
 
@@ -304,18 +304,6 @@ def test_structural_cases():
     # Michaelis-Menten: the sink cannot carry the inflow
     raw = graphs.single_network(1, [], [], [(0, 1.0)], [(0, (0.9, 0.1))], "michaelis_menten")
     assert not solve(raw, "michaelis_menten")["exists"][0]
-
-
-@pytest.mark.parametrize("width", [1, 2, 7, 10, 33, 64, 70])
-def test_bit_mask_reachability_matches_frontier_search(width):
-    rng = np.random.default_rng(width)
-    for p in (0.02, 0.1, 0.4):
-        adj = rng.random((300, width, width)) < p
-        inputs, outputs = rng.random((2, 300, width)) < 0.2
-        fed, drained = fed_and_drained(adj, inputs, outputs)  # width 70: the frontier search
-        drains = reachable(np.swapaxes(adj, 1, 2), outputs)
-        np.testing.assert_array_equal(fed, reachable(adj, inputs))
-        np.testing.assert_array_equal(drained, ~np.any(fed & ~drains, axis=1))
 
 
 def test_undecided_is_rare():

@@ -2,7 +2,7 @@
 
 Balanced Michaelis-Menten sets need as many networks with an equilibrium as without, and only
 about one random network in 20 has one. Most draws are settled by structure (a fed node that
-cannot reach an output, :func:`synthmath.tasks.metabolic.solvers.fed_and_drained`); most of the
+cannot reach an output, :func:`synthmath.tasks.metabolic.reach.fed_and_drained`); most of the
 drained rest lack an equilibrium because some node receives more than it can pass on. This
 module proves that for most of them with a few passes over the edges, so that the exact solver
 (:mod:`synthmath.tasks.metabolic.solvers`) runs on few networks besides those that have one.

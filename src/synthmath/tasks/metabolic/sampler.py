@@ -11,25 +11,28 @@ This sampler draws the same networks in another order of work, each stage only f
 still in play:
 
 1. the graph, its node count and family, and its inputs and outputs (nodes not relabelled);
-2. the structural test (:func:`solvers.fed_and_drained`): a network with a fed node that
+2. the structural test (:func:`reach.fed_and_drained`): a network with a fed node that
    cannot reach an output has no equilibrium under either kinetics (exact); linear networks
    have one exactly when drained;
-3. Michaelis-Menten only, drained networks: rates (rounded), then the lower bound of
-   :mod:`synthmath.tasks.metabolic.bounds`, which proves "no equilibrium" for most of them;
-   the rest are finished (step 4) and solved exactly;
-4. the draws kept: rates where not drawn yet, a uniform relabelling of the nodes, the list
-   order (shuffled, or sorted as the generator lists it), rounding, the exact solve.
+3. Michaelis-Menten only, drained networks: inflows and vmax (rounded), a first check
+   (an input whose own inflow reaches its capacity), km for the others, then the lower bound
+   of :mod:`synthmath.tasks.metabolic.bounds`, which proves "no equilibrium" for most of
+   them; the rest are finished (step 4) and solved exactly;
+4. the draws kept: rates (rounded) where not drawn yet, a uniform relabelling of the nodes,
+   the list order (shuffled, or sorted as the generator lists it), the exact solve.
 
 Why the distribution is that of rejection sampling: every value of a network is drawn
 independently of the rest of the network given the list lengths (rates), or is a uniform
-symmetry of it (node labels, list order), so drawing them later, only for some draws, changes
-nothing about a draw's distribution. The class of every draw is decided exactly (structure,
+symmetry of it (node labels, list order; inputs and outputs are uniform among the eligible
+nodes, so picking them before the relabelling gives the same joint law), so drawing them
+later, only for some draws, changes nothing about a draw's distribution. The class of every draw is decided exactly (structure,
 the bound, or the solver; a network the bound rejects is never one with an equilibrium, and
 the kept ones are solved, so one the solver leaves undecided is dropped as in rejection
 sampling), and the draws kept are the first of each class in draw order, a choice that
 depends on the classes only. So, given its class, each kept network is distributed as a
 rejection-sampled one. The random stream is not the same: datasets differ from
-``sampler=rejection`` ones (that is why it is an option). Tested by
+``sampler=rejection`` ones (that is why it is an option). Without class targets (existence
+with ``balance=false``) nothing is rejected and the task uses rejection sampling. Tested by
 ``tests/tasks/metabolic/test_sampler.py`` (two-sample tests per class against rejection).
 """
 
@@ -45,7 +48,8 @@ from synthmath.core.task import RawBatch
 from synthmath.tasks.metabolic import bounds, graphs
 from synthmath.tasks.metabolic.batches import NODE_KEYS, concat, shuffle_lists, take
 from synthmath.tasks.metabolic.networks import FLUX_FIELDS
-from synthmath.tasks.metabolic.solvers import fed_and_drained, solve
+from synthmath.tasks.metabolic.reach import fed_and_drained
+from synthmath.tasks.metabolic.solvers import solve
 
 SAMPLERS = ("rejection", "fast")
 _CHUNK = 32768  # most draws per batch: ~3 MB of adjacency at 10 nodes
