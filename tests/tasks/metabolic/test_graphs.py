@@ -264,3 +264,13 @@ def test_bad_parameters_name_the_parameter(kwargs, message):
 def test_single_network_errors(args, message):
     with pytest.raises(ConfigError, match=message):
         graphs.single_network(*args)
+
+
+def test_top_k_selection_matches_ranks_from_a_double_argsort():
+    from synthmath.tasks.metabolic.families import _top
+
+    rng = np.random.default_rng(0)
+    keys = np.round(rng.normal(size=(2000, 7)), 1)  # many ties
+    count = rng.integers(1, 8, 2000)
+    rank = np.argsort(np.argsort(-keys, axis=1), axis=1)
+    np.testing.assert_array_equal(_top(keys, count), rank < count[:, None])

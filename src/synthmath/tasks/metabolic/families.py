@@ -74,8 +74,7 @@ def _preferential(n_nodes, width, density, rng):
         links = np.clip(whole + (rng.random(m) < frac), 1, t)
         # Gumbel top-k = k draws without replacement, probability proportional to weight
         keys = np.log(degree[:, :t] + 1.0) + rng.gumbel(size=(m, t))
-        rank = np.argsort(np.argsort(-keys, axis=1), axis=1)
-        chosen = (rank < links[:, None]) & active[:, None]
+        chosen = _top(keys, links.astype(np.int64)) & active[:, None]
         outward = rng.random((m, t)) < 0.5
         rows, cols = np.nonzero(chosen)
         out = outward[rows, cols]
@@ -85,6 +84,21 @@ def _preferential(n_nodes, width, density, rng):
         degree[:, t] += chosen.sum(axis=1)
     valid = node_mask(n_nodes, width)
     return adj, valid, valid
+
+
+def _top(keys: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """(m, t) bool: the ``count`` (m,) largest keys of each row (1 <= count <= t).
+
+    A threshold at the count-th largest key; rows where keys tie at the threshold take the
+    first ones in argsort order, as ``rank < count`` with ranks from a double argsort does."""
+    ordered = -np.sort(-keys, axis=1)
+    threshold = np.take_along_axis(ordered, count[:, None] - 1, axis=1)
+    chosen = keys >= threshold
+    tied = np.flatnonzero(chosen.sum(axis=1) != count)
+    if len(tied):
+        rank = np.argsort(np.argsort(-keys[tied], axis=1), axis=1)
+        chosen[tied] = rank < count[tied, None]
+    return chosen
 
 
 def _small_world(n_nodes, width, density, rng):
@@ -158,16 +172,21 @@ def _cycle_rich(n_nodes, width, density, rng):
     n = n_nodes.astype(np.int64)
     target = np.minimum(np.ceil(density * n), np.maximum(n * (n - 1) // 2, 2))
     adj = np.zeros((m, width, width), dtype=bool)
+    edges = np.zeros(m, dtype=np.int64)
     step = np.arange(width)[None, :]
     for _ in range(MAX_CYCLES):
-        active = adj.sum(axis=(1, 2)) < target
-        if not active.any():
+        active = np.flatnonzero(edges < target)
+        if len(active) == 0:
             break
-        order = np.argsort(np.where(valid, rng.random((m, width)), 2.0), axis=1)
-        length = rng.integers(2, n + 1)[:, None]
+        keys = rng.random((m, width))  # drawn for every network: the same random stream
+        length = rng.integers(2, n + 1)[active, None]
+        order = np.argsort(np.where(valid[active], keys[active], 2.0), axis=1)
         successor = np.take_along_axis(order, (step + 1) % length, axis=1)
-        rows, pos = np.nonzero((step < length) & active[:, None])
-        adj[rows, order[rows, pos], successor[rows, pos]] = True
+        rows, pos = np.nonzero(step < length)
+        src, dst, rows = order[rows, pos], successor[rows, pos], active[rows]
+        new = ~adj[rows, src, dst]  # the edges of one cycle are distinct
+        adj[rows, src, dst] = True
+        edges += np.bincount(rows[new], minlength=m)
     return adj, valid, valid
 
 

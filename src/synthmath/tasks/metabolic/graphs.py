@@ -102,7 +102,9 @@ def _relabel(adj, in_ok, out_ok, valid, rng):
     return adj, np.take_along_axis(in_ok, order, 1), np.take_along_axis(out_ok, order, 1)
 
 
-def _pick_nodes(eligible, count_range, rng):
+def pick_nodes(
+    eligible: np.ndarray, count_range: tuple[int, int], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Distinct nodes per network, uniformly among ``eligible``: (nodes (N, K) padded -1, counts)."""
     lo, hi = count_range
     count = np.minimum(rng.integers(lo, hi + 1, len(eligible)), eligible.sum(axis=1))
@@ -171,6 +173,43 @@ def sample_networks(
     rate_range = _check_positive_range("rate_range", rate_range)
     km_range = _check_positive_range("km_range", km_range)
 
+    n_nodes, which, adj, in_ok, out_ok = draw_graphs(n, rng, names, nodes_min, nodes_max, density)
+    valid = node_mask(n_nodes, adj.shape[1])
+    adj, in_ok, out_ok = _relabel(adj, in_ok, out_ok, valid, rng)
+    edge_src, edge_dst, n_edges = edge_lists(adj)
+    in_node, n_in = pick_nodes(in_ok, inputs, rng)
+    out_node, n_out = pick_nodes(out_ok, outputs, rng)
+    counts = {"n_in": n_in, "n_edges": n_edges, "n_out": n_out}
+    values = draw_parameters(counts, rng, kinetics, rate_law, rate_range, km_range)
+    family_index = np.array([FAMILIES.index(name) for name in names], dtype=np.int8)
+    return {
+        "n_nodes": n_nodes.astype(np.int32),
+        "edge_src": edge_src,
+        "edge_dst": edge_dst,
+        "n_edges": n_edges,
+        "in_node": in_node,
+        "in_rate": values.pop("in_rate"),
+        "n_in": n_in,
+        "out_node": out_node,
+        "n_out": n_out,
+        "family": family_index[which],
+        **values,
+    }
+
+
+def draw_graphs(
+    n: int,
+    rng: np.random.Generator,
+    names: Sequence[str],
+    nodes_min: int,
+    nodes_max: int,
+    density: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The graph part of :func:`sample_networks` (checked arguments, nodes not relabelled yet).
+
+    Returns ``(n_nodes (n,), which (n,) index into names, adjacency (n, V, V), input-eligible
+    (n, V), output-eligible (n, V))`` with V the largest node count.
+    """
     n_nodes = rng.integers(nodes_min, nodes_max + 1, n)
     width = int(n_nodes.max())
     which = rng.integers(0, len(names), n) if len(names) > 1 else np.zeros(n, dtype=np.int64)
@@ -183,38 +222,40 @@ def sample_networks(
             adj[rows], in_ok[rows], out_ok[rows] = GENERATORS[name](
                 n_nodes[rows], width, float(density), rng
             )
-    valid = node_mask(n_nodes, width)
-    adj, in_ok, out_ok = _relabel(adj, in_ok, out_ok, valid, rng)
-    edge_src, edge_dst, n_edges = edge_lists(adj)
-    in_node, n_in = _pick_nodes(in_ok, inputs, rng)
-    out_node, n_out = _pick_nodes(out_ok, outputs, rng)
+    return n_nodes, which, adj, in_ok, out_ok
 
-    def values(bounds, like, counts):
-        drawn = draw_values(rng, rate_law, bounds, like.shape)
-        return np.where(np.arange(like.shape[1])[None, :] < counts[:, None], drawn, 0.0)
 
-    family_index = np.array([FAMILIES.index(name) for name in names], dtype=np.int8)
-    raw: RawBatch = {
-        "n_nodes": n_nodes.astype(np.int32),
-        "edge_src": edge_src,
-        "edge_dst": edge_dst,
-        "n_edges": n_edges,
-        "in_node": in_node,
-        "in_rate": values(rate_range, in_node, n_in),
-        "n_in": n_in,
-        "out_node": out_node,
-        "n_out": n_out,
-        "family": family_index[which],
-    }
+def draw_parameters(
+    counts: dict[str, np.ndarray],
+    rng: np.random.Generator,
+    kinetics: str,
+    rate_law: str,
+    rate_range: tuple[float, float],
+    km_range: tuple[float, float],
+) -> RawBatch:
+    """Inflows and flux parameters of edges and sinks, given the list lengths ``n_in``,
+    ``n_edges``, ``n_out`` (``counts``): ``{"in_rate": ..., "edge_<field>": ..., ...}``.
+
+    Every value is independent, from ``rate_law`` over its range; each list is as wide as its
+    longest (at least one slot), slots beyond the counts are 0.0.
+    """
+
+    def values(bounds, count):
+        width = max(1, int(count.max(initial=0)))
+        drawn = draw_values(rng, rate_law, bounds, (len(count), width))
+        return np.where(np.arange(width)[None, :] < count[:, None], drawn, 0.0)
+
+    out = {"in_rate": values(rate_range, counts["n_in"])}
+    edges, sinks = counts["n_edges"], counts["n_out"]
     if kinetics == "linear":
-        raw["edge_rate"] = values(rate_range, edge_src, n_edges)
-        raw["out_rate"] = values(rate_range, out_node, n_out)
+        out["edge_rate"] = values(rate_range, edges)
+        out["out_rate"] = values(rate_range, sinks)
     else:
-        raw["edge_vmax"] = values(rate_range, edge_src, n_edges)
-        raw["edge_km"] = values(km_range, edge_src, n_edges)
-        raw["out_vmax"] = values(rate_range, out_node, n_out)
-        raw["out_km"] = values(km_range, out_node, n_out)
-    return raw
+        out["edge_vmax"] = values(rate_range, edges)
+        out["edge_km"] = values(km_range, edges)
+        out["out_vmax"] = values(rate_range, sinks)
+        out["out_km"] = values(km_range, sinks)
+    return out
 
 
 def adjacency(raw: RawBatch) -> np.ndarray:

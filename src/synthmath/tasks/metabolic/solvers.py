@@ -48,6 +48,7 @@ import numpy as np
 from synthmath.core.errors import ConfigError
 from synthmath.core.task import RawBatch
 from synthmath.tasks.metabolic.graphs import KINETICS, adjacency
+from synthmath.tasks.metabolic.reach import fed_and_drained
 
 #: relative distance between a fed node's throughput and its capacity below which a
 #: Michaelis-Menten network is reported undecided
@@ -66,18 +67,6 @@ _STRUCTURE_KEYS = (
 
 def _count_mask(counts: np.ndarray, width: int) -> np.ndarray:
     return np.arange(width)[None, :] < np.asarray(counts)[:, None]
-
-
-def reachable(adj: np.ndarray, seeds: np.ndarray) -> np.ndarray:
-    """Nodes reachable from ``seeds`` (N, V) along the edges of ``adj`` (N, V, V), seeds included."""
-    reached = seeds.copy()
-    frontier = seeds
-    while True:
-        new = np.any(frontier[:, :, None] & adj, axis=1) & ~reached
-        if not new.any():
-            return reached
-        reached |= new
-        frontier = new
 
 
 def _node_values(raw: RawBatch, prefix: str, key: str, width: int) -> np.ndarray:
@@ -106,9 +95,7 @@ def structure(raw: RawBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """
     adj = adjacency(raw)
     inputs, outputs = _node_flags(raw, "in", adj.shape[1]), _node_flags(raw, "out", adj.shape[1])
-    fed = reachable(adj, inputs)
-    drains = reachable(np.swapaxes(adj, 1, 2), outputs)
-    return adj, fed, ~np.any(fed & ~drains, axis=1)
+    return adj, *fed_and_drained(adj, inputs, outputs)
 
 
 def solve(raw: RawBatch, kinetics: str) -> dict[str, np.ndarray]:

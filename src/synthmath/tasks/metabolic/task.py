@@ -59,7 +59,7 @@ from synthmath.tasks.metabolic.networks import (
     known_networks,
     network_to_dict,
 )
-from synthmath.tasks.metabolic.solvers import solve
+from synthmath.tasks.metabolic.sampler import SAMPLERS, answers, sample_classes
 
 ANSWERS = ("existence", "concentrations", "flows")
 RATE_LAWS = ("uniform", "log_uniform")
@@ -140,6 +140,15 @@ class MetabolicTask(Task):
         "shuffle_edges": _param(
             True, "shuffle the stored order of edges, inflows and sinks of each network", bool
         ),
+        "sampler": _param(
+            "rejection",
+            "how class-targeted sets (balanced existence, concentrations, flows) are drawn: "
+            "'rejection' solves whole networks and keeps the first of each class; 'fast' "
+            "settles most draws by structure and a cheap bound first (same distribution per "
+            "class, another random stream, see sampler.py)",
+            str,
+            choices=SAMPLERS,
+        ),
         "encoding": _param(
             "P1000", "number encoding of rates and answers", str, choices=ENCODING_NAMES, data=False
         ),
@@ -207,6 +216,14 @@ class MetabolicTask(Task):
     def encoding(self) -> NumberEncoding:
         return get_encoding(self.params["encoding"])
 
+    def generator_params(self) -> dict[str, Any]:
+        """Data parameters, without ``sampler`` when it is the default (same dataset ids and
+        shard metadata as before the option existed)."""
+        out = super().generator_params()
+        if out["sampler"] == self.PARAMS["sampler"].default:
+            out.pop("sampler")
+        return out
+
     def main_metric(self) -> str:
         return "acc" if self.params["answer"] == "existence" else "acc_tol5"
 
@@ -225,10 +242,18 @@ class MetabolicTask(Task):
 
     def _sample_random(self, n: int, rng: np.random.Generator) -> RawBatch:
         want = self._class_targets(n)
+        budget = _DRAW_BUDGET[0] * n + _DRAW_BUDGET[1]
+        if want is not None and self.params["sampler"] == "fast":
+            return sample_classes(
+                self.params,
+                want,
+                rng,
+                budget,
+                lambda drawn, yes, decided, have: self._too_rare(drawn, yes, decided, want, have),
+            )
         have = {True: 0, False: 0}
         parts: list[RawBatch] = []
         drawn = decided = yes = 0
-        budget = _DRAW_BUDGET[0] * n + _DRAW_BUDGET[1]
         while True:
             total = have[True] + have[False]
             if want is None:
@@ -294,7 +319,7 @@ class MetabolicTask(Task):
             raw[key] = round_sig3(raw[key])
         if p["shuffle_edges"]:
             shuffle_lists(raw, rng)
-        raw.update(_answers(raw, p["kinetics"]))
+        raw.update(answers(raw, p["kinetics"]))
         undecided = raw.pop("undecided", None)
         return raw if undecided is None or not undecided.any() else take(raw, ~undecided)
 
@@ -419,19 +444,13 @@ def answer_json(raw: RawBatch, i: int, answer: str, names: list[str]) -> dict[st
 
 
 # ---- raw batch helpers -------------------------------------------------------------------------
-def _answers(raw: RawBatch, kinetics: str) -> RawBatch:
-    solution = solve(raw, kinetics)
-    keys = ("exists", "conc", "flow", "out_flow", "undecided")
-    return {k: np.asarray(solution[k]) for k in keys if k in solution}
-
-
 @cache
 def _known_bank(kinetics: str) -> RawBatch:
     """All shipped networks of one kinetics in one solved raw batch, with a ``network`` index."""
     networks = known_networks(kinetics)
     raw = concat([net.raw for net in networks])
     raw["network"] = np.arange(len(networks), dtype=np.int16)
-    raw.update(_answers(raw, kinetics))
+    raw.update(answers(raw, kinetics))
     undecided = raw.pop("undecided", np.zeros(len(networks), dtype=bool))
     bad = [net.path for net, ok in zip(networks, raw["exists"] & ~undecided) if not ok]
     if bad:
