@@ -1,0 +1,93 @@
+"""Figures of the theory toys: the random-features phase space (log10 test loss over
+(N/D, P/D) with the lines N = D and N = P) and the p-spin Langevin curves."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from synthmath.core.files import atomic_path
+from synthmath.theory.random_features import Activation, phase_space
+
+# The paper's Fig. 3 (d'Ascoli, Sagun, Biroli 2020): delta = 0, 0.5, 5 titled SNR inf, 2, 0.2
+DELTAS = (0.0, 0.5, 5.0)
+LAMBDAS = (1e-1, 1e-3)
+RATIOS = np.logspace(-1.5, 2.5, 20)
+
+Overlay = Mapping[tuple[float, float], Sequence[tuple[float, float, float]]]
+
+
+def _snr(delta: float) -> str:
+    return "inf" if delta == 0 else f"{1 / delta:g}"
+
+
+def phase_space_figure(
+    act: Activation,
+    lambdas: Sequence[float] = LAMBDAS,
+    deltas: Sequence[float] = DELTAS,
+    ratios: np.ndarray = RATIOS,
+    numerical: Overlay | None = None,
+):
+    """One heatmap per (lambda, delta) of the analytic log10 test loss, rows lambda, columns
+    delta; dashed lines N = D and N = P. ``numerical[(lam, delta)]`` lists simulated points
+    (N/D, P/D, test loss), drawn as circles coloured on the same scale. The caller closes it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grids = {
+        (lam, delta): np.log10(phase_space(ratios, lam, delta, act)[2])
+        for lam in lambdas
+        for delta in deltas
+    }
+    vmin = min(float(np.nanmin(g)) for g in grids.values())
+    vmax = max(float(np.nanmax(g)) for g in grids.values())
+    fig, axes = plt.subplots(
+        len(lambdas),
+        len(deltas),
+        figsize=(4 * len(deltas) + 1, 3.6 * len(lambdas)),
+        squeeze=False,
+        layout="constrained",
+    )
+    edges = np.log10(ratios)
+    step = edges[1] - edges[0] if len(edges) > 1 else 1.0
+    extent = (edges[0] - step / 2, edges[-1] + step / 2) * 2
+    for i, lam in enumerate(lambdas):
+        for j, delta in enumerate(deltas):
+            ax = axes[i][j]
+            im = ax.imshow(
+                grids[lam, delta],
+                origin="lower",
+                extent=extent,
+                vmin=vmin,
+                vmax=vmax,
+                cmap="magma",
+                aspect="auto",
+            )
+            ax.axvline(0.0, color="white", ls="--", lw=1, label="N = D")
+            ax.plot(extent[:2], extent[:2], color="cyan", ls=":", lw=1.2, label="N = P")
+            for n_ratio, p_ratio, loss in (numerical or {}).get((lam, delta), ()):
+                color = im.cmap(im.norm(np.log10(loss)))
+                ax.scatter(np.log10(n_ratio), np.log10(p_ratio), c=[color], edgecolors="white")
+            ax.set_xlim(extent[:2])
+            ax.set_ylim(extent[2:])
+            ax.set_title(f"{act.name}, SNR {_snr(delta)}, lambda {lam:g}", fontsize=10)
+            ax.set_xlabel("log10 N/D")
+            ax.set_ylabel("log10 P/D")
+    axes[0][0].legend(fontsize="small", loc="lower left")
+    fig.colorbar(im, ax=axes, label="log10 test loss", shrink=0.8)
+    return fig
+
+
+def plot_phase_space(path: str | os.PathLike, act: Activation, **kwargs) -> None:
+    """Write :func:`phase_space_figure` as an image (format from the suffix)."""
+    import matplotlib.pyplot as plt
+
+    fig = phase_space_figure(act, **kwargs)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png")
+    plt.close(fig)

@@ -1,0 +1,29 @@
+"""The random-features phase-space figure."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from synthmath.report.theory import phase_space_figure, plot_phase_space
+from synthmath.theory.random_features import activation
+
+
+def test_phase_space_figure_has_one_panel_per_setting_and_both_lines(tmp_path):
+    ratios = np.logspace(-1, 1, 6)
+    overlay = {(0.1, 0.5): [(2.0, 0.5, 0.8)]}
+    fig = phase_space_figure(
+        activation("tanh"), lambdas=(0.1,), deltas=(0.0, 0.5), ratios=ratios, numerical=overlay
+    )
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == [
+        "tanh, SNR inf, lambda 0.1",
+        "tanh, SNR 2, lambda 0.1",
+    ]
+    labels = {line.get_label() for line in panels[0].get_lines()}
+    assert {"N = D", "N = P"} <= labels
+    assert len(panels[1].collections) == 1 and len(panels[0].collections) == 0  # the overlay
+    image = panels[0].get_images()[0].get_array()
+    assert image.shape == (6, 6) and np.all(np.isfinite(image))
+    path = tmp_path / "phase.png"
+    plot_phase_space(path, activation("relu"), lambdas=(1e-3,), deltas=(5.0,), ratios=ratios)
+    assert path.read_bytes().startswith(b"\x89PNG")
