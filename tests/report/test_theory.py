@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from synthmath.report.theory import phase_space_figure, plot_phase_space
+from synthmath.report.theory import phase_space_figure, plot_phase_space, pspin_figure
+from synthmath.theory.pspin import beta_sweep, make_pspin
 from synthmath.theory.random_features import activation
 
 
@@ -27,3 +28,17 @@ def test_phase_space_figure_has_one_panel_per_setting_and_both_lines(tmp_path):
     path = tmp_path / "phase.png"
     plot_phase_space(path, activation("relu"), lambdas=(1e-3,), deltas=(5.0,), ratios=ratios)
     assert path.read_bytes().startswith(b"\x89PNG")
+
+
+def test_pspin_figure_has_one_curve_per_beta():
+    model = make_pspin(20, np.random.default_rng(0))
+    sweep = beta_sweep(model, (0.0, 1.0, 2.0), 50, seed=1, records=10)
+    fig = pspin_figure(sweep, threshold=-0.5, title="p-spin")
+    left, right = fig.axes
+    assert [line.get_label() for line in left.get_lines()] == [
+        "beta 0",
+        "beta 1",
+        "beta 2",
+        "threshold",
+    ]
+    assert len(right.get_lines()[0].get_xdata()) == 3

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from synthmath.core.files import atomic_path
+from synthmath.theory.pspin import Trajectory, first_step_below
 from synthmath.theory.random_features import Activation, phase_space
 
 # The paper's Fig. 3 (d'Ascoli, Sagun, Biroli 2020): delta = 0, 0.5, 5 titled SNR inf, 2, 0.2
@@ -91,3 +92,36 @@ def plot_phase_space(path: str | os.PathLike, act: Activation, **kwargs) -> None
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png")
     plt.close(fig)
+
+
+def pspin_figure(
+    sweep: Mapping[float, Trajectory], threshold: float, of: str = "energy", title: str = ""
+):
+    """Left: energy per spin (``of="overlap"``: |overlap|) against the step, log x, one curve
+    per beta; right: the first step reaching ``threshold`` against beta (missing where never
+    reached). The caller closes it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    for beta, traj in sorted(sweep.items()):
+        values = traj.energy if of == "energy" else np.abs(traj.overlap)
+        left.plot(traj.steps, values, label=f"beta {beta:g}")
+    left.axhline(threshold, color="grey", ls=":", lw=1, label="threshold")
+    left.set_xscale("log")
+    left.set_xlabel("step t (eta = eta0 t^-beta)")
+    left.set_ylabel("energy per spin" if of == "energy" else "|overlap with the spike|")
+    left.legend(fontsize="small")
+    left.grid(alpha=0.3)
+    betas = sorted(sweep)
+    hits = [first_step_below(sweep[b], threshold, of=of) for b in betas]
+    right.plot(betas, [h if np.isfinite(h) else np.nan for h in hits], marker="o")
+    right.set_yscale("log")
+    right.set_xlabel("beta")
+    right.set_ylabel(f"first step reaching {threshold:g}")
+    right.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return fig
