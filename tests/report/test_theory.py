@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from synthmath.report.theory import phase_space_figure, plot_phase_space, pspin_figure
+from synthmath.report.theory import main, phase_space_figure, pspin_figure
 from synthmath.theory.pspin import beta_sweep, make_pspin
 from synthmath.theory.random_features import activation
 
@@ -25,9 +25,6 @@ def test_phase_space_figure_has_one_panel_per_setting_and_both_lines(tmp_path):
     assert len(panels[1].collections) == 1 and len(panels[0].collections) == 0  # the overlay
     image = panels[0].get_images()[0].get_array()
     assert image.shape == (6, 6) and np.all(np.isfinite(image))
-    path = tmp_path / "phase.png"
-    plot_phase_space(path, activation("relu"), lambdas=(1e-3,), deltas=(5.0,), ratios=ratios)
-    assert path.read_bytes().startswith(b"\x89PNG")
 
 
 def test_pspin_figure_has_one_curve_per_beta():
@@ -42,3 +39,16 @@ def test_pspin_figure_has_one_curve_per_beta():
         "threshold",
     ]
     assert len(right.get_lines()[0].get_xdata()) == 3
+
+
+def test_theory_figures_command_writes_every_figure(tmp_path, capsys):
+    assert main([str(tmp_path), "--d", "10", "--pspin-n", "8", "--steps", "20", "--grid", "4"]) == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [
+        "pspin_energy.png",
+        "pspin_spike.png",
+        "rf_phase_space_relu.png",
+        "rf_phase_space_tanh.png",
+    ]
+    assert capsys.readouterr().out.count(".png") == 4
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in tmp_path.iterdir())

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from synthmath.core.files import atomic_path
-from synthmath.theory.pspin import Trajectory, first_step_below
-from synthmath.theory.random_features import Activation, phase_space
+from synthmath.theory.pspin import Trajectory, beta_sweep, first_step_below, make_pspin
+from synthmath.theory.random_features import Activation, activation, phase_space, simulate
 
 # The paper's Fig. 3 (d'Ascoli, Sagun, Biroli 2020): delta = 0, 0.5, 5 titled SNR inf, 2, 0.2
 DELTAS = (0.0, 0.5, 5.0)
@@ -125,3 +125,89 @@ def pspin_figure(
     if title:
         fig.suptitle(title)
     return fig
+
+
+def plot_pspin(path: str | os.PathLike, sweep: Mapping[float, Trajectory], **kwargs) -> None:
+    """Write :func:`pspin_figure` as an image (format from the suffix)."""
+    import matplotlib.pyplot as plt
+
+    fig = pspin_figure(sweep, **kwargs)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png")
+    plt.close(fig)
+
+
+def numerical_overlay(
+    act: Activation, d: int, seed: int = 0, ratios: Sequence[float] = (0.1, 0.3, 1.0, 3.0, 10.0)
+) -> dict[tuple[float, float], list[tuple[float, float, float]]]:
+    """Simulated test losses (normal equations, input dimension ``d``) on ``ratios`` x
+    ``ratios`` for every (lambda, delta) of the phase-space figure."""
+    rng = np.random.default_rng(seed)
+    out: dict[tuple[float, float], list[tuple[float, float, float]]] = {}
+    for lam in LAMBDAS:
+        for delta in DELTAS:
+            points = out.setdefault((lam, delta), [])
+            for n_ratio in ratios:
+                for p_ratio in ratios:
+                    n, p = max(round(n_ratio * d), 1), max(round(p_ratio * d), 1)
+                    loss, _ = simulate(n, p, d, lam, delta, act, rng)
+                    points.append((n / d, p / d, loss))
+    return out
+
+
+def write_theory_figures(
+    out_dir: str | os.PathLike,
+    d: int = 100,
+    pspin_n: int = 150,
+    steps: int = 3000,
+    grid: int = len(RATIOS),
+) -> list[Path]:
+    """The theory toys' figures: the random-features phase space (tanh, relu; analytic with
+    numerical points at input dimension ``d``) and the p-spin schedules at size ``pspin_n``
+    over ``steps`` steps; ``grid`` points per phase-space axis (no signal: energy; a planted matrix spike, order 2, in the 3-spin
+    noise: overlap, which a random start detects at this size, unlike a tensor spike)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in ("tanh", "relu"):
+        act = activation(name)
+        path = out / f"rf_phase_space_{name}.png"
+        ratios = np.logspace(-1.5, 2.5, grid)
+        plot_phase_space(path, act, ratios=ratios, numerical=numerical_overlay(act, d))
+        written.append(path)
+    betas = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
+    title = f"spherical 3-spin, N = {pspin_n}, T = 0.05, eta = 0.2 t^-beta"
+    for name, snr, of, threshold in (
+        ("energy", 0.0, "energy", -1.0),
+        ("spike", 1.5, "overlap", 0.9),
+    ):
+        model = make_pspin(pspin_n, np.random.default_rng(0), snr=snr, spike_order=2)
+        sweep = beta_sweep(model, betas, steps, seed=1, eta0=0.2, temperature=0.05)
+        path = out / f"pspin_{name}.png"
+        suffix = f", matrix spike snr {snr:g}" if snr else ""
+        plot_pspin(path, sweep, threshold=threshold, of=of, title=title + suffix)
+        written.append(path)
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m synthmath.report.theory OUT_DIR [--d D] [--pspin-n N] [--steps S] [--grid G]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=write_theory_figures.__doc__)
+    parser.add_argument("out_dir")
+    parser.add_argument("--d", type=int, default=100, help="random features: input dimension")
+    parser.add_argument("--pspin-n", type=int, default=150, help="p-spin: number of spins")
+    parser.add_argument("--steps", type=int, default=3000, help="p-spin: Langevin steps")
+    parser.add_argument(
+        "--grid", type=int, default=len(RATIOS), help="phase space: points per axis"
+    )
+    args = parser.parse_args(argv)
+    paths = write_theory_figures(args.out_dir, args.d, args.pspin_n, args.steps, args.grid)
+    for path in paths:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
