@@ -17,6 +17,13 @@ from synthmath.theory.random_features import Activation, activation, phase_space
 DELTAS = (0.0, 0.5, 5.0)
 LAMBDAS = (1e-1, 1e-3)
 RATIOS = np.logspace(-1.5, 2.5, 20)
+#: what :func:`write_theory_figures` writes (the workflow's ``theory`` rule lists them)
+FIGURE_NAMES = (
+    "rf_phase_space_tanh.png",
+    "rf_phase_space_relu.png",
+    "pspin_energy.png",
+    "pspin_spike.png",
+)
 
 Overlay = Mapping[tuple[float, float], Sequence[tuple[float, float, float]]]
 
