@@ -175,3 +175,25 @@ def test_langevin_run_resumes_exactly(tmp_path):
     # and the noise mattered: without it the weights differ
     model_c, _ = fit(tmp_path / "c", replace(cfg, langevin_temperature=0.0))
     assert not torch.equal(model_a.net[0].weight, model_c.net[0].weight)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_langevin_on_cuda_resumes(tmp_path):
+    """The generator lives on the GPU; its state travels through the CPU checkpoint."""
+    cfg = cfg_of(checkpoint_every=4, device="cuda")
+    model_a, summary_a = fit(tmp_path / "a", cfg)
+
+    def crashing(epoch, start_step):
+        for step, batch in enumerate(regression_batches(epoch, start_step), start_step):
+            if (epoch, step) == (1, 7):
+                raise RuntimeError("node died")
+            yield batch
+
+    with pytest.raises(RuntimeError, match="node died"):
+        fit(tmp_path / "b", cfg, batches=crashing)
+    assert "langevin_rng" in load_checkpoint(tmp_path / "b" / CHECKPOINT_NAME)
+    model_b, summary_b = fit(tmp_path / "b", cfg)
+    assert all(p.is_cuda for p in model_b.parameters())
+    for pa, pb in zip(model_a.parameters(), model_b.parameters()):
+        torch.testing.assert_close(pa, pb, rtol=1e-6, atol=1e-7)
+    assert summary_b["steps"] == summary_a["steps"] == 30
