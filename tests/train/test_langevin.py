@@ -144,6 +144,14 @@ def test_noise_has_the_langevin_size(tmp_path):
     assert abs(moved.mean().item()) < 4 * (expected / 129) ** 0.5
 
 
+def test_noise_with_adamw_is_called_a_heuristic(tmp_path, caplog):
+    torch.manual_seed(0)
+    cfg = cfg_of(optimizer="adamw", lr=1e-3)
+    trainer = Trainer(Regressor(), cfg, regression_batches, None, tmp_path, loss_fn=mse)
+    assert isinstance(trainer.optimizer, torch.optim.AdamW) and trainer.langevin is not None
+    assert "noisy Adam, a heuristic" in caplog.text
+
+
 def test_generator_is_its_own_stream():
     noise = LangevinNoise(1.0, seed=3, device=torch.device("cpu"))
     first = torch.randn(5, generator=noise.generator)

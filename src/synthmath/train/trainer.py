@@ -191,6 +191,13 @@ class Trainer:
             if cfg.langevin_temperature > 0
             else None
         )
+        if self.langevin is not None and cfg.optimizer != "sgd":
+            logger.warning(
+                "langevin_temperature %g with optimizer %s: noisy Adam, a heuristic; Langevin "
+                "dynamics needs optimizer: sgd",
+                cfg.langevin_temperature,
+                cfg.optimizer,
+            )
         total = self.total_steps
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: lr_factor(cfg, step, total)
