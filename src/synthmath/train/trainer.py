@@ -21,7 +21,9 @@ are numbered from 0. Model selection keeps the epoch whose ``main_metric`` is *h
 Seeding: :meth:`Trainer.fit` seeds ``random``, ``numpy`` and ``torch`` from ``cfg.seed``
 before training, but the model is built by the caller: seed before constructing it (e.g.
 ``torch.manual_seed(cfg.seed)``) for a reproducible initialisation. A resumed run takes its
-weights and RNG states from the checkpoint, so initialisation then does not matter.
+weights and RNG states from the checkpoint, so initialisation then does not matter. Langevin
+noise (``langevin_temperature`` > 0) draws from its own generator (:mod:`synthmath.train.langevin`),
+also checkpointed.
 
 Callbacks see each log window and each epoch at least once: they run before the checkpoint
 that covers them is written, so work redone after a kill is reported again.
