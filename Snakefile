@@ -18,10 +18,11 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/cas.smk"
+include: "workflow/rules/theory.smk"
 
 
-# Every study's table and figure, the CAS baseline if configured, and the summary beside
-# the papers' figures.
+# Every study's table and figure, the CAS baseline and the theory figures if configured, and
+# the summary beside the papers' figures.
 rule all:
     default_target: True
     input:

@@ -7,6 +7,7 @@ from snakemake.utils import validate
 from synthmath.runs.artifacts import EVAL_DIR, MODEL_NAME, TRAIN_NAME, RunDir
 from synthmath.runs.config import validate_config
 from synthmath.core.errors import ConfigError
+from synthmath.report.theory import FIGURE_NAMES as THEORY_FIGURES
 
 CONFIG_FILES = [str(p) for p in workflow.config_settings.configfiles] or ["config.yaml"]
 try:
@@ -43,6 +44,8 @@ def all_outputs():
         ]
     if PLAN.cas:
         outs += [str(PLAN.cas.json_path), str(PLAN.cas.md_path)]
+    if PLAN.theory is not None:
+        outs += [str(RESULTS / "theory" / name) for name in THEORY_FIGURES]
     return outs
 
 

@@ -36,6 +36,7 @@ from synthmath.runs.settings import (
     CasSettings,
     DataSettings,
     EvalSettings,
+    TheorySettings,
 )
 from synthmath.tasks.registry import get_task_class, task_names
 from synthmath.train.config import TrainConfig
@@ -226,6 +227,7 @@ class Plan:
     system_metrics: bool = False  # tracking.system_metrics: not part of a run's spec
     results: str = DEFAULT_RESULTS  # every output lives under this folder
     cas: CasSpec | None = None  # the CAS baseline, when configured
+    theory: dict | None = None  # the theory figures' settings (all keys), when configured
 
     @property
     def results_dir(self) -> Path:
@@ -273,6 +275,8 @@ def build_plan(config: dict) -> Plan:
         plan.studies[name] = _expand_study(name, study, defaults, plan)
     if config.get("cas") is not None:
         plan.cas = _expand_cas(config["cas"], plan)
+    if config.get("theory") is not None:
+        plan.theory = _json(TheorySettings, build(TheorySettings, config["theory"], "theory"))
     return plan
 
 

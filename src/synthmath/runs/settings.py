@@ -281,6 +281,18 @@ class CasSettings:
 
 
 @settings_class
+class TheorySettings:
+    """The theory toys' figures (``theory:``, spec dynamics.md): the random-features phase
+    space and the p-spin learning-rate schedules, written to ``<results>/theory/`` (no
+    training)."""
+
+    d: Annotated[int, _doc("Random features: input dimension of the simulated points.", ge=2)] = 100
+    grid: Annotated[int, _doc("Random features: analytic points per axis.", ge=2)] = 20
+    pspin_n: Annotated[int, _doc("p-spin: number of spins (N^3 couplings).", ge=2, le=400)] = 150
+    steps: Annotated[int, _doc("p-spin: Langevin steps per schedule.", ge=1)] = 3000
+
+
+@settings_class
 class Config:
     """A config file: studies to run, shared defaults, tracking and where results go."""
 
@@ -303,6 +315,13 @@ class Config:
         _doc(
             "The SymPy baseline of a symbolic study (absent or null: none).",
             # no schema default: a validator filling defaults would fill null's object branch
+            json_schema_extra=lambda schema: schema.pop("default", None),
+        ),
+    ] = None
+    theory: Annotated[
+        TheorySettings | None,
+        _doc(
+            "Figures of the theory toys (absent or null: none).",
             json_schema_extra=lambda schema: schema.pop("default", None),
         ),
     ] = None

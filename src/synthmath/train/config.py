@@ -12,7 +12,10 @@ from pydantic import Field, field_validator, model_validator
 from synthmath.core.errors import ConfigError
 from synthmath.core.settings import SettingProblem, revalidate, settings_class
 
-SCHEDULES = ("cosine", "inverse_sqrt", "constant")
+SCHEDULES = ("cosine", "inverse_sqrt", "constant", "power")
+
+
+OPTIMIZERS = ("adamw", "sgd")
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -58,6 +61,40 @@ class TrainConfig:
     )
     warmup_steps: Annotated[int, _doc("Steps of linear warmup.", ge=0)] = 10_000
     schedule: Annotated[Literal[SCHEDULES], _doc("Learning rate after the warmup.")] = "cosine"
+    power_beta: Annotated[
+        float,
+        _doc(
+            "schedule power: after the warmup the multiplier is (t0 / (step + 1))^power_beta, "
+            "t0 = warmup_steps (0.5 = inverse_sqrt, 0 = constant), floored at min_lr.",
+            ge=0,
+            allow_inf_nan=False,
+        ),
+    ] = 0.5
+    power_switch_step: Annotated[
+        int,
+        _doc(
+            "schedule power, two phases: constant until this step, then "
+            "(power_switch_step / (step + 1))^power_beta; 0 = off (decay from the warmup's end).",
+            ge=0,
+        ),
+    ] = 0
+    optimizer: Annotated[
+        Literal[OPTIMIZERS],
+        _doc(
+            "adamw (decoupled weight decay) or sgd (plain SGD, momentum 0, weight_decay as L2: "
+            "with langevin_temperature > 0 it is Langevin dynamics)."
+        ),
+    ] = "adamw"
+    langevin_temperature: Annotated[
+        float,
+        _doc(
+            "T > 0 adds sqrt(2 lr(t) T) N(0, I) to every parameter after each step (own seeded "
+            "generator, checkpointed). With sgd: Euler-Maruyama Langevin dynamics; with adamw "
+            "a heuristic (noisy Adam). 0 = off.",
+            ge=0,
+            allow_inf_nan=False,
+        ),
+    ] = 0.0
     clip_grad: Annotated[
         float, _doc("Largest gradient norm; 0 = off.", ge=0, allow_inf_nan=False)
     ] = 5.0
@@ -142,6 +179,15 @@ class TrainConfig:
         if self.epoch_size < self.batch_size:
             raise SettingProblem(
                 "epoch_size", f"must be >= batch_size={self.batch_size} (got {self.epoch_size})"
+            )
+        if self.power_switch_step and self.schedule != "power":
+            raise SettingProblem(
+                "power_switch_step", f"only with schedule: power (got schedule {self.schedule})"
+            )
+        if self.power_switch_step and self.power_switch_step < self.warmup_steps:
+            raise SettingProblem(
+                "power_switch_step",
+                f"must be 0 or >= warmup_steps={self.warmup_steps} (got {self.power_switch_step})",
             )
         if self.min_lr > self.lr:
             raise SettingProblem(

@@ -21,7 +21,9 @@ are numbered from 0. Model selection keeps the epoch whose ``main_metric`` is *h
 Seeding: :meth:`Trainer.fit` seeds ``random``, ``numpy`` and ``torch`` from ``cfg.seed``
 before training, but the model is built by the caller: seed before constructing it (e.g.
 ``torch.manual_seed(cfg.seed)``) for a reproducible initialisation. A resumed run takes its
-weights and RNG states from the checkpoint, so initialisation then does not matter.
+weights and RNG states from the checkpoint, so initialisation then does not matter. Langevin
+noise (``langevin_temperature`` > 0) draws from its own generator (:mod:`synthmath.train.langevin`),
+also checkpointed.
 
 Callbacks see each log window and each epoch at least once: they run before the checkpoint
 that covers them is written, so work redone after a kill is reported again.
@@ -65,6 +67,7 @@ from synthmath.train.checkpoint import (
 )
 from synthmath.train.config import TrainConfig
 from synthmath.train.device import amp_dtype, resolve_device
+from synthmath.train.langevin import LangevinNoise
 from synthmath.train.loss import Batch, sequence_loss
 from synthmath.train.prefetch import Prefetcher
 from synthmath.train.schedule import lr_factor
@@ -106,14 +109,19 @@ def compile_model(model: nn.Module, mode: str) -> nn.Module:
     return torch.compile(model, mode=None if mode == "default" else mode)
 
 
-def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
-    """AdamW; weight decay on tensors of rank >= 2 only (not on biases and norm gains)."""
+def build_optimizer(
+    model: nn.Module, cfg: TrainConfig, device: torch.device
+) -> torch.optim.Optimizer:
+    """AdamW (or plain SGD, momentum 0, for Langevin dynamics); weight decay on tensors of
+    rank >= 2 only (not on biases and norm gains): decoupled for AdamW, L2 for SGD."""
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [
         {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
     ]
     groups = [g for g in groups if g["params"]]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.0)
     kwargs: dict[str, Any] = {"lr": cfg.lr, "betas": tuple(cfg.betas)}
     if device.type == "cuda":
         kwargs["fused"] = True
@@ -180,6 +188,18 @@ class Trainer:
         self.steps_per_epoch = self.steps_in_epoch(0)  # of epoch 0 (all, unless by token budget)
         self.total_steps = cfg.max_epochs * self.steps_per_epoch
         self.optimizer = build_optimizer(self.model, cfg, self.device)
+        self.langevin = (
+            LangevinNoise(cfg.langevin_temperature, cfg.seed, self.device)
+            if cfg.langevin_temperature > 0
+            else None
+        )
+        if self.langevin is not None and cfg.optimizer != "sgd":
+            logger.warning(
+                "langevin_temperature %g with optimizer %s: noisy Adam, a heuristic; Langevin "
+                "dynamics needs optimizer: sgd",
+                cfg.langevin_temperature,
+                cfg.optimizer,
+            )
         total = self.total_steps
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: lr_factor(cfg, step, total)
@@ -217,6 +237,8 @@ class Trainer:
         if self.cfg.num_threads:
             torch.set_num_threads(self.cfg.num_threads)
         seed_everything(self.cfg.seed)
+        if self.langevin is not None:
+            self.langevin.reseed()
         state = self._usable_checkpoint()
         if state is not None and state.get("done"):
             load_state_into(self.model, state["model"], self.checkpoint_path)
@@ -295,6 +317,8 @@ class Trainer:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_grad)
         self._last_lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.step()
+        if self.langevin is not None:
+            self.langevin.apply(unwrap_model(self.model).parameters(), self._last_lr)
         self.scheduler.step()
         n = int(n_tokens)
         self._win_loss = self._win_loss + loss.detach().float() * n  # no sync until a log point
@@ -387,7 +411,7 @@ class Trainer:
     def state_dict(self, summary: dict[str, Any] | None = None) -> dict[str, Any]:
         """Everything a resumption needs but the RNG states, as plain values; ``summary``
         marks a finished run."""
-        return {
+        state = {
             "done": summary is not None,
             "summary": summary,
             "cfg": plain_config(self.cfg),
@@ -415,9 +439,13 @@ class Trainer:
             },
             "train_time_s": self._train_time(),
         }
+        if self.langevin is not None:
+            state["langevin_rng"] = self.langevin.get_state()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Inverse of :meth:`state_dict` (model, optimizer, scheduler, progress, log window)."""
+        """Inverse of :meth:`state_dict` (model, optimizer, scheduler, progress, log window,
+        Langevin noise generator)."""
         unwrap_model(self.model).load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -434,6 +462,8 @@ class Trainer:
             self._reset_window(0.0, 0, win["steps"], win["time_s"])
         self._last_lr = win["last_lr"]
         self._train_time_before = state["train_time_s"]
+        if self.langevin is not None and "langevin_rng" in state:
+            self.langevin.set_state(state["langevin_rng"])
 
     def _train_time(self) -> float:
         return self._train_time_before + time.perf_counter() - self._time_origin

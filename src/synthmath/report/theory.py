@@ -1,0 +1,220 @@
+"""Figures of the theory toys: the random-features phase space (log10 test loss over
+(N/D, P/D) with the lines N = D and N = P) and the p-spin Langevin curves."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from synthmath.core.files import atomic_path
+from synthmath.theory.pspin import Trajectory, beta_sweep, first_step_below, make_pspin
+from synthmath.theory.random_features import Activation, activation, phase_space, simulate
+
+# The paper's Fig. 3 (d'Ascoli, Sagun, Biroli 2020): delta = 0, 0.5, 5 titled SNR inf, 2, 0.2
+DELTAS = (0.0, 0.5, 5.0)
+LAMBDAS = (1e-1, 1e-3)
+RATIOS = np.logspace(-1.5, 2.5, 20)
+#: what :func:`write_theory_figures` writes (the workflow's ``theory`` rule lists them)
+FIGURE_NAMES = (
+    "rf_phase_space_tanh.png",
+    "rf_phase_space_relu.png",
+    "pspin_energy.png",
+    "pspin_spike.png",
+)
+
+Overlay = Mapping[tuple[float, float], Sequence[tuple[float, float, float]]]
+
+
+def _snr(delta: float) -> str:
+    return "inf" if delta == 0 else f"{1 / delta:g}"
+
+
+def phase_space_figure(
+    act: Activation,
+    lambdas: Sequence[float] = LAMBDAS,
+    deltas: Sequence[float] = DELTAS,
+    ratios: np.ndarray = RATIOS,
+    numerical: Overlay | None = None,
+):
+    """One heatmap per (lambda, delta) of the analytic log10 test loss, rows lambda, columns
+    delta; dashed lines N = D and N = P. ``numerical[(lam, delta)]`` lists simulated points
+    (N/D, P/D, test loss), drawn as circles coloured on the same scale. The caller closes it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grids = {
+        (lam, delta): np.log10(phase_space(ratios, lam, delta, act)[2])
+        for lam in lambdas
+        for delta in deltas
+    }
+    vmin = min(float(np.nanmin(g)) for g in grids.values())
+    vmax = max(float(np.nanmax(g)) for g in grids.values())
+    fig, axes = plt.subplots(
+        len(lambdas),
+        len(deltas),
+        figsize=(4 * len(deltas) + 1, 3.6 * len(lambdas)),
+        squeeze=False,
+        layout="constrained",
+    )
+    edges = np.log10(ratios)
+    step = edges[1] - edges[0] if len(edges) > 1 else 1.0
+    extent = (edges[0] - step / 2, edges[-1] + step / 2) * 2
+    for i, lam in enumerate(lambdas):
+        for j, delta in enumerate(deltas):
+            ax = axes[i][j]
+            im = ax.imshow(
+                grids[lam, delta],
+                origin="lower",
+                extent=extent,
+                vmin=vmin,
+                vmax=vmax,
+                cmap="magma",
+                aspect="auto",
+            )
+            ax.axvline(0.0, color="white", ls="--", lw=1, label="N = D")
+            ax.plot(extent[:2], extent[:2], color="cyan", ls=":", lw=1.2, label="N = P")
+            for n_ratio, p_ratio, loss in (numerical or {}).get((lam, delta), ()):
+                color = im.cmap(im.norm(np.log10(loss)))
+                ax.scatter(np.log10(n_ratio), np.log10(p_ratio), c=[color], edgecolors="white")
+            ax.set_xlim(extent[:2])
+            ax.set_ylim(extent[2:])
+            ax.set_title(f"{act.name}, SNR {_snr(delta)}, lambda {lam:g}", fontsize=10)
+            ax.set_xlabel("log10 N/D")
+            ax.set_ylabel("log10 P/D")
+    axes[0][0].legend(fontsize="small", loc="lower left")
+    fig.colorbar(im, ax=axes, label="log10 test loss", shrink=0.8)
+    return fig
+
+
+def plot_phase_space(path: str | os.PathLike, act: Activation, **kwargs) -> None:
+    """Write :func:`phase_space_figure` as an image (format from the suffix)."""
+    import matplotlib.pyplot as plt
+
+    fig = phase_space_figure(act, **kwargs)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png")
+    plt.close(fig)
+
+
+def pspin_figure(
+    sweep: Mapping[float, Trajectory], threshold: float, of: str = "energy", title: str = ""
+):
+    """Left: energy per spin (``of="overlap"``: |overlap|) against the step, log x, one curve
+    per beta; right: the first step reaching ``threshold`` against beta (missing where never
+    reached). The caller closes it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    for beta, traj in sorted(sweep.items()):
+        values = traj.energy if of == "energy" else np.abs(traj.overlap)
+        left.plot(traj.steps, values, label=f"beta {beta:g}")
+    left.axhline(threshold, color="grey", ls=":", lw=1, label="threshold")
+    left.set_xscale("log")
+    left.set_xlabel("step t (eta = eta0 t^-beta)")
+    left.set_ylabel("energy per spin" if of == "energy" else "|overlap with the spike|")
+    left.legend(fontsize="small")
+    left.grid(alpha=0.3)
+    betas = sorted(sweep)
+    hits = [first_step_below(sweep[b], threshold, of=of) for b in betas]
+    right.plot(betas, [h if np.isfinite(h) else np.nan for h in hits], marker="o")
+    right.set_yscale("log")
+    right.set_xlabel("beta")
+    right.set_ylabel(f"first step reaching {threshold:g}")
+    right.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_pspin(path: str | os.PathLike, sweep: Mapping[float, Trajectory], **kwargs) -> None:
+    """Write :func:`pspin_figure` as an image (format from the suffix)."""
+    import matplotlib.pyplot as plt
+
+    fig = pspin_figure(sweep, **kwargs)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png")
+    plt.close(fig)
+
+
+def numerical_overlay(
+    act: Activation, d: int, seed: int = 0, ratios: Sequence[float] = (0.1, 0.3, 1.0, 3.0, 10.0)
+) -> dict[tuple[float, float], list[tuple[float, float, float]]]:
+    """Simulated test losses (normal equations, input dimension ``d``) on ``ratios`` x
+    ``ratios`` for every (lambda, delta) of the phase-space figure."""
+    rng = np.random.default_rng(seed)
+    out: dict[tuple[float, float], list[tuple[float, float, float]]] = {}
+    for lam in LAMBDAS:
+        for delta in DELTAS:
+            points = out.setdefault((lam, delta), [])
+            for n_ratio in ratios:
+                for p_ratio in ratios:
+                    n, p = max(round(n_ratio * d), 1), max(round(p_ratio * d), 1)
+                    loss, _ = simulate(n, p, d, lam, delta, act, rng)
+                    points.append((n / d, p / d, loss))
+    return out
+
+
+def write_theory_figures(
+    out_dir: str | os.PathLike,
+    d: int = 100,
+    pspin_n: int = 150,
+    steps: int = 3000,
+    grid: int = len(RATIOS),
+) -> list[Path]:
+    """The theory toys' figures: the random-features phase space (tanh, relu; analytic with
+    numerical points at input dimension ``d``) and the p-spin schedules at size ``pspin_n``
+    over ``steps`` steps; ``grid`` points per phase-space axis (no signal: energy; a planted matrix spike, order 2, in the 3-spin
+    noise: overlap, which a random start detects at this size, unlike a tensor spike)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in ("tanh", "relu"):
+        act = activation(name)
+        path = out / f"rf_phase_space_{name}.png"
+        ratios = np.logspace(-1.5, 2.5, grid)
+        plot_phase_space(path, act, ratios=ratios, numerical=numerical_overlay(act, d))
+        written.append(path)
+    betas = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
+    title = f"spherical 3-spin, N = {pspin_n}, T = 0.05, eta = 0.2 t^-beta"
+    for name, snr, of, threshold in (
+        ("energy", 0.0, "energy", -1.0),
+        ("spike", 1.5, "overlap", 0.9),
+    ):
+        model = make_pspin(pspin_n, np.random.default_rng(0), snr=snr, spike_order=2)
+        sweep = beta_sweep(model, betas, steps, seed=1, eta0=0.2, temperature=0.05)
+        path = out / f"pspin_{name}.png"
+        suffix = f", matrix spike snr {snr:g}" if snr else ""
+        plot_pspin(path, sweep, threshold=threshold, of=of, title=title + suffix)
+        written.append(path)
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m synthmath.report.theory OUT_DIR [--d D] [--pspin-n N] [--steps S] [--grid G]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=write_theory_figures.__doc__)
+    parser.add_argument("out_dir")
+    parser.add_argument("--d", type=int, default=100, help="random features: input dimension")
+    parser.add_argument("--pspin-n", type=int, default=150, help="p-spin: number of spins")
+    parser.add_argument("--steps", type=int, default=3000, help="p-spin: Langevin steps")
+    parser.add_argument(
+        "--grid", type=int, default=len(RATIOS), help="phase space: points per axis"
+    )
+    args = parser.parse_args(argv)
+    paths = write_theory_figures(args.out_dir, args.d, args.pspin_n, args.steps, args.grid)
+    for path in paths:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

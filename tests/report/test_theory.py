@@ -1,0 +1,54 @@
+"""The random-features phase-space figure."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from synthmath.report.theory import main, phase_space_figure, pspin_figure
+from synthmath.theory.pspin import beta_sweep, make_pspin
+from synthmath.theory.random_features import activation
+
+
+def test_phase_space_figure_has_one_panel_per_setting_and_both_lines(tmp_path):
+    ratios = np.logspace(-1, 1, 6)
+    overlay = {(0.1, 0.5): [(2.0, 0.5, 0.8)]}
+    fig = phase_space_figure(
+        activation("tanh"), lambdas=(0.1,), deltas=(0.0, 0.5), ratios=ratios, numerical=overlay
+    )
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == [
+        "tanh, SNR inf, lambda 0.1",
+        "tanh, SNR 2, lambda 0.1",
+    ]
+    labels = {line.get_label() for line in panels[0].get_lines()}
+    assert {"N = D", "N = P"} <= labels
+    assert len(panels[1].collections) == 1 and len(panels[0].collections) == 0  # the overlay
+    image = panels[0].get_images()[0].get_array()
+    assert image.shape == (6, 6) and np.all(np.isfinite(image))
+
+
+def test_pspin_figure_has_one_curve_per_beta():
+    model = make_pspin(20, np.random.default_rng(0))
+    sweep = beta_sweep(model, (0.0, 1.0, 2.0), 50, seed=1, records=10)
+    fig = pspin_figure(sweep, threshold=-0.5, title="p-spin")
+    left, right = fig.axes
+    assert [line.get_label() for line in left.get_lines()] == [
+        "beta 0",
+        "beta 1",
+        "beta 2",
+        "threshold",
+    ]
+    assert len(right.get_lines()[0].get_xdata()) == 3
+
+
+def test_theory_figures_command_writes_every_figure(tmp_path, capsys):
+    assert main([str(tmp_path), "--d", "10", "--pspin-n", "8", "--steps", "20", "--grid", "4"]) == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [
+        "pspin_energy.png",
+        "pspin_spike.png",
+        "rf_phase_space_relu.png",
+        "rf_phase_space_tanh.png",
+    ]
+    assert capsys.readouterr().out.count(".png") == 4
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in tmp_path.iterdir())
