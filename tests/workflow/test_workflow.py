@@ -1,6 +1,7 @@
 """The Snakemake workflow: dry runs of every config, config errors, a tiny end-to-end run."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -38,17 +39,29 @@ def snakemake(work: Path, *args: str, timeout: int = 600) -> subprocess.Complete
     )
 
 
+@pytest.fixture(scope="module")
+def dry_runs(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
+    """``snakemake -n`` of every config, run side by side (one Snakemake is one busy core for
+    most of its 20-60 s), each in its own copy of the workflow."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def dry_run(config: str) -> subprocess.CompletedProcess:
+        work = workdir_copy(tmp_path_factory.mktemp("dry"))
+        return snakemake(work, "-n", "--configfile", config)
+
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:
+        return dict(zip(CONFIGS, pool.map(dry_run, CONFIGS)))
+
+
 @pytest.mark.parametrize("config", CONFIGS)
-def test_dry_run(tmp_path, config):
-    work = workdir_copy(tmp_path)
-    proc = snakemake(work, "-n", "--configfile", config)
+def test_dry_run(dry_runs, config):
+    proc = dry_runs[config]
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "train" in proc.stdout
 
 
-def test_configfile_replaces_default(tmp_path):
-    work = workdir_copy(tmp_path)
-    proc = snakemake(work, "-n", "--configfile", "configs/ci.yaml")
+def test_configfile_replaces_default(dry_runs):
+    proc = dry_runs["configs/ci.yaml"]
     assert proc.returncode == 0
     studies = yaml.safe_load((ROOT / "configs/ci.yaml").read_text())["studies"]
     default = yaml.safe_load((ROOT / "config.yaml").read_text())["studies"]
