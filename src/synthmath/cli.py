@@ -10,6 +10,7 @@ synthmath predict runs:/<mlflow run id> -n 5     (the model an MLflow run logged
 synthmath solve metabolic network.json [--json]
 synthmath cas problem=prim_bwd,ode1,ode2 -n 500 --timeouts 5 10 30 60 --workers 2
 synthmath predict results/metabolic_known/<run_id> network.json
+synthmath known odebench [--id 56] [--json]     (benchmark ODE systems: odebench, strogatz)
 """
 
 from __future__ import annotations
@@ -189,6 +190,33 @@ def cmd_solve(args) -> int:
     return 0
 
 
+def cmd_known(args) -> int:
+    from synthmath.tasks.regression.benchmarks import load_benchmark
+
+    bench = load_benchmark(args.benchmark)
+    systems = [bench.system(args.id)] if args.id is not None else bench.systems
+    for s in systems:
+        if args.json:
+            equations = [
+                {"infix": text, "prefix": " ".join(tree)}
+                for text, tree in zip(s.infix, s.skeleton, strict=True)
+            ]
+            row = {"id": s.id, "name": s.name, "dim": s.dim, "equations": equations}
+            row |= {"constants": list(s.constants), "chaotic": s.chaotic}
+            row["initial_conditions"] = [list(y0) for y0 in s.initial_conditions]
+            print(json.dumps(row, ensure_ascii=False, allow_nan=False))
+            continue
+        label = f"{s.key}: " if s.key else ""
+        chaotic = " (chaotic)" if s.chaotic else ""
+        print(f"{s.id:>3}  D={s.dim}  {label}{s.name}{chaotic}")
+        print(f"     x' = {' | '.join(s.infix)}")
+        constants = ", ".join(f"c_{k} = {v!r}" for k, v in enumerate(s.constants))
+        print(
+            f"     {constants or 'no constants'}; x(0) in {list(map(list, s.initial_conditions))}"
+        )
+    return 0
+
+
 def _load_model(where: str):
     """(model, task, run spec) of a run directory, or of the ``model/`` artifacts of an MLflow
     run (``runs:/<id>``), downloaded to a temporary folder and loaded the same way."""
@@ -344,6 +372,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("file")
     v.add_argument("--json", action="store_true", help="print the solution as one JSON object")
     v.set_defaults(fn=cmd_solve)
+
+    k = sub.add_parser("known", help="list the benchmark ODE systems (odebench, strogatz)")
+    k.add_argument("benchmark", help="odebench or strogatz")
+    k.add_argument("--id", type=int, help="one system")
+    k.add_argument("--json", action="store_true", help="one JSON object per system")
+    k.set_defaults(fn=cmd_known)
 
     q = sub.add_parser("predict", help="show a trained model's answers beside the exact ones")
     q.add_argument("run_dir", help="a run directory, or runs:/<id>: the model an MLflow run logged")
