@@ -136,7 +136,7 @@ def solve_system(
         "speed": -lam,
     }
     if p:
-        deficit = labels.rank_deficit(a, b)
+        deficit = labels.rank_deficit(a, b)  # ValueError on overflow: a DataError
         method = config.gramian if config else "exact"
         normalize_b = config.normalize_b if config else False
         k = None

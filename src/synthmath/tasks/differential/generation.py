@@ -98,7 +98,10 @@ def label(cfg: GenConfig, system: System) -> tuple[Example | None, str]:
         if abs(lam) < MARGINAL:
             return None, "marginal"
     else:
-        deficit = labels.rank_deficit(a, b)
+        try:
+            deficit = labels.rank_deficit(a, b)
+        except ValueError:
+            return None, "kalman_overflow"
         if cfg.problem == "feedback":
             if deficit:
                 return None, "not_controllable"

@@ -44,8 +44,12 @@ def kalman_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def rank_deficit(a: np.ndarray, b: np.ndarray, tol: float = RANK_TOL) -> int:
-    """n - rank of the Kalman matrix (0: controllable)."""
-    s = np.linalg.svd(kalman_matrix(a, b), compute_uv=False)
+    """n - rank of the Kalman matrix (0: controllable); ValueError when A^k B overflows."""
+    with np.errstate(all="ignore"):
+        kalman = kalman_matrix(a, b)
+    if not np.isfinite(kalman).all():
+        raise ValueError("the Kalman matrix overflows (A^k B beyond 1e308)")
+    s = np.linalg.svd(kalman, compute_uv=False)
     return int(a.shape[0] - np.count_nonzero(s > tol))
 
 
