@@ -175,6 +175,7 @@ def test_solve_prints_the_labels_of_a_user_system(tmp_path, capsys):
         ({"system": ["foo(x0)", "x1"]}, "system[0]: unknown function 'foo'"),
         ({"system": ["x0", "x5"]}, "system[1]: variable x5 but the system has 2"),
         ({"system": ["x0", "y"]}, "system[1]: unknown name 'y'"),
+        ({"system": ["x0", "t*x1"]}, "system[1]: time-varying systems"),
         ({"system": ["sqrt(-x0)", "x1"]}, "system[0]: not differentiable"),
         ({"system": []}, "system: expected a list"),
         ({"equations": ["x0"]}, "equations: unknown field"),

@@ -77,6 +77,10 @@ def load_system(path: str | os.PathLike) -> tuple[list[Tree], int, np.ndarray | 
     used = {t for tree in equations for t in tree if is_variable(t)}
     for i, tree in enumerate(equations):
         for t in tree:
+            if t == "t":
+                raise DataError(
+                    f"{path}: system[{i}]: time-varying systems (t) are not solved here"
+                )
             if is_variable(t) and not (t.startswith(("x_", "u_")) and t[2:].isdigit()):
                 raise DataError(f"{path}: system[{i}]: {t!r} is not a variable x<k> or u<k>")
             if t.startswith("x_") and int(t[2:]) >= n:

@@ -4,7 +4,7 @@ One example: draw the system size (and the number of controls), then draw system
 size until one is accepted: the labels are computed from its Jacobians at the point, the
 |lambda| < 1e-6 marginal systems are rejected (stability, convergence), the qualitative
 classes are balanced to 50% per system size by rejection once 10 examples of that size exist
-(stability; control with ``balance``), a feedback is kept only if its rounded K stabilises
+(stability and control; control_t with ``balance``), a feedback is kept only if its rounded K stabilises
 A + B K, and an input longer than ``max_len`` tokens is rejected. Attempts and rejections
 are counted by reason in a :class:`collections.Counter`.
 """
@@ -28,12 +28,17 @@ from synthmath.tasks.differential.systems import (
     sample_system,
     state_names,
 )
+from synthmath.tasks.differential.timevarying import time_varying_rank
 
-PROBLEMS = ("stability", "convergence", "control", "feedback")
-WITH_CONTROLS = ("control", "feedback")
+PROBLEMS = ("stability", "convergence", "control", "control_t", "feedback")
+WITH_CONTROLS = ("control", "control_t", "feedback")
+#: problems whose answer is YES/NO
+QUALITATIVE = ("stability", "control", "control_t")
 #: default system sizes and points per problem
-SIZES = {"stability": (2, 6), "convergence": (2, 6), "control": (3, 6), "feedback": (3, 6)}
-POINTS = {"stability": 0.01, "convergence": 0.01, "control": 0.9, "feedback": 0.9}
+SIZES = {"stability": (2, 6), "convergence": (2, 6), "control": (3, 6), "control_t": (2, 3),
+         "feedback": (3, 6)}  # fmt: skip
+POINTS = {"stability": 0.01, "convergence": 0.01, "control": 0.9, "control_t": 0.5,
+          "feedback": 0.9}  # fmt: skip
 #: |lambda| below this is a marginal system: rejected (INFERRED)
 MARGINAL = 1e-6
 #: attempts per accepted example before generation stops with an error
@@ -97,6 +102,11 @@ def label(cfg: GenConfig, system: System) -> tuple[Example | None, str]:
     if cfg.problem in ("stability", "convergence"):
         if abs(lam) < MARGINAL:
             return None, "marginal"
+    elif cfg.problem == "control_t":
+        rank = time_varying_rank(system.equations, system.n, system.p, cfg.point)
+        if rank is None or rank < 0:
+            return None, "time_varying_undefined" if rank is None else "timeout"
+        deficit = system.n - rank
     else:
         try:
             deficit = labels.rank_deficit(a, b)
@@ -138,10 +148,11 @@ def draw_example(
     lo, hi = cfg.sizes
     n = int(rng.integers(lo, hi + 1))
     p = int(rng.integers(1, n // 2 + 1)) if cfg.problem in WITH_CONTROLS else 0
-    balance = cfg.balance and cfg.problem in ("stability", "control")
+    balance = cfg.balance and cfg.problem in QUALITATIVE
     for _ in range(MAX_ATTEMPTS):
         stats["attempts"] += 1
-        system = sample_system(n, p, ops_range(cfg.problem, n, p), cfg.point, rng)
+        ops = ops_range(cfg.problem, n, p)
+        system = sample_system(n, p, ops, cfg.point, rng, time=cfg.problem == "control_t")
         if system is None:
             stats["rejected_zero_column"] += 1
             continue

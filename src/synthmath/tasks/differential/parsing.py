@@ -10,8 +10,8 @@ into a raw prefix tree (:mod:`synthmath.expressions.operators`). Grammar::
     power := atom (("**" | "^") unary)?          right-associative: 2**-x, -x**2 = -(x**2)
     atom  := integer | decimal | name | function "(" expr ")" | "(" expr ")"
 
-Names: state variables ``x0``/``x_0``, controls ``u0``/``u_0``, the constants ``pi`` and
-``E``; functions: the analytic unary operators by their SymPy names (``sqrt exp log sin cos
+Names: state variables ``x0``/``x_0``, controls ``u0``/``u_0``, time ``t``, the constants
+``pi`` and ``E``; functions: the analytic unary operators by their SymPy names (``sqrt exp log sin cos
 tan asin acos atan sinh ...``; ``ln`` too). -k for a literal k is the integer ``i-k``; any
 other negation is ``mul i-1 (.)``, as the engine writes it.
 """
@@ -150,7 +150,7 @@ class _Parser:
                         f"unknown function {text!r}; allowed: {', '.join(sorted(FUNCTIONS))}"
                     )
                 return (FUNCTIONS[text], *self.group())
-            var = variable_token(text)
+            var = "t" if text == "t" else variable_token(text)
             if var is not None:
                 return (var,)
             if text in _CONSTANT_NAMES:

@@ -1,6 +1,6 @@
 """Scoring of decoded predictions (differential.md "Scoring", the released evaluator).
 
-- ``stability``, ``control``: ``acc``, the YES/NO answer equals the label.
+- ``stability``, ``control``, ``control_t``: ``acc``, the YES/NO answer equals the label.
 - ``convergence``: ``acc_tol10`` (main), ``acc_tol5``, ``acc_tol2``, ``acc_tol1``:
   |hyp - tgt| / |tgt| below the tolerance (|hyp| as the denominator when tgt = 0);
   ``acc_sign``: the sign of the predicted speed is right (the qualitative answer);
@@ -32,7 +32,7 @@ INF = float("inf")
 
 def declared_metrics(problem: str) -> tuple[Metric, ...]:
     """The metrics :func:`score_decoded` returns for ``problem``, in the same order."""
-    if problem in ("stability", "control"):
+    if problem in ("stability", "control", "control_t"):
         return (Metric.acc("acc", "the YES/NO answer is right"),)
     tol = [Metric.acc(f"acc_tol{t}", f"relative error below {t}%") for t in TOLERANCES]
     if problem == "convergence":
@@ -64,7 +64,7 @@ def score_decoded(
 ) -> dict[str, np.ndarray]:
     """Per-example metrics; ``decoded[i]`` is None when prediction i did not decode."""
     m = len(decoded)
-    if problem in ("stability", "control"):
+    if problem in ("stability", "control", "control_t"):
         want = raw["speed"] > 0 if problem == "stability" else raw["deficit"] == 0
         ok = [d is not None and isinstance(d, bool) and d == bool(w) for d, w in zip(decoded, want)]
         return {"acc": np.array(ok, dtype=bool)}

@@ -86,10 +86,12 @@ class System:
         return self.b.shape[1]
 
 
-def system_preset(n: int, p: int = 0, preset: str = "chh") -> Preset:
-    """The preset with the system's variables (x_0..x_{n-1}, u_0..u_{p-1}) as leaves."""
+def system_preset(n: int, p: int = 0, preset: str = "chh", time: bool = False) -> Preset:
+    """The preset with the system's variables (x_0..x_{n-1}, u_0..u_{p-1}, and ``t`` for a
+    non-autonomous system) as leaves."""
     base = get_preset(preset)
-    return dataclasses.replace(base, variables=state_names(n) + control_names(p))
+    names = state_names(n) + control_names(p) + (("t",) if time else ())
+    return dataclasses.replace(base, variables=names)
 
 
 def finite_throughout(program: numeric.Program, env: dict[str, float]) -> bool:
@@ -208,18 +210,20 @@ def sample_system(
     rng: np.random.Generator,
     preset: str = "chh",
     use_sympy: bool = False,
+    time: bool = False,
 ) -> System | None:
     """One system with ``n`` equations (``p`` controls), each with an operator count uniform
     in ``ops_range`` (inclusive), redrawn equation by equation until it passes
     :func:`equation_ok`; None when a Jacobian column is all zero or an equation slot fails
-    :data:`MAX_EQUATION_ATTEMPTS` times (the caller draws a new system)."""
+    :data:`MAX_EQUATION_ATTEMPTS` times (the caller draws a new system). With ``time`` the
+    leaves include ``t`` (checked at t = ``point`` too); A and B exclude its column."""
     lo, hi = ops_range
-    pre = system_preset(n, p, preset)
+    pre = system_preset(n, p, preset, time)
     variables = pre.variables
     grad = gradient_sympy if use_sympy else gradient
     equations: list[Tree | None] = [None] * n
     counts = [0] * n
-    rows = np.zeros((n, n + p))
+    rows = np.zeros((n, len(variables)))
     todo = list(range(n))
     for _ in range(MAX_EQUATION_ATTEMPTS):
         if not todo:
@@ -234,6 +238,6 @@ def sample_system(
                 continue
             equations[slot], counts[slot], rows[slot] = tree, ops, g
         todo = left
-    if todo or not np.abs(rows).sum(axis=0).all():
+    if todo or not np.abs(rows[:, : n + p]).sum(axis=0).all():  # t's column may be zero
         return None
-    return System(tuple(equations), tuple(counts), rows[:, :n].copy(), rows[:, n:].copy())
+    return System(tuple(equations), tuple(counts), rows[:, :n].copy(), rows[:, n : n + p].copy())

@@ -3,8 +3,10 @@ random differential systems (Charton, Hayat & Lample 2020; specs/differential.md
 
 Problems (``problem``): ``stability`` (is x_e = 0.01 a stable point of the linearisation:
 YES/NO), ``convergence`` (its speed s = -max Re eig J, one number), ``control`` (is
-x' = f(x, u) controllable at x_e = u_e = 0.9: Kalman rank, YES/NO) and ``feedback`` (a
-matrix K that makes A + B K stable). Example (stability, 2 equations)::
+x' = f(x, u) controllable at x_e = u_e = 0.9: Kalman rank, YES/NO), ``control_t`` (the
+same for x' = f(x, u, t), 2-3 equations, the rank of the released D_i recursion at five
+times: :mod:`~synthmath.tasks.differential.timevarying`) and ``feedback`` (a matrix K that
+makes A + B K stable). Example (stability, 2 equations)::
 
     src: V2 <EQ> sub x_1 mul INT+ 3 x_0 <EQ> sin x_0        tgt: NO
 
@@ -39,6 +41,7 @@ from synthmath.tasks.differential import generation as gen
 from synthmath.tasks.differential import labels
 from synthmath.tasks.differential.parsing import display_infix
 from synthmath.tasks.differential.scoring import declared_metrics, score_decoded
+from synthmath.tasks.differential.timevarying import TIMES
 
 #: largest system the vocabulary (and the parameters) allow; controls up to half of it
 MAX_EQUATIONS = 10
@@ -61,17 +64,18 @@ class DifferentialTask(Task):
     group_names = ("size",)
     capabilities = frozenset({"decode_answer", "solve_file"})
     PARAMS = {
-        "problem": Param("stability", "stability, convergence, control, feedback", str,
+        "problem": Param("stability", "stability, convergence, control, control_t, feedback", str,
                          choices=gen.PROBLEMS),
         "n_equations": Param(None, "a fixed system size (overrides min/max_equations)", int,
                              check=_size),
         "min_equations": Param(None, "smallest system (default: 2; control, feedback: 3)", int,
                                check=_size),
-        "max_equations": Param(None, "largest system (default 6)", int, check=_size),
+        "max_equations": Param(None, "largest system (default 6; control_t: 3)", int,
+                               check=_size),
         "point": Param(None, "every coordinate of x_e (and u_e) (default 0.01; control, "
-                       "feedback: 0.9, the release)", float),
+                       "feedback: 0.9, the release; control_t: 0.5)", float),
         "balance": Param(None, "50% positives per size by rejection (default: true for "
-                         "stability and control, else false)", bool),
+                         "stability and control, else false; control_t: 83% natural)", bool),
         "shift": Param(False, "write f - f(x_e) (x_e an equilibrium; ablation, INFERRED)", bool),
         "gramian": Param("exact", "feedback: exact (Van Loan) or trapezoid40 (released)", str,
                          choices=labels.GRAMIANS),
@@ -209,7 +213,7 @@ class DifferentialTask(Task):
     def tgt_tokens(self, raw: RawBatch, i: int) -> list[str]:
         if self.problem == "stability":
             return [YES if raw["speed"][i] > 0 else NO]
-        if self.problem == "control":
+        if self.problem in ("control", "control_t"):
             return [YES if raw["deficit"][i] == 0 else NO]
         if self.problem == "convergence":
             return self.encoding.encode([float(raw["speed"][i])])
@@ -221,6 +225,7 @@ class DifferentialTask(Task):
         preset = get_preset("chh")
         ops = [*preset.binary, *preset.unary]
         leaves = [f"x_{k}" for k in range(MAX_EQUATIONS)] + [f"u_{k}" for k in range(MAX_CONTROLS)]
+        leaves.append("t")
         sizes = [f"V{k}" for k in range(1, MAX_EQUATIONS + 1)]
         return Vocab([*sizes, EQ, *self.codec.vocabulary(ops, leaves)])
 
@@ -247,7 +252,7 @@ class DifferentialTask(Task):
         """YES/NO -> bool, a number -> float, a matrix block -> ``(p, n)`` array;
         :class:`DecodeError` otherwise."""
         tokens = list(tokens)
-        if self.problem in ("stability", "control"):
+        if self.problem in gen.QUALITATIVE:
             if tokens in ([YES], [NO]):
                 return tokens == [YES]
             raise DecodeError(f"expected {YES} or {NO}, got {' '.join(tokens)!r}")
@@ -298,6 +303,8 @@ class DifferentialTask(Task):
         else:
             problem["controls"] = [f"u{k}" for k in range(p)]
             problem["control_point"] = [point] * p
+            if self.problem == "control_t":
+                problem["times"] = list(TIMES)  # rank checked at these values of t
             answer = {"controllable": int(raw["deficit"][i]) == 0,
                       "rank_deficit": int(raw["deficit"][i])}  # fmt: skip
             if self.problem == "feedback":
