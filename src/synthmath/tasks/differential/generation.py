@@ -28,6 +28,7 @@ from synthmath.tasks.differential.systems import (
     sample_system,
     state_names,
 )
+from synthmath.tasks.differential.taylor import time_varying_rank_taylor
 from synthmath.tasks.differential.timevarying import time_varying_rank
 
 PROBLEMS = ("stability", "convergence", "control", "control_t", "feedback")
@@ -103,7 +104,8 @@ def label(cfg: GenConfig, system: System) -> tuple[Example | None, str]:
         if abs(lam) < MARGINAL:
             return None, "marginal"
     elif cfg.problem == "control_t":
-        rank = time_varying_rank(system.equations, system.n, system.p, cfg.point)
+        ranker = time_varying_rank if cfg.use_sympy else time_varying_rank_taylor
+        rank = ranker(system.equations, system.n, system.p, cfg.point)
         if rank is None or rank < 0:
             return None, "time_varying_undefined" if rank is None else "timeout"
         deficit = system.n - rank

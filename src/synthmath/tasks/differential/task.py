@@ -5,8 +5,8 @@ Problems (``problem``): ``stability`` (is x_e = 0.01 a stable point of the linea
 YES/NO), ``convergence`` (its speed s = -max Re eig J, one number), ``control`` (is
 x' = f(x, u) controllable at x_e = u_e = 0.9: Kalman rank, YES/NO), ``control_t`` (the
 same for x' = f(x, u, t), 2-3 equations, the rank of the released D_i recursion at five
-times: :mod:`~synthmath.tasks.differential.timevarying`) and ``feedback`` (a matrix K that
-makes A + B K stable). Example (stability, 2 equations)::
+times: :mod:`~synthmath.tasks.differential.taylor`, SymPy reference in ``timevarying``) and
+``feedback`` (a matrix K that makes A + B K stable). Example (stability, 2 equations)::
 
     src: V2 <EQ> sub x_1 mul INT+ 3 x_0 <EQ> sin x_0        tgt: NO
 
@@ -81,8 +81,9 @@ class DifferentialTask(Task):
                          choices=labels.GRAMIANS),
         "normalize_b": Param(False, "feedback: divide B by ||A||_F too (the release does not)",
                              bool),
-        "jacobian": Param("complex_step", "labels from complex-step derivatives or SymPy diff "
-                          "(slow reference)", str, choices=("complex_step", "sympy")),
+        "jacobian": Param("complex_step", "labels from complex-step derivatives (control_t: "
+                          "Taylor series in t) or SymPy diff (slow reference)", str,
+                          choices=("complex_step", "sympy")),
         "max_len": Param(512, "reject inputs with more tokens", int),
         "encoding": Param("P10", "number encoding of the outputs", str, choices=ENCODING_NAMES,
                           data=False),

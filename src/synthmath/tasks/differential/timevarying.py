@@ -1,4 +1,6 @@
-"""Controllability of a non-autonomous system x' = f(x, u, t) (``control_t``, differential.md).
+"""Controllability of a non-autonomous system x' = f(x, u, t) (``control_t``, differential.md):
+the SymPy reference (``jacobian: sympy``; the default labels come from the truncated Taylor
+series of :mod:`synthmath.tasks.differential.taylor`, checked against this in tests).
 
 A(t) = df/dx and B(t) = df/du at x = u = 0.5 in every coordinate (t left symbolic), by SymPy;
 then D_0 = B, D_(i+1) = dD_i/dt - A D_i for floor(2n/p) steps (the released recursion), and
