@@ -12,6 +12,7 @@ are counted by reason in a :class:`collections.Counter`.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +43,8 @@ POINTS = {"stability": 0.01, "convergence": 0.01, "control": 0.9, "control_t": 0
           "feedback": 0.9}  # fmt: skip
 #: |lambda| below this is a marginal system: rejected (INFERRED)
 MARGINAL = 1e-6
+#: Jacobian entries and speeds beyond this are rejected (P10 writes exponents up to 100)
+MAX_ABS = 1e90
 #: attempts per accepted example before generation stops with an error
 MAX_ATTEMPTS = 20_000
 #: the balancing by rejection starts after this many examples of a size (released)
@@ -98,8 +101,11 @@ def label(cfg: GenConfig, system: System) -> tuple[Example | None, str]:
         a, b = jacobian_sympy(system.equations, system.n, system.p, cfg.point)
         if not (np.isfinite(a).all() and np.isfinite(b).all()):
             return None, "sympy_undefined"
-    lam = float(labels.max_real_eig(a))
+    with np.errstate(all="ignore"):
+        lam = float(labels.max_real_eig(a)) if np.abs(a).max() < MAX_ABS else np.nan
     deficit, k = 0, None
+    if not abs(lam) < MAX_ABS:
+        return None, "out_of_range"
     if cfg.problem in ("stability", "convergence"):
         if abs(lam) < MARGINAL:
             return None, "marginal"
@@ -122,7 +128,7 @@ def label(cfg: GenConfig, system: System) -> tuple[Example | None, str]:
                     gain = labels.feedback_gain(a, b, cfg.gramian, cfg.normalize_b)
             except np.linalg.LinAlgError:
                 return None, "singular_gramian"
-            if not np.isfinite(gain).all() or np.abs(gain).max() >= 1e90:
+            if not np.isfinite(gain).all() or np.abs(gain).max() >= MAX_ABS:
                 return None, "gain_not_finite"
             k = round_sig(gain, K_DIGITS)
             if not labels.closed_loop_max_real(a, b, k, cfg.normalize_b) < 0:
@@ -142,7 +148,7 @@ def draw_example(
     cfg: GenConfig,
     rng: np.random.Generator,
     counts: dict[int, list[int]],
-    length: callable,
+    length: Callable[[Example], int],
     stats: Counter,
 ) -> Example:
     """One accepted example (see module docstring); ``counts[n]`` = [negatives, positives]
