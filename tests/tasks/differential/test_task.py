@@ -96,6 +96,21 @@ def test_precision_writes_three_or_four_significant_digits():
         make_task("differential", {"problem": "convergence", "encoding": "P1000", "precision": 4})
 
 
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"problem": "pde"}, "problem: unknown value 'pde'"),
+        ({"min_equations": 5, "max_equations": 3}, "min_equations: must be <= max_equations=3"),
+        ({"n_equations": 11}, "n_equations: must be in 2..10"),
+        ({"problem": "control_t", "shift": True}, "shift: f - f"),
+        ({"precision": 5}, "precision: must be in 2..4"),
+    ],
+)
+def test_bad_parameters_are_config_errors_naming_the_key(params, message):
+    with pytest.raises(ConfigError, match=message):
+        make_task("differential", params)
+
+
 def test_shift_subtracts_the_value_at_the_point_and_keeps_the_labels():
     plain = make_task("differential", {"problem": "convergence", "n_equations": 3})
     shifted = make_task("differential", {"problem": "convergence", "n_equations": 3,

@@ -96,15 +96,13 @@ class DifferentialTask(Task):
         out = super().validate_params(params, where)
         prefix = f"{where}." if where else ""
         problem = out["problem"]
-        lo, hi = gen.SIZES[problem]
-        lo = out["min_equations"] if out["min_equations"] is not None else lo
-        hi = out["max_equations"] if out["max_equations"] is not None else max(hi, lo)
-        if out["n_equations"] is not None:
-            lo = hi = out["n_equations"]
+        lo, hi = _sizes(out)
         if lo > hi:
             raise ConfigError(f"{prefix}min_equations: must be <= max_equations={hi} (got {lo})")
         if problem in gen.WITH_CONTROLS and lo < 2:
             raise ConfigError(f"{prefix}min_equations: {problem} needs at least 2 equations")
+        if out["shift"] and problem == "control_t":
+            raise ConfigError(f"{prefix}shift: f - f(x_e) is not constant in t (control_t)")
         if not 8 <= out["max_len"] <= 4096:
             raise ConfigError(f"{prefix}max_len: must be in 8..4096 (got {out['max_len']})")
         if out["point"] is not None and not np.isfinite(out["point"]):
@@ -121,15 +119,10 @@ class DifferentialTask(Task):
         super().__init__(**params)
         p = self.params
         problem = p["problem"]
-        lo, hi = gen.SIZES[problem]
-        lo = p["min_equations"] if p["min_equations"] is not None else lo
-        hi = p["max_equations"] if p["max_equations"] is not None else max(hi, lo)
-        if p["n_equations"] is not None:
-            lo = hi = p["n_equations"]
         balance = p["balance"] if p["balance"] is not None else problem in ("stability", "control")
         self.config = gen.GenConfig(
             problem=problem,
-            sizes=(lo, hi),
+            sizes=_sizes(p),
             point=p["point"] if p["point"] is not None else gen.POINTS[problem],
             balance=balance,
             shift=p["shift"],
@@ -317,6 +310,16 @@ class DifferentialTask(Task):
         from synthmath.tasks.differential.commands import solve_file
 
         return solve_file(path, as_json=as_json, config=self.config)
+
+
+def _sizes(params: dict[str, Any]) -> tuple[int, int]:
+    """(smallest, largest) system: n_equations, else min/max_equations, else the problem's."""
+    if params["n_equations"] is not None:
+        return params["n_equations"], params["n_equations"]
+    lo, hi = gen.SIZES[params["problem"]]
+    lo = params["min_equations"] if params["min_equations"] is not None else lo
+    hi = params["max_equations"] if params["max_equations"] is not None else max(hi, lo)
+    return lo, hi
 
 
 def _ids(seqs: list[list[str]], vocab: Vocab) -> tuple[np.ndarray, np.ndarray]:
