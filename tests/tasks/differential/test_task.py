@@ -99,7 +99,7 @@ def test_precision_writes_three_or_four_significant_digits():
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"problem": "pde"}, "problem: unknown value 'pde'"),
+        ({"problem": "heat"}, "problem: unknown value 'heat'"),
         ({"min_equations": 5, "max_equations": 3}, "min_equations: must be <= max_equations=3"),
         ({"n_equations": 11}, "n_equations: must be in 2..10"),
         ({"problem": "control_t", "shift": True}, "shift: f - f"),

@@ -22,6 +22,7 @@ from synthmath.core.errors import DataError
 from synthmath.expressions import numeric
 from synthmath.expressions.operators import Tree, float_token
 from synthmath.tasks.differential import labels
+from synthmath.tasks.differential.pde import Pde, minimum, sample_pde
 from synthmath.tasks.differential.systems import (
     System,
     control_names,
@@ -32,15 +33,15 @@ from synthmath.tasks.differential.systems import (
 from synthmath.tasks.differential.taylor import time_varying_rank_taylor
 from synthmath.tasks.differential.timevarying import time_varying_rank
 
-PROBLEMS = ("stability", "convergence", "control", "control_t", "feedback")
+PROBLEMS = ("stability", "convergence", "control", "control_t", "feedback", "pde")
 WITH_CONTROLS = ("control", "control_t", "feedback")
 #: problems whose answer is YES/NO
 QUALITATIVE = ("stability", "control", "control_t")
 #: default system sizes and points per problem
 SIZES = {"stability": (2, 6), "convergence": (2, 6), "control": (3, 6), "control_t": (2, 3),
-         "feedback": (3, 6)}  # fmt: skip
+         "feedback": (3, 6), "pde": (2, 6)}  # fmt: skip
 POINTS = {"stability": 0.01, "convergence": 0.01, "control": 0.9, "control_t": 0.5,
-          "feedback": 0.9}  # fmt: skip
+          "feedback": 0.9, "pde": 0.0}  # fmt: skip
 #: |lambda| below this is a marginal system: rejected (INFERRED)
 MARGINAL = 1e-6
 #: Jacobian entries and speeds beyond this are rejected (P10 writes exponents up to 100)
@@ -64,6 +65,7 @@ class GenConfig:
     normalize_b: bool
     use_sympy: bool
     max_len: int
+    released_labeller: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ class Example:
     speed: float
     deficit: int
     k: np.ndarray | None
+    #: pde: the problem, our infimum and the released single-start one (None: failed)
+    pde: tuple[Pde, float, float | None] | None = None
 
 
 def ops_range(problem: str, n: int, p: int) -> tuple[int, int]:
@@ -159,6 +163,22 @@ def draw_example(
     balance = cfg.balance and cfg.problem in QUALITATIVE
     for _ in range(MAX_ATTEMPTS):
         stats["attempts"] += 1
+        if cfg.problem == "pde":
+            problem = sample_pde(n, rng)
+            single, ours = minimum(problem, rng)
+            stats["released_failed"] += single is None
+            if cfg.released_labeller:  # the release: its single run, failures discarded
+                ours = single
+            if ours is None:
+                stats["rejected_optimiser_failed"] += 1
+                continue
+            empty = np.zeros((n, 0))
+            ex = Example((), (0,), np.zeros((n, n)), empty, 0.0, 0, None, (problem, ours, single))
+            if length(ex) > cfg.max_len:
+                stats["rejected_too_long"] += 1
+                continue
+            stats["accepted"] += 1
+            return ex
         ops = ops_range(cfg.problem, n, p)
         system = sample_system(n, p, ops, cfg.point, rng, time=cfg.problem == "control_t")
         if system is None:

@@ -1,5 +1,6 @@
 """Scoring of decoded predictions (differential.md "Scoring", the released evaluator).
 
+- ``pde``: ``acc``, both words right; ``acc_exists``, the first.
 - ``stability``, ``control``, ``control_t``: ``acc``, the YES/NO answer equals the label.
 - ``convergence``: ``acc_tol10`` (main), ``acc_tol5``, ``acc_tol2``, ``acc_tol1``:
   |hyp - tgt| / |tgt| below the tolerance (|hyp| as the denominator when tgt = 0);
@@ -34,6 +35,11 @@ def declared_metrics(problem: str) -> tuple[Metric, ...]:
     """The metrics :func:`score_decoded` returns for ``problem``, in the same order."""
     if problem in ("stability", "control", "control_t"):
         return (Metric.acc("acc", "the YES/NO answer is right"),)
+    if problem == "pde":
+        return (
+            Metric.acc("acc", "both words (a solution exists, it vanishes) are right"),
+            Metric.acc("acc_exists", "the existence word is right"),
+        )
     tol = [Metric.acc(f"acc_tol{t}", f"relative error below {t}%") for t in TOLERANCES]
     if problem == "convergence":
         return (
@@ -64,6 +70,11 @@ def score_decoded(
 ) -> dict[str, np.ndarray]:
     """Per-example metrics; ``decoded[i]`` is None when prediction i did not decode."""
     m = len(decoded)
+    if problem == "pde":
+        ok = [isinstance(d, tuple) and d == (bool(x), bool(v))
+              for d, x, v in zip(decoded, raw["exists"], raw["vanishes"])]  # fmt: skip
+        first = [isinstance(d, tuple) and d[0] == bool(x) for d, x in zip(decoded, raw["exists"])]
+        return {"acc": np.array(ok, dtype=bool), "acc_exists": np.array(first, dtype=bool)}
     if problem in ("stability", "control", "control_t"):
         want = raw["speed"] > 0 if problem == "stability" else raw["deficit"] == 0
         ok = [d is not None and isinstance(d, bool) and d == bool(w) for d, w in zip(decoded, want)]

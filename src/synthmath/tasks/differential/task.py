@@ -40,6 +40,7 @@ from synthmath.expressions.prefix import PrefixCodec
 from synthmath.tasks.differential import generation as gen
 from synthmath.tasks.differential import labels
 from synthmath.tasks.differential.parsing import display_infix
+from synthmath.tasks.differential.pde import PDE_TOKENS, labels_of, pde_json, pde_tokens
 from synthmath.tasks.differential.scoring import declared_metrics, score_decoded
 from synthmath.tasks.differential.timevarying import TIMES
 
@@ -64,7 +65,8 @@ class DifferentialTask(Task):
     group_names = ("size",)
     capabilities = frozenset({"decode_answer", "solve_file"})
     PARAMS = {
-        "problem": Param("stability", "stability, convergence, control, control_t, feedback", str,
+        "problem": Param("stability", "stability, convergence, control, control_t, feedback, pde",
+                         str,
                          choices=gen.PROBLEMS),
         "n_equations": Param(None, "a fixed system size (overrides min/max_equations)", int,
                              check=_size),
@@ -84,6 +86,9 @@ class DifferentialTask(Task):
         "jacobian": Param("complex_step", "labels from complex-step derivatives (control_t: "
                           "Taylor series in t) or SymPy diff (slow reference)", str,
                           choices=("complex_step", "sympy")),
+        "labeller": Param("multistart", "pde: multistart (seeded starts, rays) or released "
+                          "(one TNC run from 0.5, failures discarded)", str,
+                          choices=("multistart", "released")),
         "max_len": Param(512, "reject inputs with more tokens", int),
         "encoding": Param("P10", "number encoding of the outputs", str, choices=ENCODING_NAMES,
                           data=False),
@@ -130,6 +135,7 @@ class DifferentialTask(Task):
             normalize_b=p["normalize_b"],
             use_sympy=p["jacobian"] == "sympy",
             max_len=p["max_len"],
+            released_labeller=p["labeller"] == "released",
         )
         self.encoding = get_encoding(p["encoding"], p["precision"])
         self.codec = PrefixCodec(int_base=10, float_encoding=p["encoding"],
@@ -161,7 +167,7 @@ class DifferentialTask(Task):
         raw = {
             "system": np.array([SEPARATOR.join(" ".join(t) for t in e.equations)
                                 for e in examples], dtype=str),
-            "n_eq": np.array([len(e.equations) for e in examples], dtype=np.int8),
+            "n_eq": np.array([e.a.shape[0] for e in examples], dtype=np.int8),
             "n_ctrl": np.array([e.b.shape[1] for e in examples], dtype=np.int8),
             "n_ops": np.array([max(e.n_ops) for e in examples], dtype=np.int16),
             "point": np.full(m, self.config.point),
@@ -171,6 +177,16 @@ class DifferentialTask(Task):
             "deficit": np.array([e.deficit for e in examples], dtype=np.int8),
             "k": np.zeros((m, width, size)),
         }  # fmt: skip
+        if self.problem == "pde":
+            raw["system"] = np.array([" ".join(pde_tokens(e.pde[0])) for e in examples], str)
+            labels = [labels_of(e.pde[1]) for e in examples]
+            released = [None if e.pde[2] is None else labels_of(e.pde[2]) for e in examples]
+            raw["exists"] = np.array([x for x, _ in labels], dtype=bool)
+            raw["vanishes"] = np.array([v for _, v in labels], dtype=bool)
+            raw["released_agrees"] = np.array(
+                [-1 if r is None else int(r == lab) for r, lab in zip(released, labels)], np.int8
+            )
+            raw["minimum"] = np.array([e.pde[1] for e in examples], dtype=np.float64)
         for i, e in enumerate(examples):
             k, p = e.a.shape[0], e.b.shape[1]
             raw["a"][i, :k, :k] = e.a
@@ -181,7 +197,9 @@ class DifferentialTask(Task):
 
     def length_bound(self) -> tuple[int, int]:
         hi, tpn = self.config.sizes[1], self.encoding.tokens_per_number
-        out = {"feedback": 2 + (hi // 2) * hi * tpn, "convergence": tpn}.get(self.problem, 1)
+        out = {"feedback": 2 + (hi // 2) * hi * tpn, "convergence": tpn, "pde": 2}.get(
+            self.problem, 1
+        )
         return self.params["max_len"] + 2, out + 2
 
     # ---- tokens -------------------------------------------------------------------------
@@ -196,15 +214,21 @@ class DifferentialTask(Task):
         return out
 
     def _src_length(self, ex: gen.Example) -> int:
+        if ex.pde is not None:
+            return 1 + len(pde_tokens(ex.pde[0]))
         return len(self._src_tokens_of(ex.equations, len(ex.equations), ex.b.shape[1]))
 
     def src_tokens(self, raw: RawBatch) -> list[list[str]]:
+        if self.problem == "pde":
+            return [[f"V{n}", *s.split()] for n, s in zip(raw["n_eq"], raw["system"])]
         return [
             self._src_tokens_of(self.equations(raw, i), int(raw["n_eq"][i]), int(raw["n_ctrl"][i]))
             for i in range(len(raw["system"]))
         ]
 
     def tgt_tokens(self, raw: RawBatch, i: int) -> list[str]:
+        if self.problem == "pde":
+            return [YES if raw["exists"][i] else NO, YES if raw["vanishes"][i] else NO]
         if self.problem == "stability":
             return [YES if raw["speed"][i] > 0 else NO]
         if self.problem in ("control", "control_t"):
@@ -220,8 +244,9 @@ class DifferentialTask(Task):
         ops = [*preset.binary, *preset.unary]
         leaves = [f"x_{k}" for k in range(MAX_EQUATIONS)] + [f"u_{k}" for k in range(MAX_CONTROLS)]
         leaves.append("t")
+        ops += ["pow2", "pow4"]  # the PDE operators' d_i^2, d_i^4
         sizes = [f"V{k}" for k in range(1, MAX_EQUATIONS + 1)]
-        return Vocab([*sizes, EQ, *self.codec.vocabulary(ops, leaves)])
+        return Vocab([*sizes, EQ, *self.codec.vocabulary(ops, leaves), *PDE_TOKENS])
 
     @cached_property
     def _tgt_vocab(self) -> Vocab:
@@ -246,6 +271,10 @@ class DifferentialTask(Task):
         """YES/NO -> bool, a number -> float, a matrix block -> ``(p, n)`` array;
         :class:`DecodeError` otherwise."""
         tokens = list(tokens)
+        if self.problem == "pde":
+            if len(tokens) == 2 and all(t in (YES, NO) for t in tokens):
+                return tokens[0] == YES, tokens[1] == YES
+            raise DecodeError(f"expected two {YES}/{NO} words, got {' '.join(tokens)!r}")
         if self.problem in gen.QUALITATIVE:
             if tokens in ([YES], [NO]):
                 return tokens == [YES]
@@ -283,6 +312,8 @@ class DifferentialTask(Task):
         return {"size": np.asarray(raw["n_eq"]).astype(str)}
 
     def to_json(self, raw: RawBatch, i: int) -> dict[str, Any]:
+        if self.problem == "pde":
+            return pde_json(raw, i)
         n, p = int(raw["n_eq"][i]), int(raw["n_ctrl"][i])
         point = float(raw["point"][i])
         problem: dict[str, Any] = {
