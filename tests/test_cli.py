@@ -112,11 +112,12 @@ def test_cli_capabilities_are_declared_and_named(capsys, tmp_path, monkeypatch):
     from synthmath.runs.plan import build_plan
     from synthmath.tasks.registry import make_task, task_names
 
-    assert task_names("solve_file") == ["metabolic"]
+    assert task_names("solve_file") == ["differential", "metabolic"]
     problem = tmp_path / "problem.json"
     problem.write_text("{}")
     assert main(["solve", "linalg", str(problem)]) == 2
-    assert "solve: task 'linalg' cannot; tasks that can: metabolic" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "solve: task 'linalg' cannot; tasks that can: differential, metabolic" in err
 
     monkeypatch.chdir(tmp_path)
     config = {

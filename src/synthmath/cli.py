@@ -8,6 +8,7 @@ synthmath evaluate results/linalg_ops/<run_id> [--test id]
 synthmath predict results/linalg_ops/<run_id> -n 5
 synthmath predict runs:/<mlflow run id> -n 5     (the model an MLflow run logged)
 synthmath solve metabolic network.json [--json]
+synthmath solve differential system.json [--json]
 synthmath cas problem=prim_bwd,ode1,ode2 -n 500 --timeouts 5 10 30 60 --workers 2
 synthmath predict results/metabolic_known/<run_id> network.json
 synthmath known odebench [--id 56] [--json]     (benchmark ODE systems: odebench, strogatz)
@@ -366,7 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(fn=cmd_evaluate)
 
     v = sub.add_parser(
-        "solve", help="solve a problem file exactly (tasks that can: metabolic network JSON)"
+        "solve",
+        help="solve a problem file exactly (tasks that can: metabolic network JSON, "
+        "differential system JSON)",
     )
     v.add_argument("task")
     v.add_argument("file")

@@ -29,6 +29,7 @@ EXTRA = {
     "linalg": [{"op": "eigenvectors", "dim": 3}, {"op": "svd", "dim": 3}, {"op": "matmul"}],
     "metabolic": [{"answer": "concentrations"}, {"answer": "flows", "family": "known"}],
     "arithmetic": [{"op": "mul", "max_digits": 4}, {"op": "modadd", "layout": "slots"}],
+    "differential": [{"problem": p} for p in ("convergence", "control", "feedback", "pde")],
 }
 GARBAGE = [[], ["@@not-a-token"], ["<pad>"] * 3]
 CAPABILITY_METHODS = {

@@ -1,0 +1,1 @@
+"""Differential systems: stability, convergence speed, controllability, feedback."""
