@@ -28,11 +28,12 @@ from synthmath.codecs.numbers import round_sig
 from synthmath.core.errors import DataError
 from synthmath.core.files import dumps_json
 from synthmath.expressions.errors import ExprParseError
+from synthmath.expressions.infix import InfixError
 from synthmath.expressions.operators import Tree, is_variable
 from synthmath.expressions.prefix import PrefixCodec
 from synthmath.tasks.differential import generation as gen
 from synthmath.tasks.differential import labels
-from synthmath.tasks.differential.parsing import InfixError, parse_infix
+from synthmath.tasks.differential.parsing import parse_infix
 from synthmath.tasks.differential.systems import control_names, gradient, state_names
 
 MAX_EQUATIONS = 50
