@@ -7,12 +7,14 @@ from typing import Any
 from synthmath.core.errors import ConfigError
 from synthmath.core.task import Task
 from synthmath.tasks.arithmetic.task import ArithmeticTask
+from synthmath.tasks.boolean.task import BooleanTask
 from synthmath.tasks.linalg.task import LinalgTask
 from synthmath.tasks.metabolic.task import MetabolicTask
 from synthmath.tasks.symbolic.task import SymbolicTask
 
 _REGISTRY: dict[str, type[Task]] = {
-    task.name: task for task in (ArithmeticTask, LinalgTask, MetabolicTask, SymbolicTask)
+    task.name: task
+    for task in (ArithmeticTask, BooleanTask, LinalgTask, MetabolicTask, SymbolicTask)
 }
 
 
