@@ -29,7 +29,7 @@ EXTRA = {
     "linalg": [{"op": "eigenvectors", "dim": 3}, {"op": "svd", "dim": 3}, {"op": "matmul"}],
     "metabolic": [{"answer": "concentrations"}, {"answer": "flows", "family": "known"}],
     "arithmetic": [{"op": "mul", "max_digits": 4}, {"op": "modadd", "layout": "slots"}],
-    "boolean": [{"regime": "noisy", "max_inactive": 6, "max_points": 40}],
+    "boolean": [{"regime": "noisy", "max_inactive": 6, "max_points": 40}, {"source": "circuits"}],
 }
 GARBAGE = [[], ["@@not-a-token"], ["<pad>"] * 3]
 CAPABILITY_METHODS = {

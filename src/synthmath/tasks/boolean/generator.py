@@ -114,10 +114,27 @@ def _from_sympy(expr) -> F.Tree:
     return (kind, tuple(_from_sympy(a) for a in expr.args))
 
 
+def two_level(bits: np.ndarray, n_vars: int, used: list[int] | None = None) -> list[F.Tree]:
+    """SymPy's exact minimal sum-of-products and product-of-sums (SOPform, POSform: what
+    ``simplify_logic`` computes) of a full table ``bits`` ((2**n_vars,) 0/1 in
+    :func:`F.truth_table_columns` row order), over the variables ``used`` (default: those
+    it depends on), after the rule pass. Exponential in ``len(used)``: keep it small."""
+    if used is None:
+        used = depends_on(F.pack_rows(np.asarray(bits).reshape(-1, 1))[0], n_vars)
+    rows = np.flatnonzero(bits)
+    local = sorted({tuple((r >> j) & 1 for j in used) for r in rows.tolist()})
+    symbols = [sp.Symbol(F.var_token(j)) for j in used]
+    minterms = [list(m) for m in local]  # bit i of a minterm is the value of symbols[i]
+    return [F.simplify_rules(_from_sympy(form(symbols, minterms))) for form in (SOPform, POSform)]
+
+
+def shortest(candidates: list[F.Tree]) -> F.Tree:
+    return min(candidates, key=lambda t: (F.size(t), F.to_prefix(t)))
+
+
 def simplify(tokens: list[str], n_vars: int, table: np.ndarray, cfg: GenConfig) -> F.Tree:
     """The shortest of: the rule pass (:func:`F.simplify_rules`) and, when the function
-    depends on at most ``exact_max_vars`` variables, SymPy's exact two-level forms (SOPform
-    and POSform of its truth table, as ``simplify_logic`` computes them) after the rule pass.
+    depends on at most ``exact_max_vars`` variables, :func:`two_level` forms.
     ``table`` is the formula's packed full truth table over x_0..x_(n_vars-1)."""
     tree = F.parse_prefix(tokens)
     if not cfg.simplify:
@@ -125,14 +142,8 @@ def simplify(tokens: list[str], n_vars: int, table: np.ndarray, cfg: GenConfig) 
     candidates = [F.simplify_rules(tree)]
     used = depends_on(table, n_vars)
     if len(used) <= cfg.exact_max_vars:
-        bits = F.unpack(table, 2**n_vars)
-        rows = np.flatnonzero(bits)
-        local = sorted({tuple((r >> j) & 1 for j in used) for r in rows.tolist()})
-        symbols = [sp.Symbol(F.var_token(j)) for j in used]
-        minterms = [list(m) for m in local]  # bit i of a minterm is the value of symbols[i]
-        for form in (SOPform, POSform):
-            candidates.append(F.simplify_rules(_from_sympy(form(symbols, minterms))))
-    return min(candidates, key=lambda t: (F.size(t), F.to_prefix(t)))
+        candidates += two_level(F.unpack(table, 2**n_vars), n_vars, used)
+    return shortest(candidates)
 
 
 # ---- rows ------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from synthmath.core.errors import ConfigError, DataError
 from synthmath.core.metrics import Metric
 from synthmath.core.task import Param, RawBatch, Task
 from synthmath.core.vocab import PAD, Vocab
+from synthmath.tasks.boolean import circuits
 from synthmath.tasks.boolean import formulas as F
 from synthmath.tasks.boolean import generator as gen
 from synthmath.tasks.boolean.scoring import score_nbest
@@ -62,8 +63,9 @@ class BooleanTask(Task):
 
     name = "boolean"
     input_kind = "point_set"
-    group_names = ("active", "ops", "points", "noise")
-    RAW_ARRAYS = ("formula", "x", "y", "n_fit", "n_test", "n_vars", "n_active", "n_ops", "noise",
+    capabilities = frozenset({"known_sets"})
+    group_names = ("source", "active", "ops", "points", "noise")
+    RAW_ARRAYS = ("source", "formula", "x", "y", "n_fit", "n_test", "n_vars", "n_active", "n_ops", "noise",
                   "p_traj")  # fmt: skip
     PARAMS = {
         "regime": Param(
@@ -84,6 +86,12 @@ class BooleanTask(Task):
             6, "exact two-level minimisation (SymPy) up to this many variables, else rules", int
         ),
         "simplify": Param(True, "simplify the targets (ablation: raw formulas)", bool),
+        "source": Param(
+            "generated",
+            "generated (random formulas), circuits (the logic-circuit zoo that fits max_vars "
+            "and the rows, one problem per output bit, cycled), or circuit:<name>[,<name>...]",
+            str,
+        ),
     }
 
     @classmethod
@@ -118,6 +126,16 @@ class BooleanTask(Task):
         for key, ok in checks.items():
             if not ok:
                 raise ConfigError(f"{prefix}{key}: must be {wants[key]} (got {out[key]!r})")
+        if out["source"] != "generated":
+            names = _circuit_names(out["source"], f"{prefix}source")
+            task = cls.__new__(cls)
+            task.params = out
+            task.config = task._config()
+            if not task.zoo():
+                raise ConfigError(
+                    f"{prefix}source: no circuit of {', '.join(names)} fits max_active + "
+                    f"max_inactive = {task.config.max_vars} inputs and {task.length_bound()[0]} rows"
+                )
         if out["regime"] == "noisy" and out["max_points"] < 30:
             raise ConfigError(
                 f"{prefix}max_points: noisy rows start at 30 (got {out['max_points']})"
@@ -126,15 +144,32 @@ class BooleanTask(Task):
 
     def __init__(self, **params: Any):
         super().__init__(**params)
-        names = [f.name for f in dataclasses.fields(gen.GenConfig) if f.name in self.params]
-        self.config = gen.GenConfig(**{name: self.params[name] for name in names})
+        self.config = self._config()
         self.stats: dict[str, int] = {"attempts": 0, "accepted": 0}
+
+    def _config(self) -> gen.GenConfig:
+        names = [f.name for f in dataclasses.fields(gen.GenConfig) if f.name in self.params]
+        return gen.GenConfig(**{name: self.params[name] for name in names})
 
     # ---- data ---------------------------------------------------------------------------
     def sample(self, n: int, rng: np.random.Generator) -> RawBatch:
-        """``n`` examples; example j's attempt a draws from ``default_rng([seed, j, a])``."""
+        """``n`` examples; example j's attempt a draws from ``default_rng([seed, j, a])``.
+        A circuit source cycles through :meth:`zoo` instead (rng unused)."""
+        if self.params["source"] != "generated":
+            zoo = self.zoo()
+            picked = [circuits.zoo_example(*zoo[j % len(zoo)]) for j in range(n)]
+            return self.examples_to_raw([e for _, e in picked], [name for name, _ in picked])
         seed = int(rng.integers(2**63 - 1))
         return self.examples_to_raw([self.generate_one(seed, j) for j in range(n)])
+
+    def zoo(self) -> list[tuple[str, int]]:
+        """The (circuit, output bit) problems of a circuit ``source`` that fit this task."""
+        names = _circuit_names(self.params["source"], "source")
+        return circuits.zoo_problems(names, self.config.max_vars, self.length_bound()[0])
+
+    def known_sets(self) -> tuple[str, ...]:
+        """The logic-circuit zoo (``source=circuits``; any ``circuit:<kind>_<size>`` works)."""
+        return circuits.ZOO
 
     def generate_one(self, seed: int, index: int) -> gen.Example:
         rejected: dict[str, int] = {}
@@ -150,7 +185,9 @@ class BooleanTask(Task):
             f"{index}); rejections: {rejected}"
         )
 
-    def examples_to_raw(self, examples: Sequence[gen.Example]) -> RawBatch:
+    def examples_to_raw(
+        self, examples: Sequence[gen.Example], sources: Sequence[str] | None = None
+    ) -> RawBatch:
         n = len(examples)
         rows = max((len(e.x) for e in examples), default=1)
         width = -(-self.config.max_vars // 8)
@@ -162,6 +199,7 @@ class BooleanTask(Task):
             y[i, : len(e.y)] = e.y
         formulas = [" ".join(e.tokens) for e in examples]
         return {
+            "source": np.array(sources or ["generated"] * n, dtype=str),
             "formula": np.array(formulas, dtype=str),
             "x": x,
             "y": y,
@@ -257,6 +295,7 @@ class BooleanTask(Task):
     def groups(self, raw: RawBatch) -> dict[str, np.ndarray]:
         ops = OPS_LABELS[np.searchsorted(OPS_BINS, np.asarray(raw["n_ops"]), side="right") - 1]
         return {
+            "source": np.asarray(raw["source"]).astype(str),
             "active": np.asarray(raw["n_active"]).astype(str),
             "ops": ops,
             "points": np.asarray(raw["n_fit"]).astype(str),
@@ -270,6 +309,7 @@ class BooleanTask(Task):
             "problem": {"rows": np.c_[x, y].astype(int).tolist()},
             "answer": {"tokens": tokens, "infix": F.to_infix(F.parse_prefix(tokens))},
             "info": {
+                "source": str(raw["source"][i]),
                 "n_vars": int(raw["n_vars"][i]),
                 "n_active": int(raw["n_active"][i]),
                 "n_ops": int(raw["n_ops"][i]),
@@ -278,3 +318,20 @@ class BooleanTask(Task):
                 "p_traj": float(raw["p_traj"][i]),
             },
         }
+
+
+def _circuit_names(source: str, key: str) -> tuple[str, ...]:
+    """``circuits`` -> the zoo; ``circuit:a,b`` -> (a, b), each checked; else ConfigError."""
+    if source == "circuits":
+        return circuits.ZOO
+    if not source.startswith("circuit:") or not source[8:].strip():
+        raise ConfigError(
+            f"{key}: unknown value {source!r}; allowed: generated, circuits, circuit:<name>"
+        )
+    names = tuple(v.strip() for v in source[8:].split(",") if v.strip())
+    for name in names:
+        try:
+            circuits.circuit(name)
+        except ConfigError as err:
+            raise ConfigError(f"{key}: {err}") from None
+    return names
