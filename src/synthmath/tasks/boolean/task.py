@@ -63,7 +63,7 @@ class BooleanTask(Task):
 
     name = "boolean"
     input_kind = "point_set"
-    capabilities = frozenset({"known_sets"})
+    capabilities = frozenset({"known_sets", "solve_file", "predict_file"})
     group_names = ("source", "active", "ops", "points", "noise")
     RAW_ARRAYS = ("source", "formula", "x", "y", "n_fit", "n_test", "n_vars", "n_active", "n_ops", "noise",
                   "p_traj")  # fmt: skip
@@ -166,6 +166,21 @@ class BooleanTask(Task):
         """The (circuit, output bit) problems of a circuit ``source`` that fit this task."""
         names = _circuit_names(self.params["source"], "source")
         return circuits.zoo_problems(names, self.config.max_vars, self.length_bound()[0])
+
+    def solve_file(self, path: str, as_json: bool = False) -> str:
+        """The classical baseline on a 0/1 CSV (``x_0..x_(n-1), y`` per line, optional
+        header): a minimal two-level formula reproducing every row (:mod:`.fit`)."""
+        from synthmath.tasks.boolean.fit import fit_exact, read_table
+
+        table = read_table(path)
+        return fit_exact(table).text(table.names, as_json)
+
+    def predict_file(self, model: Any, path: str, beam_size: int = 1) -> str:
+        """A trained model's formula for a 0/1 CSV, its beam ranked by (fit error, complexity)."""
+        from synthmath.tasks.boolean.fit import fit_model, read_table
+
+        table = read_table(path)
+        return fit_model(model, self, table, beam_size=max(beam_size, 1)).text(table.names)
 
     def known_sets(self) -> tuple[str, ...]:
         """The logic-circuit zoo (``source=circuits``; any ``circuit:<kind>_<size>`` works)."""
