@@ -98,18 +98,23 @@ def test_scores_of_exact_equivalent_and_wrong_formulas():
     assert s["parse_error"][0].tolist() == [0, 0, 0, 1] and s["fit_error"][0, 3] == np.inf
 
 
-def test_beam_is_ranked_by_fit_error_then_complexity_in_the_well_formed_slots():
+def test_the_pick_of_the_beam_is_by_fit_error_then_complexity():
     task, raw = _one("or x_0 x_1", 2)
     hyps = [
         ["garbage"],
         "x_0".split(),  # fit error 1/4
         "or x_0 or x_1 and x_0 x_1".split(),  # exact function, complexity 2
-        "or x_1 x_0".split(),  # exact function, complexity 1
+        "and or x_1 x_0 True".split(),  # exact function, complexity 2
+        "or x_1 x_0".split(),  # exact function, complexity 1: the pick
     ]
     s = task.score(raw, [hyps])
-    assert s["parse_error"][0].tolist() == [1, 0, 0, 0]  # the malformed one stays first
-    assert s["complexity"][0, 1:].tolist() == [1, 2, 0]
-    assert s["acc"][0].tolist() == [False, True, True, False]
+    assert s["parse_error"][0].tolist() == [1, 0, 0, 0, 0]  # scores keep the decoder's order
+    assert s["complexity"][0, 1:].tolist() == [0, 2, 2, 1]
+    assert s["acc"][0].tolist() == [False, False, True, True, True]
+    assert s["selected_acc"][0].tolist() == [True, False, False, False, False]
+    assert s["selected_test_error"][0, 0] == 0.0
+    s = task.score(raw, [[["garbage"], "x_0".split(), "and x_0 x_1".split()]])
+    assert not s["selected_acc"].any() and s["selected_test_error"][0, 0] == 0.25
 
 
 def test_noisy_rows_the_exact_formula_misses_still_count_as_solved():

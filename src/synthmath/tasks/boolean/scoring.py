@@ -4,9 +4,13 @@ Each hypothesis is parsed (a malformed one is wrong), evaluated on the example's
 (``fit_error``: the fraction of rows whose observed y it misses) and on its held-out rows
 (``test_error``; a full table has none, the table itself is then used), and compared with the
 generating formula over every assignment of the variables either uses (``equivalent``).
-Boolformer's model wrapper ranks the beam by (fit error, complexity); :func:`score_nbest`
-re-ranks each example's well-formed hypotheses that way *in the slots they hold*, so a
-malformed hypothesis stays where the decoder put it (and counts as wrong there).
+These per-hypothesis scores keep the decoder's order (column k is hypothesis k).
+
+Boolformer's model wrapper then picks, among the well-formed hypotheses of the whole n-best
+list, the first by (fit error, complexity) (:func:`rank`). That pick is a verdict on the list,
+not on one hypothesis: ``selected_acc`` and ``selected_test_error`` hold it in column 0 (the
+other columns are False / inf, so "best of the top k" is the pick too), and a beam of width k
+reports Boolformer's answer with beam k.
 """
 
 from __future__ import annotations
@@ -83,9 +87,10 @@ def score_nbest(
 ) -> dict[str, np.ndarray]:
     n, k = nbest_shape(hypotheses)
     names = [m.name for m in task.metrics()]
-    out = {name: np.zeros((n, k), dtype=float) for name in names}
-    for name in ("acc", "equivalent", "perfect_match"):
+    out = {name: np.full((n, k), np.inf) for name in names}
+    for name in ("acc", "equivalent", "perfect_match", "selected_acc"):
         out[name] = np.zeros((n, k), dtype=bool)
+    out["parse_error"] = np.ones((n, k))
     for i, hyps in enumerate(hypotheses):
         n_vars = int(raw["n_vars"][i])
         fit = Rows(*task.rows(raw, i, "fit"))
@@ -95,21 +100,20 @@ def score_nbest(
         target = F.parse_prefix(target_tokens)
         target_complexity = F.complexity(target)
         trees = [_parse(h, n_vars) for h in hyps]
-        slots = [j for j, t in enumerate(trees) if t is not None]
-        for slot, j in zip(slots, rank(trees, fit)):
-            tree = trees[j]
-            assert tree is not None
+        for j, tree in enumerate(trees):
+            if tree is None:
+                continue
             fit_error, test_error = fit.error(tree), held.error(tree)
-            out["fit_error"][i, slot] = fit_error
-            out["test_error"][i, slot] = test_error
-            out["acc"][i, slot] = test_error == 0 and (fit_error == 0 or not clean_fit)
-            out["equivalent"][i, slot] = equivalent(tree, target)
-            out["perfect_match"][i, slot] = list(hyps[j]) == target_tokens
-            out["complexity"][i, slot] = F.complexity(tree)
-            out["complexity_gap"][i, slot] = F.complexity(tree) - target_complexity
-        for j, t in enumerate(trees):
-            if t is None:
-                out["parse_error"][i, j] = 1.0
-                for name in ("fit_error", "test_error", "complexity", "complexity_gap"):
-                    out[name][i, j] = np.inf
+            out["parse_error"][i, j] = 0.0
+            out["fit_error"][i, j] = fit_error
+            out["test_error"][i, j] = test_error
+            out["acc"][i, j] = test_error == 0 and (fit_error == 0 or not clean_fit)
+            out["equivalent"][i, j] = equivalent(tree, target)
+            out["perfect_match"][i, j] = list(hyps[j]) == target_tokens
+            out["complexity"][i, j] = F.complexity(tree)
+            out["complexity_gap"][i, j] = F.complexity(tree) - target_complexity
+        order = rank(trees, fit)
+        if order:
+            out["selected_acc"][i, 0] = out["acc"][i, order[0]]
+            out["selected_test_error"][i, 0] = out["test_error"][i, order[0]]
     return {name: out[name] for name in names}

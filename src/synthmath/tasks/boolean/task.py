@@ -294,6 +294,11 @@ class BooleanTask(Task):
             Metric("complexity", "and/or gates after flattening", "median", False, "number"),
             Metric("complexity_gap", "complexity minus the reference's", "median", False, "number"),
             Metric("parse_error", "not one well-formed formula", "mean", False, "percent"),
+            Metric.fraction(
+                "selected_acc",
+                "the n-best list's pick by (fit error, complexity) is right (Boolformer's answer)",
+            ),
+            Metric.error("selected_test_error", "test error of that pick"),
         )
 
     def main_metric(self) -> str:
@@ -303,8 +308,8 @@ class BooleanTask(Task):
         return {k: v[:, 0] for k, v in self.score(raw, [[p] for p in predictions]).items()}
 
     def score(self, raw: RawBatch, hypotheses: Sequence[Sequence[Sequence[str]]]):
-        """Per-hypothesis scores; each example's well-formed hypotheses are re-ranked by
-        (fit error, complexity) in the slots they hold (Boolformer's selection)."""
+        """Per-hypothesis scores in the decoder's order, and the pick of the whole list by
+        (fit error, complexity), Boolformer's selection (:mod:`.scoring`)."""
         return score_nbest(self, raw, hypotheses)
 
     def groups(self, raw: RawBatch) -> dict[str, np.ndarray]:
