@@ -81,6 +81,8 @@ def test_the_zoo_is_a_test_set_whose_reference_answers_score_right():
     tokens = [str(f).split() for f in raw["formula"]]
     scores = task.score(raw, [[t] for t in tokens])
     assert scores["acc"].all() and scores["equivalent"].all()
+    rows, tgt = task.length_bound()  # the zoo's answers may exceed max_output_len
+    assert rows == 128 and tgt == max(map(len, tokens)) + 2 > task.params["max_output_len"] + 2
     small = make_task("boolean", {"source": "circuit:parity_4,adder_2", "max_active": 4})
     assert small.zoo() == [("parity_4", 0), ("adder_2", 0), ("adder_2", 1), ("adder_2", 2)]
     with pytest.raises(ConfigError, match="source: no circuit of majority_7 fits"):

@@ -134,7 +134,8 @@ class BooleanTask(Task):
             if not task.zoo():
                 raise ConfigError(
                     f"{prefix}source: no circuit of {', '.join(names)} fits max_active + "
-                    f"max_inactive = {task.config.max_vars} inputs and {task.length_bound()[0]} rows"
+                    f"max_inactive = {task.config.max_vars} inputs and "
+                    f"{task._generated_bound()[0]} rows"
                 )
         if out["regime"] == "noisy" and out["max_points"] < 30:
             raise ConfigError(
@@ -165,7 +166,7 @@ class BooleanTask(Task):
     def zoo(self) -> list[tuple[str, int]]:
         """The (circuit, output bit) problems of a circuit ``source`` that fit this task."""
         names = _circuit_names(self.params["source"], "source")
-        return circuits.zoo_problems(names, self.config.max_vars, self.length_bound()[0])
+        return circuits.zoo_problems(names, self.config.max_vars, self._generated_bound()[0])
 
     def solve_file(self, path: str, as_json: bool = False) -> str:
         """The classical baseline on a 0/1 CSV (``x_0..x_(n-1), y`` per line, optional
@@ -237,7 +238,16 @@ class BooleanTask(Task):
         return bits[:, : int(raw["n_vars"][i])], raw["y"][i, span]
 
     def length_bound(self) -> tuple[int, int]:
-        """(most fit rows, longest answer with BOS/EOS): the generator guarantees both."""
+        """(most fit rows, longest answer with BOS/EOS): the generator guarantees both; a
+        circuit source measures its zoo (reference formulas may exceed max_output_len)."""
+        rows, longest = self._generated_bound()
+        if self.params["source"] != "generated":
+            picked = [circuits.zoo_example(*p)[1] for p in self.zoo()]
+            rows = max(e.n_fit for e in picked)
+            longest = max(len(e.tokens) for e in picked) + 2
+        return rows, longest
+
+    def _generated_bound(self) -> tuple[int, int]:
         cfg = self.config
         if cfg.regime == "noiseless":
             rows = min(2**cfg.max_vars, cfg.max_points) if cfg.max_vars < 40 else cfg.max_points
