@@ -132,3 +132,23 @@ def test_groups_name_every_example(regime):
     groups = task.groups(raw)
     assert set(groups) == set(task.group_names)
     assert all(len(v) == 3 for v in groups.values())
+
+
+def test_a_model_reads_the_rows_as_a_set():
+    import torch
+
+    from synthmath.nn.config import ModelConfig
+    from synthmath.nn.model import Transformer
+    from synthmath.train.batches import EncodedSet
+
+    task = make_task("boolean", {"max_active": 4, "max_ops": 8})
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    cfg = ModelConfig(len(task.src_vocab()), len(task.tgt_vocab()), d_model=16, n_heads=2,
+                      positions="learned", input_embedder=task.input_kind,
+                      point_tokens=task.tokens_per_point())  # fmt: skip
+    model = Transformer(cfg).eval()
+    src, tgt = EncodedSet(task, task.sample(4, np.random.default_rng(0))).batch(np.arange(4))
+    perm = torch.randperm(src.size(1), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(model(src, tgt[:, :-1]), model(src[:, perm], tgt[:, :-1]))

@@ -6,7 +6,7 @@ the formula in prefix. Example (n = 3, the full table; x_0 is the least signific
 the row number)::
 
     rows: 0 0 0 | 0   1 0 0 | 1   0 1 0 | 0   1 1 0 | 0   ...   (x_0 x_1 x_2 | y)
-    tgt:  or and x_0 not x_1 x_2          infix: x_2 | x_0 & ~x_1
+    tgt:  or and x_0 not x_1 x_2          infix: x_0 & ~x_1 | x_2
 
 Each row is ``max_active + max_inactive + 1`` tokens: the bits of x, PAD for the variables
 the example does not have, then y. Regimes: ``noiseless`` (full truth tables of 3..10
