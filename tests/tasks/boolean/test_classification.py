@@ -27,6 +27,23 @@ def test_breast_cancer_split_and_baselines():
     assert scores["test_f1"] == manual["f1"] and scores["test_acc"] == manual["acc"]
 
 
+def test_a_model_is_scored_on_its_formula_for_the_training_rows(monkeypatch):
+    from synthmath.tasks.registry import make_task
+
+    split = C.load_split("wine", seed=0)
+    task = make_task("boolean", {"regime": "noisy"})  # 130 variables, 601 rows
+    beam = [["x_0"], ["and", "x_0", "x_2"], ["@@"]]
+    monkeypatch.setattr("synthmath.eval.predict.predict_nbest", lambda *a, **k: [beam])
+    result = C.run_formula_model(None, task, split, beam_size=3)
+    errors = {
+        "x_0": (split.x_train[:, 0] != split.y_train).mean(),
+        "x_0 & x_2": ((split.x_train[:, 0] & split.x_train[:, 2]) != split.y_train).mean(),
+    }
+    pick = min(errors, key=lambda f: (errors[f], f.count("&")))
+    assert result["formula"] == pick
+    assert abs(result["train_acc"] - (1 - errors[pick])) < 1e-12
+
+
 def test_binarise_keeps_binary_features_and_caps_the_count():
     x = np.array([[0.0, 1.0, 5.0], [1.0, 1.0, 6.0], [0.0, 1.0, 7.0], [1.0, 1.0, 8.0]])
     train, test, names = C.binarise(x, x[:2], ["a", "b", "c"], bits=1)

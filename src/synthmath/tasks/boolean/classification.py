@@ -130,3 +130,12 @@ def evaluate_formula(tree: F.Tree, split: Split) -> dict[str, float]:
         predicted = F.unpack(F.evaluate(tree, F.pack_rows(x), F.row_mask(len(x))), len(x))
         out |= {f"{part}_{k}": v for k, v in scores(y, predicted).items()}
     return out
+
+
+def run_formula_model(model, task, split: Split, beam_size: int = 10) -> dict:
+    """A trained boolean model on the split: its formula for the training rows (the beam's
+    pick by fit error and complexity), with train and test scores."""
+    from synthmath.tasks.boolean.fit import Table, fit_model
+
+    result = fit_model(model, task, Table(split.x_train, split.y_train, None), beam_size)
+    return {"formula": F.to_infix(result.tree), **evaluate_formula(result.tree, split)}
