@@ -112,12 +112,12 @@ def test_cli_capabilities_are_declared_and_named(capsys, tmp_path, monkeypatch):
     from synthmath.runs.plan import build_plan
     from synthmath.tasks.registry import make_task, task_names
 
-    assert task_names("solve_file") == ["differential", "metabolic"]
+    assert task_names("solve_file") == ["boolean", "differential", "metabolic"]
     problem = tmp_path / "problem.json"
     problem.write_text("{}")
     assert main(["solve", "linalg", str(problem)]) == 2
     err = capsys.readouterr().err
-    assert "solve: task 'linalg' cannot; tasks that can: differential, metabolic" in err
+    assert "solve: task 'linalg' cannot; tasks that can: boolean, differential, metabolic" in err
 
     monkeypatch.chdir(tmp_path)
     config = {
@@ -134,7 +134,7 @@ def test_cli_capabilities_are_declared_and_named(capsys, tmp_path, monkeypatch):
     save_model(RunDir(tmp_path / "run").model, build_model(run, task), task, run)
     assert main(["predict", str(tmp_path / "run"), str(problem)]) == 2
     err = capsys.readouterr().err
-    assert "task 'linalg' cannot; tasks that can: metabolic" in err
+    assert "task 'linalg' cannot; tasks that can: boolean, metabolic" in err
     assert main(["predict", str(tmp_path / "run"), "-n", "2", "--beam", "3"]) == 0
     out = capsys.readouterr().out
     assert out.count("predicted:") == 2 and out.count("beam 3:") == 2

@@ -12,6 +12,7 @@ synthmath solve differential system.json [--json]
 synthmath cas problem=prim_bwd,ode1,ode2 -n 500 --timeouts 5 10 30 60 --workers 2
 synthmath predict results/metabolic_known/<run_id> network.json
 synthmath known odebench [--id 56] [--json]     (benchmark ODE systems: odebench, strogatz)
+synthmath fit boolean table.csv [--run results/<study>/<run_id>] [--beam 10]
 """
 
 from __future__ import annotations
@@ -218,6 +219,23 @@ def cmd_known(args) -> int:
     return 0
 
 
+def cmd_fit(args) -> int:
+    """A formula for a table file: a trained model's (``--run``) or the task's exact solver."""
+    from synthmath.tasks.registry import make_task
+
+    if args.run is None:
+        task = make_task(args.task)
+        _require(task, "solve_file", "fit")
+        print(task.solve_file(args.file, as_json=args.json), end="")
+        return 0
+    model, task, _ = _load_model(args.run)
+    if task.name != args.task:
+        raise ConfigError(f"fit: {args.run} is a model of task {task.name!r}, not {args.task!r}")
+    _require(task, "predict_file", "fit")
+    print(task.predict_file(model, args.file, beam_size=args.beam), end="")
+    return 0
+
+
 def _load_model(where: str):
     """(model, task, run spec) of a run directory, or of the ``model/`` artifacts of an MLflow
     run (``runs:/<id>``), downloaded to a temporary folder and loaded the same way."""
@@ -394,6 +412,16 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--beam", type=int, default=1)
     q.set_defaults(fn=cmd_predict)
+
+    f = sub.add_parser(
+        "fit", help="a formula for a table file (tasks that can: boolean, a 0/1 CSV)"
+    )
+    f.add_argument("task")
+    f.add_argument("file")
+    f.add_argument("--run", help="a trained run directory (or runs:/<id>); default: exact fit")
+    f.add_argument("--beam", type=int, default=10)
+    f.add_argument("--json", action="store_true", help="exact fit: print one JSON object")
+    f.set_defaults(fn=cmd_fit)
     return p
 
 

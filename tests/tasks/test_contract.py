@@ -30,6 +30,7 @@ EXTRA = {
     "metabolic": [{"answer": "concentrations"}, {"answer": "flows", "family": "known"}],
     "arithmetic": [{"op": "mul", "max_digits": 4}, {"op": "modadd", "layout": "slots"}],
     "differential": [{"problem": p} for p in ("convergence", "control", "feedback", "pde")],
+    "boolean": [{"regime": "noisy", "max_inactive": 6, "max_points": 40}, {"source": "circuits"}],
 }
 GARBAGE = [[], ["@@not-a-token"], ["<pad>"] * 3]
 CAPABILITY_METHODS = {

@@ -113,7 +113,7 @@ def test_tiny_end_to_end(tmp_path):
     results = work / "results"
     studies = (
         "tiny_ops", "tiny_ood", "tiny_grow", "tiny_metab", "tiny_known", "tiny_arith",
-        "tiny_symbolic", "tiny_differential",
+        "tiny_symbolic", "tiny_differential", "tiny_boolean",
     )  # fmt: skip
     for study in studies:
         for name in ("table.csv", "table.md", "figure.png"):
@@ -121,8 +121,8 @@ def test_tiny_end_to_end(tmp_path):
     assert "tiny_ood" in (results / "README.md").read_text()
     evals = sorted(results.glob("*/*/eval/*.json"))
     # tiny_ops: 2 runs x 1 test set; tiny_ood: 2 x 2; tiny_grow 1; tiny_metab 2 x 2;
-    # tiny_known 1; tiny_arith 2; tiny_symbolic 2 x 2; tiny_differential 2 x 1
-    assert len(evals) == 2 * 1 + 2 * 2 + 1 + 2 * 2 + 1 + 2 + 2 * 2 + 2 * 1
+    # tiny_known 1; tiny_arith 2; tiny_symbolic 2 x 2; tiny_differential 2 x 1; tiny_boolean 2
+    assert len(evals) == 2 * 1 + 2 * 2 + 1 + 2 * 2 + 1 + 2 + 2 * 2 + 2 * 1 + 2
     differential = json.loads(next(results.glob("tiny_differential/*/eval/id.json")).read_text())
     assert "acc" in differential["metrics"] and set(differential["by_group"]["size"]) <= {"2", "3"}
     symbolic = json.loads(next(results.glob("tiny_symbolic/*/eval/longer.json")).read_text())
@@ -151,6 +151,9 @@ def test_tiny_end_to_end(tmp_path):
     assert grow_run["init_from"].startswith("results/tiny_ops/op-transpose")
     grow_log = next((results / "logs" / "train" / "tiny_grow").glob("*.log")).read_text()
     assert "initialised from results/tiny_ops/op-transpose" in grow_log
+    boolean = json.loads(next(results.glob("tiny_boolean/*/eval/circuits.json")).read_text())
+    assert {"selected_acc_beam2", "equivalent_beam2", "median_fit_error"} <= set(boolean["metrics"])
+    assert {"parity_4", "adder_2[1]"} <= set(boolean["by_group"]["source"])
     summary = json.loads(next(results.glob("tiny_ops/*/eval/id.json")).read_text())
     assert summary["n"] == 24 and "acc_tol5" in summary["metrics"]
 

@@ -7,6 +7,7 @@ from typing import Any
 from synthmath.core.errors import ConfigError
 from synthmath.core.task import Task
 from synthmath.tasks.arithmetic.task import ArithmeticTask
+from synthmath.tasks.boolean.task import BooleanTask
 from synthmath.tasks.differential.task import DifferentialTask
 from synthmath.tasks.linalg.task import LinalgTask
 from synthmath.tasks.metabolic.task import MetabolicTask
@@ -14,7 +15,14 @@ from synthmath.tasks.symbolic.task import SymbolicTask
 
 _REGISTRY: dict[str, type[Task]] = {
     task.name: task
-    for task in (ArithmeticTask, DifferentialTask, LinalgTask, MetabolicTask, SymbolicTask)
+    for task in (
+        ArithmeticTask,
+        BooleanTask,
+        DifferentialTask,
+        LinalgTask,
+        MetabolicTask,
+        SymbolicTask,
+    )
 }
 
 
