@@ -29,6 +29,11 @@ EXTRA = {
     "linalg": [{"op": "eigenvectors", "dim": 3}, {"op": "svd", "dim": 3}, {"op": "matmul"}],
     "metabolic": [{"answer": "concentrations"}, {"answer": "flows", "family": "known"}],
     "arithmetic": [{"op": "mul", "max_digits": 4}, {"op": "modadd", "layout": "slots"}],
+    "recurrence": [
+        {"output": "numeric"},
+        {"mode": "float"},
+        {"mode": "float", "output": "numeric"},
+    ],
 }
 GARBAGE = [[], ["@@not-a-token"], ["<pad>"] * 3]
 CAPABILITY_METHODS = {
