@@ -1,0 +1,81 @@
+"""The shipped classic sequences and the classical recurrence finders."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import pytest
+
+from synthmath.core.errors import ConfigError
+from synthmath.tasks.recurrence.baselines import (
+    evaluate_baselines,
+    find_polynomial_recurrence,
+    sympy_linear,
+)
+from synthmath.tasks.recurrence.known import classic_sequences, load_sequences, primes
+
+#: first terms from the OEIS entries (checked by hand), for the definitions in the file
+OEIS_TERMS = {
+    "fibonacci": [0, 1, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89],
+    "lucas": [2, 1, 3, 4, 7, 11, 18, 29, 47, 76, 123, 199],
+    "pell": [0, 1, 2, 5, 12, 29, 70, 169, 408, 985, 2378, 5741],
+    "jacobsthal": [0, 1, 1, 3, 5, 11, 21, 43, 85, 171, 341, 683],
+    "tribonacci": [0, 0, 1, 1, 2, 4, 7, 13, 24, 44, 81, 149],
+    "padovan": [1, 0, 0, 1, 0, 1, 1, 1, 2, 2, 3, 4],
+    "catalan": [1, 1, 2, 5, 14, 42, 132, 429, 1430, 4862, 16796, 58786],
+    "motzkin": [1, 1, 2, 4, 9, 21, 51, 127, 323, 835, 2188, 5798],
+    "factorials": [1, 1, 2, 6, 24, 120, 720, 5040, 40320, 362880, 3628800, 39916800],
+    "powers_of_2": [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048],
+    "triangular": [0, 1, 3, 6, 10, 15, 21, 28, 36, 45, 55, 66],
+    "squares": [0, 1, 4, 9, 16, 25, 36, 49, 64, 81, 100, 121],
+    "primes": [2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37],
+}
+
+
+def test_the_shipped_definitions_give_the_oeis_terms():
+    sequences = {s.name: s for s in classic_sequences()}
+    assert set(sequences) == set(OEIS_TERMS)
+    for name, terms in OEIS_TERMS.items():
+        assert sequences[name].terms(len(terms)) == terms, name
+    assert sequences["catalan"].oeis == "A000108"
+    assert primes(25)[-1] == 97
+
+
+def test_bad_files_are_one_line_errors(tmp_path):
+    path = tmp_path / "seq.json"
+    for entry, field in (
+        ({"name": "a", "recurrence": "add u_1 u_2", "initial": [0]}, "initial"),
+        ({"name": "a", "recurrence": "add u_1 __import__", "initial": [0, 1]}, "recurrence"),
+        ({"name": "a", "recurrence": "add u_1 u_2 u_3", "initial": [0, 1, 2]}, "recurrence"),
+        ({"name": "a", "recurrence": "sin u_1", "initial": [1]}, "recurrence"),
+        ({"name": "a", "generator": "squares"}, "generator"),
+    ):
+        path.write_text(json.dumps({"sequences": [entry]}))
+        with pytest.raises(ConfigError, match=f"'a'.{field}"):
+            load_sequences(path)
+    path.write_text("{")
+    with pytest.raises(ConfigError, match="seq.json"):
+        load_sequences(path)
+
+
+def test_sympy_finds_fibonacci_but_no_recurrence_of_the_primes_predicts():
+    assert sympy_linear(OEIS_TERMS["fibonacci"]) == [1, 1]
+    rows = {r["name"]: r for r in evaluate_baselines(classic_sequences(), 16, 6)}
+    assert rows["fibonacci"]["sympy_linear"] and rows["padovan"]["sympy_linear"]
+    assert not rows["catalan"]["sympy_linear"] and not rows["factorials"]["sympy_linear"]
+    assert not rows["primes"]["sympy_linear"] and not rows["primes"]["polynomial"]
+    # polynomial coefficients: every classic sequence but the primes
+    assert all(r["polynomial"] for name, r in rows.items() if name != "primes")
+    json.dumps(list(rows.values()), allow_nan=False)
+
+
+def test_catalan_has_polynomial_coefficients():
+    found = find_polynomial_recurrence(OEIS_TERMS["catalan"])
+    assert found is not None and (found.order, found.degree) == (1, 1)
+    # (n + 1) C(n) - (4n - 2) C(n - 1) = 0, i.e. (n + 2) C(n + 1) = (4n + 2) C(n)
+    assert found.coeffs == ((Fraction(1), Fraction(1)), (Fraction(2), Fraction(-4)))
+    assert found.roll(OEIS_TERMS["catalan"], 2) == [208012, 742900]
+    fib = find_polynomial_recurrence(OEIS_TERMS["fibonacci"])
+    assert fib.coeffs == ((Fraction(1),), (Fraction(-1),), (Fraction(-1),))
+    assert find_polynomial_recurrence(primes(30)) is None
