@@ -33,6 +33,7 @@ EXTRA = {
         {"output": "numeric"},
         {"mode": "float"},
         {"mode": "float", "output": "numeric"},
+        {"family": "classic"},
     ],
 }
 GARBAGE = [[], ["@@not-a-token"], ["<pad>"] * 3]

@@ -79,3 +79,21 @@ def test_catalan_has_polynomial_coefficients():
     fib = find_polynomial_recurrence(OEIS_TERMS["fibonacci"])
     assert fib.coeffs == ((Fraction(1),), (Fraction(-1),), (Fraction(-1),))
     assert find_polynomial_recurrence(primes(30)) is None
+
+
+def test_the_classic_family_serves_the_shipped_recurrences():
+    import numpy as np
+
+    from synthmath.tasks.recurrence.task import RecurrenceTask
+
+    task = RecurrenceTask(family="classic")
+    raw = task.sample(14, np.random.default_rng(0))
+    names = [s.name for s in classic_sequences() if s.recurrence is not None]
+    assert len(names) == 12  # all but the primes, cycled
+    for i in range(14):
+        seq = classic_sequences()[names.index(names[i % 12])]
+        terms = task.terms(raw, i)
+        assert terms == seq.terms(len(terms))
+        assert str(raw["tree"][i]) == " ".join(seq.recurrence)
+    exact = [task.tgt_codec.encode(tuple(str(t).split())) for t in raw["tree"]]
+    assert task.score(raw, [[e] for e in exact])["acc"].all()

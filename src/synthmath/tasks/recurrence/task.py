@@ -31,10 +31,11 @@ from synthmath.core.errors import ConfigError, DataError, DecodeError
 from synthmath.core.metrics import Metric
 from synthmath.core.task import Param, RawBatch, Task
 from synthmath.core.vocab import PAD, Vocab
-from synthmath.expressions.operators import infix
+from synthmath.expressions.operators import infix, n_operators
 from synthmath.expressions.prefix import INT_NEG, INT_POS, PrefixCodec
 from synthmath.expressions.shards import example_seed
 from synthmath.tasks.recurrence import generator as gen
+from synthmath.tasks.recurrence.known import classic_sequences
 from synthmath.tasks.recurrence.scoring import declared_metrics, score_nbest
 
 #: attempts allowed per accepted example before generation stops with an error
@@ -57,6 +58,10 @@ class RecurrenceTask(Task):
     RAW_ARRAYS = ("terms", "n_input", "tree", "degree", "n_ops")
     PARAMS = {
         "mode": Param("int", "int (integer sequences) or float", str, gen.MODES),
+        "family": Param(
+            "random", "random (generated recurrences) or classic (the shipped classic "
+            "sequences with a recurrence, cycled; int mode)", str, ("random", "classic"),
+        ),
         "output": Param(
             "symbolic", "symbolic (the recurrence) or numeric (the next terms)", str,
             ("symbolic", "numeric"), data=False,
@@ -90,6 +95,8 @@ class RecurrenceTask(Task):
         ):
             if out[lo] > out[hi]:
                 raise ConfigError(f"{prefix}{lo}: must be <= {hi}={out[hi]}")
+        if out["family"] == "classic" and out["mode"] != "int":
+            raise ConfigError(f"{prefix}family: classic sequences are integer sequences (mode int)")
         if out["max_len"] < out["max_degree"]:
             raise ConfigError(f"{prefix}max_len: must be >= max_degree={out['max_degree']}")
         return out
@@ -119,7 +126,20 @@ class RecurrenceTask(Task):
     def sample(self, n: int, rng: np.random.Generator) -> RawBatch:
         """``n`` examples; example i's attempt a draws from ``default_rng([seed_i, a])``."""
         seed = int(rng.integers(2**63 - 1))
+        if self.params["family"] == "classic":
+            return self.rows_to_raw([self.classic_one(i, example_seed(seed, i)) for i in range(n)])
         return self.rows_to_raw([self.generate_one(example_seed(seed, i)) for i in range(n)])
+
+    def classic_one(self, i: int, seed: int) -> gen.Example:
+        """Example i of the classic set: sequence i (cycled) with L ~ U{max(min_len, d)..
+        max_len} given terms drawn from ``seed``."""
+        known = [s for s in classic_sequences() if s.recurrence is not None]
+        seq = known[i % len(known)]
+        d = len(seq.initial)
+        rng = np.random.default_rng(seed)
+        n_input = int(rng.integers(max(self.params["min_len"], d), self.params["max_len"] + 1))
+        terms = tuple(seq.terms(n_input + self.params["n_predict"]))
+        return gen.Example(seq.recurrence, terms, n_input, d, n_operators(seq.recurrence))
 
     def generate_one(self, seed: int) -> gen.Example:
         for a in range(MAX_ATTEMPTS):
