@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synthmath.expressions.numeric import MAX_ABS_INT, Program, compile, evaluate_int
-from synthmath.expressions.operators import Preset, Tree, is_variable
+from synthmath.expressions.operators import OPERATORS, Preset, Tree, is_variable
 from synthmath.expressions.sampling import sample_trees
 
 MODES = ("int", "float")
@@ -139,26 +139,54 @@ def roll(
         return "shift"
     names = [f"u_{k}" for k in range(1, k_max + 1)]
     if mode == "float":
-        program = program or compile(tree)
+        return _roll_float(program or compile(tree), seq, steps, len(prefix))
     for _ in range(steps):
         i = len(seq)
         env = {name: seq[i - k] for k, name in enumerate(names, 1)}
         env["n"] = i
-        if mode == "int":
-            try:
-                value = evaluate_int(tree, env, MAX_ABS_INT)
-            except ValueError:
-                return "undefined"
-            if value is None:
-                return "undefined"
-        else:
-            value = float(program({name: np.float64(v) for name, v in env.items()}))
-            if not math.isfinite(value):
-                return "undefined"
-        if abs(value) > MAX_ABS:
-            return "overflow"
+        try:
+            value = evaluate_int(tree, env, MAX_ABS_INT)
+        except ValueError:
+            return "undefined"
+        if value is None:
+            return "undefined"
         seq.append(value)
     return seq[len(prefix) :]
+
+
+def _roll_float(program: Program, seq: list, steps: int, start: int) -> list | str:
+    """The float rollout: the program's postfix steps on float64 scalars (numpy's functions,
+    NaN/inf for domain errors and poles, as :class:`Program` on arrays)."""
+    code = []
+    for kind, value in program.steps:
+        if kind == "const":
+            code.append((0, np.float64(value)))
+        elif kind == "var":
+            code.append((-1, 0 if value == "n" else int(str(value)[2:])))
+        else:
+            op = OPERATORS[value]
+            code.append((op.arity, op.numpy))
+    with np.errstate(all="ignore"):
+        for _ in range(steps):
+            i = len(seq)
+            stack: list = []
+            for arity, item in code:
+                if arity == 0:
+                    stack.append(item)
+                elif arity == -1:
+                    stack.append(np.float64(i if item == 0 else seq[i - item]))
+                elif arity == 1:
+                    stack.append(item(stack.pop()))
+                else:
+                    right = stack.pop()
+                    stack.append(item(stack.pop(), right))
+            value = float(stack[0])
+            if not math.isfinite(value):
+                return "undefined"
+            if abs(value) > MAX_ABS:
+                return "overflow"
+            seq.append(value)
+    return seq[start:]
 
 
 def equal_gaps(terms: Sequence, mode: str, count: int = 5) -> bool:

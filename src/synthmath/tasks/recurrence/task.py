@@ -159,11 +159,8 @@ class RecurrenceTask(Task):
 
     def _too_long(self, ex: gen.Example) -> bool:
         limit = self.params["max_tokens"]
-        src = sum(len(self.number_tokens(t)) for t in ex.terms[: ex.n_input])
-        tgt = max(
-            self.tgt_codec.n_tokens(ex.tree),
-            sum(len(self.number_tokens(t)) for t in ex.terms[ex.n_input :]),
-        )
+        src = self.n_number_tokens(ex.terms[: ex.n_input])
+        tgt = max(self.tgt_codec.n_tokens(ex.tree), self.n_number_tokens(ex.terms[ex.n_input :]))
         return src > limit or tgt > limit
 
     def rows_to_raw(self, rows: Sequence[gen.Example]) -> RawBatch:
@@ -181,11 +178,17 @@ class RecurrenceTask(Task):
         return self.params["max_tokens"] + 2, self.params["max_tokens"] + 2
 
     # ---- tokens -------------------------------------------------------------------------
-    def number_tokens(self, value) -> tuple[str, ...]:
-        """The tokens of one term."""
+    def numbers_tokens(self, values: Sequence) -> list[str]:
+        """The tokens of several terms, one block after the other."""
         if self.mode == "int":
-            return self.codec.encode_int(int(value))
-        return tuple(self.encoding.encode([float(value)]))
+            return [tok for v in values for tok in self.codec.encode_int(int(v))]
+        return self.encoding.encode(np.array(values, dtype=np.float64)) if len(values) else []
+
+    def n_number_tokens(self, values: Sequence) -> int:
+        """``len(self.numbers_tokens(values))`` without encoding floats (fixed width)."""
+        if self.mode == "float":
+            return len(values) * self.encoding.tokens_per_number
+        return sum(len(self.codec.encode_int(int(v))) for v in values)
 
     def _number_vocab(self) -> list[str]:
         if self.mode == "int":
@@ -218,8 +221,7 @@ class RecurrenceTask(Task):
     def src_tokens(self, raw: RawBatch) -> list[list[str]]:
         out = []
         for i in range(len(raw["terms"])):
-            given = self.terms(raw, i)[: int(raw["n_input"][i])]
-            out.append([tok for t in given for tok in self.number_tokens(t)])
+            out.append(self.numbers_tokens(self.terms(raw, i)[: int(raw["n_input"][i])]))
         return out
 
     def tgt_tokens(self, raw: RawBatch) -> list[list[str]]:
@@ -227,8 +229,7 @@ class RecurrenceTask(Task):
             return [self.tgt_codec.encode(tuple(str(t).split())) for t in raw["tree"]]
         out = []
         for i in range(len(raw["terms"])):
-            targets = self.terms(raw, i)[int(raw["n_input"][i]) :]
-            out.append([tok for t in targets for tok in self.number_tokens(t)])
+            out.append(self.numbers_tokens(self.terms(raw, i)[int(raw["n_input"][i]) :]))
         return out
 
     def encode_src(self, raw: RawBatch) -> tuple[np.ndarray, np.ndarray]:
