@@ -97,3 +97,23 @@ def test_the_classic_family_serves_the_shipped_recurrences():
         assert str(raw["tree"][i]) == " ".join(seq.recurrence)
     exact = [task.tgt_codec.encode(tuple(str(t).split())) for t in raw["tree"]]
     assert task.score(raw, [[e] for e in exact])["acc"].all()
+
+
+def test_the_probes_score_their_reference_approximations():
+    import numpy as np
+    from scipy import special
+
+    from synthmath.tasks.recurrence.task import RecurrenceTask
+
+    with pytest.raises(ConfigError, match="family"):
+        RecurrenceTask(family="probes")  # float sequences
+    task = RecurrenceTask(mode="float", family="probes")
+    raw = task.sample(3, np.random.default_rng(0))
+    terms = task.terms(raw, 0)
+    assert terms == special.j0(np.arange(len(terms))).tolist()
+    assert task.terms(raw, 2)[1] == pytest.approx(np.pi**2 / 6, rel=1e-15)
+    reference = [task.tgt_codec.encode(tuple(str(t).split())) for t in raw["tree"]]
+    s = task.score(raw, [[r] for r in reference])
+    # pi^2/6 is exact to rounding; the Bessel forms are approximations with a finite error
+    assert s["acc"][:, 0].tolist() == [False, False, True]
+    assert np.isfinite(s["rel_error"][:2, 0]).all() and (s["rel_error"][:2, 0] > 1e-4).all()

@@ -1,4 +1,5 @@
-"""Classic sequences shipped as definitions (``known/sequences.json``), terms computed here.
+"""Classic sequences shipped as definitions (``known/sequences.json``), terms computed here;
+and the float model's out-of-vocabulary probes (:data:`PROBES`).
 
 OEIS is not available offline: each sequence is a recurrence in the engine's raw prefix form
 (``add u_1 u_2``; n is the index of the term, the first term has n = 0) with its initial
@@ -10,9 +11,13 @@ evaluated by :func:`~synthmath.expressions.numeric.evaluate_int` (nothing is ``e
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+import numpy as np
+from scipy import special
 
 from synthmath.core.errors import ConfigError
 from synthmath.expressions.numeric import INT_OPERATORS
@@ -105,3 +110,51 @@ def _entry(path: Path, i: int, entry: object) -> KnownSequence:
 
 def _is_term_variable(token: str) -> bool:
     return token == "n" or (is_variable(token) and token.startswith("u_"))
+
+
+@dataclass(frozen=True)
+class Probe:
+    """An out-of-vocabulary float sequence u_n = f(n) (d'Ascoli et al. 2022, abstract: the
+    float model approximates bessel0 and 1.644934 by pi^2/6). ``recurrence`` is the reference
+    approximation in the model's vocabulary (the paper's), scored like any hypothesis: its
+    error is what an exact answer cannot beat."""
+
+    name: str
+    about: str
+    function: Callable[[np.ndarray], np.ndarray]
+    recurrence: Tree
+    initial: tuple[float, ...] = ()
+
+    @property
+    def oeis(self) -> str:
+        return ""
+
+    def terms(self, count: int) -> list[float]:
+        """The first ``count`` terms (u_0, u_1, ...) as Python floats."""
+        return [float(v) for v in self.function(np.arange(count, dtype=np.float64))]
+
+
+#: pi^2 / 6 = zeta(2), written as a number so that the model must recognise it
+ZETA2 = 1.6449340668482264
+
+PROBES: tuple[Probe, ...] = (
+    Probe(
+        "bessel_j0",
+        "J0(n); reference (sin n + cos n) / sqrt(pi n), its large-n form (the paper's answer)",
+        special.j0,
+        tuple("div add sin n cos n sqrt mul pi n".split()),
+    ),
+    Probe(
+        "bessel_j1",
+        "J1(n); reference (sin n - cos n) / sqrt(pi n), its large-n form",
+        special.j1,
+        tuple("div sub sin n cos n sqrt mul pi n".split()),
+    ),
+    Probe(
+        "zeta2_power",
+        "1.6449340668482264^n; reference u_n = (pi^2 / 6) u_(n-1)",
+        lambda n: ZETA2**n,
+        tuple("mul div mul pi pi i6 u_1".split()),
+        (1.0,),
+    ),
+)

@@ -35,12 +35,13 @@ from synthmath.expressions.operators import infix, n_operators
 from synthmath.expressions.prefix import INT_NEG, INT_POS, PrefixCodec
 from synthmath.expressions.shards import example_seed
 from synthmath.tasks.recurrence import generator as gen
-from synthmath.tasks.recurrence.known import classic_sequences
+from synthmath.tasks.recurrence.known import PROBES, classic_sequences
 from synthmath.tasks.recurrence.scoring import declared_metrics, score_nbest
 
 #: attempts allowed per accepted example before generation stops with an error
 MAX_ATTEMPTS = 1000
 FLOAT_ENCODINGS = ("P10000", "P1000", "P10")
+FAMILIES = ("random", "classic", "probes")
 _LENGTH_EDGES = np.array([0, 10, 15, 20, 25])
 _LENGTH_LABELS = np.array(["5-9", "10-14", "15-19", "20-24", "25-30"])
 
@@ -59,8 +60,9 @@ class RecurrenceTask(Task):
     PARAMS = {
         "mode": Param("int", "int (integer sequences) or float", str, gen.MODES),
         "family": Param(
-            "random", "random (generated recurrences) or classic (the shipped classic "
-            "sequences with a recurrence, cycled; int mode)", str, ("random", "classic"),
+            "random", "random (generated recurrences), classic (the shipped classic "
+            "sequences with a recurrence, cycled; int mode) or probes (out-of-vocabulary "
+            "float sequences: Bessel J0, J1, (pi^2/6)^n; float mode)", str, FAMILIES,
         ),
         "output": Param(
             "symbolic", "symbolic (the recurrence) or numeric (the next terms)", str,
@@ -97,6 +99,8 @@ class RecurrenceTask(Task):
                 raise ConfigError(f"{prefix}{lo}: must be <= {hi}={out[hi]}")
         if out["family"] == "classic" and out["mode"] != "int":
             raise ConfigError(f"{prefix}family: classic sequences are integer sequences (mode int)")
+        if out["family"] == "probes" and out["mode"] != "float":
+            raise ConfigError(f"{prefix}family: the probes are float sequences (mode float)")
         if out["max_len"] < out["max_degree"]:
             raise ConfigError(f"{prefix}max_len: must be >= max_degree={out['max_degree']}")
         return out
@@ -126,14 +130,18 @@ class RecurrenceTask(Task):
     def sample(self, n: int, rng: np.random.Generator) -> RawBatch:
         """``n`` examples; example i's attempt a draws from ``default_rng([seed_i, a])``."""
         seed = int(rng.integers(2**63 - 1))
-        if self.params["family"] == "classic":
-            return self.rows_to_raw([self.classic_one(i, example_seed(seed, i)) for i in range(n)])
+        if self.params["family"] != "random":
+            return self.rows_to_raw([self.known_one(i, example_seed(seed, i)) for i in range(n)])
         return self.rows_to_raw([self.generate_one(example_seed(seed, i)) for i in range(n)])
 
-    def classic_one(self, i: int, seed: int) -> gen.Example:
-        """Example i of the classic set: sequence i (cycled) with L ~ U{max(min_len, d)..
-        max_len} given terms drawn from ``seed``."""
-        known = [s for s in classic_sequences() if s.recurrence is not None]
+    def known_one(self, i: int, seed: int) -> gen.Example:
+        """Example i of the classic set or the probes: sequence i (cycled) with L ~
+        U{max(min_len, d)..max_len} given terms drawn from ``seed``; the tree is its
+        definition (classic) or the reference approximation (probes)."""
+        if self.params["family"] == "classic":
+            known = [s for s in classic_sequences() if s.recurrence is not None]
+        else:
+            known = list(PROBES)
         seq = known[i % len(known)]
         d = len(seq.initial)
         rng = np.random.default_rng(seed)
