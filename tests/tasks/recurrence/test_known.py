@@ -117,3 +117,21 @@ def test_the_probes_score_their_reference_approximations():
     # pi^2/6 is exact to rounding; the Bessel forms are approximations with a finite error
     assert s["acc"][:, 0].tolist() == [False, False, True]
     assert np.isfinite(s["rel_error"][:2, 0]).all() and (s["rel_error"][:2, 0] > 1e-4).all()
+
+
+def test_baselines_read_the_same_terms_as_the_model(capsys):
+    import numpy as np
+
+    from synthmath.tasks.recurrence.baselines import main, score_baselines
+    from synthmath.tasks.recurrence.task import RecurrenceTask
+
+    task = RecurrenceTask(family="classic", min_len=12, max_len=12)
+    raw = task.sample(12, np.random.default_rng(0))
+    scores = score_baselines(task, raw)
+    names = [s.name for s in classic_sequences() if s.recurrence is not None]
+    by_name = dict(zip(names, scores["sympy_linear"]))
+    assert by_name["fibonacci"] and not by_name["catalan"]
+    assert all(scores["polynomial"][names.index(n)] for n in ("catalan", "factorials"))
+    main(["16"])
+    table = capsys.readouterr().out
+    assert "| catalan | A000108 | no | yes | (n + 1)*u_0 + (2 - 4*n)*u_1 = 0 |" in table

@@ -170,3 +170,44 @@ def evaluate_baselines(sequences, n_given: int = 20, n_predict: int = 10) -> lis
             }
         )
     return rows
+
+
+def score_baselines(task, raw) -> dict[str, list[bool]]:
+    """Per example of an integer raw batch (e.g. ``family: classic``), whether each baseline
+    predicts all the target terms exactly from the same given terms the model reads."""
+    out: dict[str, list[bool]] = {"sympy_linear": [], "polynomial": []}
+    for i in range(len(raw["terms"])):
+        terms = task.terms(raw, i)
+        n_input = int(raw["n_input"][i])
+        given, target = terms[:n_input], terms[n_input:]
+        linear = sympy_linear(given)
+        out["sympy_linear"].append(
+            bool(linear) and roll_linear(linear, given, len(target)) == target
+        )
+        poly = find_polynomial_recurrence(given)
+        out["polynomial"].append(poly is not None and poly.roll(given, len(target)) == target)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m synthmath.tasks.recurrence.baselines [N_GIVEN]``: the classic sequences'
+    table (N_GIVEN terms given, default 20; the next 10 predicted)."""
+    import sys
+
+    from synthmath.tasks.recurrence.known import classic_sequences
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    n_given = int(args[0]) if args else 20
+    print(f"| sequence | OEIS | SymPy linear | polynomial coefficients | found ({n_given} terms) |")
+    print("|---|---|---|---|---|")
+    for r in evaluate_baselines(classic_sequences(), n_given):
+        found = r["polynomial_recurrence"] or "-"
+        mark = {True: "yes", False: "no"}
+        print(
+            f"| {r['name']} | {r['oeis']} | {mark[r['sympy_linear']]} | "
+            f"{mark[r['polynomial']]} | {found} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
