@@ -135,3 +135,23 @@ def test_baselines_read_the_same_terms_as_the_model(capsys):
     main(["16"])
     table = capsys.readouterr().out
     assert "| catalan | A000108 | no | yes | (n + 1)*u_0 + (2 - 4*n)*u_1 = 0 |" in table
+
+
+def test_classic_examples_keep_to_max_tokens():
+    import numpy as np
+
+    from synthmath.core.errors import DataError
+    from synthmath.tasks.recurrence import generator as gen
+    from synthmath.tasks.recurrence.task import RecurrenceTask
+
+    task = RecurrenceTask(family="classic", int_base=10, max_tokens=400, min_len=20)
+    factorials = next(s for s in classic_sequences() if s.name == "factorials")
+    whole = gen.Example(factorials.recurrence, tuple(factorials.terms(40)), 30, 1, 1)
+    assert task._too_long(whole)  # 30 given factorials and 10 more: over 400 tokens
+    raw = task.sample(48, np.random.default_rng(0))
+    assert task.encode_src(raw)[1].max() <= 400 and task.encode_tgt(raw)[1].max() <= 400
+    assert (raw["n_input"] >= 20).all() and raw["n_input"][8::12].max() < 30
+    with pytest.raises(DataError, match="with 5 given terms is longer than max_tokens=16"):
+        RecurrenceTask(family="classic", int_base=10, max_tokens=16).sample(
+            12, np.random.default_rng(0)
+        )

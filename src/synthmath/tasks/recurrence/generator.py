@@ -126,7 +126,7 @@ def shift(tree: Tree) -> int:
 
 
 def roll(
-    tree: Tree | Program, prefix: Sequence, steps: int, mode: str, program: Program | None = None
+    tree: Tree, prefix: Sequence, steps: int, mode: str, program: Program | None = None
 ) -> list | str:
     """The ``steps`` terms after ``prefix`` (term i has n = i), each the recurrence of the
         terms before it (its own earlier outputs included); or the reason it fails: ``"shift"``

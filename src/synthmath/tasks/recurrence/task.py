@@ -80,10 +80,11 @@ class RecurrenceTask(Task):
             1024, "reject examples with more tokens in input or output", int,
             check=_in(16, 8192),
         ),
+        # data parameters: max_tokens rejects examples by their length in these tokens
         "int_base": Param(10000, "base of the digits of input integers", int,
-                          (10, 100, 1000, 10000), data=False),
+                          (10, 100, 1000, 10000)),
         "float_encoding": Param("P10000", "number encoding of float terms", str,
-                                FLOAT_ENCODINGS, data=False),
+                                FLOAT_ENCODINGS),
     }  # fmt: skip
 
     @classmethod
@@ -145,9 +146,19 @@ class RecurrenceTask(Task):
         seq = known[i % len(known)]
         d = len(seq.initial)
         rng = np.random.default_rng(seed)
-        n_input = int(rng.integers(max(self.params["min_len"], d), self.params["max_len"] + 1))
-        terms = tuple(seq.terms(n_input + self.params["n_predict"]))
-        return gen.Example(seq.recurrence, terms, n_input, d, n_operators(seq.recurrence))
+        lo = max(self.params["min_len"], d)
+        n_input = int(rng.integers(lo, self.params["max_len"] + 1))
+        while True:  # fewer given terms while the example is longer than max_tokens
+            terms = tuple(seq.terms(n_input + self.params["n_predict"]))
+            ex = gen.Example(seq.recurrence, terms, n_input, d, n_operators(seq.recurrence))
+            if not self._too_long(ex):
+                return ex
+            if n_input == lo:
+                raise DataError(
+                    f"recurrence: {seq.name} with {lo} given terms is longer than "
+                    f"max_tokens={self.params['max_tokens']}"
+                )
+            n_input -= 1
 
     def generate_one(self, seed: int) -> gen.Example:
         for a in range(MAX_ATTEMPTS):
