@@ -31,6 +31,12 @@ EXTRA = {
     "arithmetic": [{"op": "mul", "max_digits": 4}, {"op": "modadd", "layout": "slots"}],
     "differential": [{"problem": p} for p in ("convergence", "control", "feedback", "pde")],
     "boolean": [{"regime": "noisy", "max_inactive": 6, "max_points": 40}, {"source": "circuits"}],
+    "recurrence": [
+        {"output": "numeric"},
+        {"mode": "float"},
+        {"mode": "float", "output": "numeric"},
+        {"family": "classic"},
+    ],
 }
 GARBAGE = [[], ["@@not-a-token"], ["<pad>"] * 3]
 CAPABILITY_METHODS = {

@@ -113,7 +113,7 @@ def test_tiny_end_to_end(tmp_path):
     results = work / "results"
     studies = (
         "tiny_ops", "tiny_ood", "tiny_grow", "tiny_metab", "tiny_known", "tiny_arith",
-        "tiny_symbolic", "tiny_differential", "tiny_boolean",
+        "tiny_symbolic", "tiny_differential", "tiny_boolean", "tiny_recur",
     )  # fmt: skip
     for study in studies:
         for name in ("table.csv", "table.md", "figure.png"):
@@ -121,10 +121,14 @@ def test_tiny_end_to_end(tmp_path):
     assert "tiny_ood" in (results / "README.md").read_text()
     evals = sorted(results.glob("*/*/eval/*.json"))
     # tiny_ops: 2 runs x 1 test set; tiny_ood: 2 x 2; tiny_grow 1; tiny_metab 2 x 2;
-    # tiny_known 1; tiny_arith 2; tiny_symbolic 2 x 2; tiny_differential 2 x 1; tiny_boolean 2
-    assert len(evals) == 2 * 1 + 2 * 2 + 1 + 2 * 2 + 1 + 2 + 2 * 2 + 2 * 1 + 2
+    # tiny_known 1; tiny_arith 2; tiny_symbolic 2 x 2; tiny_differential 2 x 1; tiny_boolean 2;
+    # tiny_recur 1 x 2
+    assert len(evals) == 2 * 1 + 2 * 2 + 1 + 2 * 2 + 1 + 2 + 2 * 2 + 2 * 1 + 2 + 2
     differential = json.loads(next(results.glob("tiny_differential/*/eval/id.json")).read_text())
     assert "acc" in differential["metrics"] and set(differential["by_group"]["size"]) <= {"2", "3"}
+    recur = json.loads(next(results.glob("tiny_recur/*/eval/classic.json")).read_text())
+    assert {"acc_beam2", "acc_terms10", "median_rel_error"} <= set(recur["metrics"])
+    assert set(recur["by_group"]) >= {"degree", "ops", "length"}
     symbolic = json.loads(next(results.glob("tiny_symbolic/*/eval/longer.json")).read_text())
     assert {"acc_beam1", "acc_beam2", "acc_numeric_beam2", "parse_error"} <= set(
         symbolic["metrics"]

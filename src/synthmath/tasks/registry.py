@@ -11,6 +11,7 @@ from synthmath.tasks.boolean.task import BooleanTask
 from synthmath.tasks.differential.task import DifferentialTask
 from synthmath.tasks.linalg.task import LinalgTask
 from synthmath.tasks.metabolic.task import MetabolicTask
+from synthmath.tasks.recurrence.task import RecurrenceTask
 from synthmath.tasks.symbolic.task import SymbolicTask
 
 _REGISTRY: dict[str, type[Task]] = {
@@ -21,6 +22,7 @@ _REGISTRY: dict[str, type[Task]] = {
         DifferentialTask,
         LinalgTask,
         MetabolicTask,
+        RecurrenceTask,
         SymbolicTask,
     )
 }

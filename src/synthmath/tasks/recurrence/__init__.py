@@ -1,0 +1,1 @@
+"""Recurrent sequences (d'Ascoli et al. 2022): the ``recurrence`` task."""
