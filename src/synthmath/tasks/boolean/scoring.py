@@ -17,16 +17,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from synthmath.core.errors import DecodeError
-from synthmath.core.task import RawBatch, nbest_shape
+from synthmath.core.task import RawBatch, Task, nbest_shape
 from synthmath.tasks.boolean import formulas as F
-
-if TYPE_CHECKING:
-    from synthmath.tasks.boolean.task import BooleanTask
 
 #: most distinct variables compared exactly by ``equivalent`` (a table of 2**20 rows)
 MAX_EQUIVALENCE_VARS = 20
@@ -83,7 +79,7 @@ def _parse(tokens: Sequence[str], n_vars: int) -> F.Tree | None:
 
 
 def score_nbest(
-    task: BooleanTask, raw: RawBatch, hypotheses: Sequence[Sequence[Sequence[str]]]
+    task: Task, raw: RawBatch, hypotheses: Sequence[Sequence[Sequence[str]]]
 ) -> dict[str, np.ndarray]:
     n, k = nbest_shape(hypotheses)
     names = [m.name for m in task.metrics()]
