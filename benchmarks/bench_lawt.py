@@ -460,7 +460,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--smoke", action="store_true", help="tiny shapes and sizes (a test)")
     args = parser.parse_args(argv)
     if args.smoke:
-        args.repeats, args.greedy_batch, args.beam_batch, args.beams = 1, 4, 2, [2, 3]
+        args.repeats, args.greedy_batch, args.beam_batch, args.beams = 1, 4, 2, [2]
         args.train_batch, args.train_steps, args.train_warmup = 4, 2, 1
     if (
         min(args.repeats, args.greedy_batch, args.beam_batch, args.train_batch, args.train_steps)
