@@ -1,8 +1,9 @@
 """Decoding throughput (examples/s): batched greedy and beam search (beam 5), KV cache.
 
-Models as in bench_training.py (random weights; decoding runs to the answer's length + 1, as
-a trained model that stops at EOS would). The original code: greedy 100 to 160 examples/s,
-beam 5 11 to 20 examples/s (its beam search looped in Python over hypotheses).
+Models as in bench_training.py, random weights with the EOS logit biased by -1e9, so that
+every hypothesis decodes exactly answer + 1 steps (the answer's tokens and EOS), as a trained
+model that stops at EOS would (checked on the returned lengths). For a comparison with LAWT
+in the same run, see bench_lawt.py.
 
     .venv/bin/python benchmarks/bench_decoding.py [--threads 2] [--n 512]
 """
@@ -17,8 +18,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_training import MODELS  # noqa: E402
 from common import machine, print_table, set_threads  # noqa: E402
-
-ORIGINAL = {"greedy": 130.0, "beam 5": 15.0}  # midpoints of the original ranges
 
 
 def main() -> None:
@@ -37,6 +36,7 @@ def main() -> None:
     import numpy as np
     import torch
 
+    from synthmath.core.vocab import EOS
     from synthmath.eval.decoding import beam_decode, greedy_decode
     from synthmath.nn.config import ModelConfig
     from synthmath.nn.model import Transformer
@@ -51,10 +51,13 @@ def main() -> None:
         model = Transformer(
             ModelConfig(len(task.src_vocab()), len(task.tgt_vocab()), **model_params)
         )
+        with torch.no_grad():
+            model.head.bias[EOS] = -1e9  # never end early
         model.to(args.device).eval()
         if args.dtype == "bf16":
             model.to(torch.bfloat16)
-        max_len = encoded.max_tgt_len + 1
+        # tgt_len counts BOS and EOS: the answer's tokens plus EOS are tgt_len - 1 steps
+        max_len = encoded.max_tgt_len - 1
         for mode, beam in (("greedy", 1), ("beam 5", 5)):
             batch = args.batch_size if beam == 1 else max(1, args.batch_size // 4)
 
@@ -64,17 +67,19 @@ def main() -> None:
                     src, _ = encoded.batch(np.arange(i, min(i + batch, args.n)))
                     src = src.to(args.device)
                     if beam == 1:
-                        greedy_decode(model, src, max_len=max_len)
+                        _, lengths = greedy_decode(model, src, max_len=max_len)
                     else:
-                        beam_decode(model, src, beam_size=beam, max_len=max_len)
+                        _, lengths = beam_decode(model, src, beam_size=beam, max_len=max_len)
+                    if not (lengths == max_len).all():
+                        raise AssertionError("a hypothesis decoded fewer than answer + 1 steps")
                 return args.n / (time.perf_counter() - start)
 
             run()  # warm up
             rate = max(run() for _ in range(2))
-            rows.append([name, mode, batch, rate, ORIGINAL[mode], rate / ORIGINAL[mode]])
+            rows.append([name, mode, batch, max_len, rate])
     print_table(
         f"Decoding, {args.threads} threads, {args.device} {args.dtype} ({machine()})",
-        ["model", "mode", "batch", "examples/s", "original", "x original"],
+        ["model", "mode", "batch", "steps", "examples/s"],
         rows,
     )
 
