@@ -108,7 +108,7 @@ def test_tiny_end_to_end(tmp_path):
     from mlflow.tracking import MlflowClient
 
     work = workdir_copy(tmp_path)
-    proc = snakemake(work, "--configfile", "configs/ci.yaml", timeout=1200)
+    proc = snakemake(work, "--configfile", "configs/ci.yaml", timeout=1800)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     results = work / "results"
     studies = (
