@@ -9,10 +9,12 @@ from synthmath.core.task import Task
 from synthmath.tasks.arithmetic.task import ArithmeticTask
 from synthmath.tasks.linalg.task import LinalgTask
 from synthmath.tasks.metabolic.task import MetabolicTask
+from synthmath.tasks.regression.symreg import SymregTask
 from synthmath.tasks.symbolic.task import SymbolicTask
 
 _REGISTRY: dict[str, type[Task]] = {
-    task.name: task for task in (ArithmeticTask, LinalgTask, MetabolicTask, SymbolicTask)
+    task.name: task
+    for task in (ArithmeticTask, LinalgTask, MetabolicTask, SymbolicTask, SymregTask)
 }
 
 
