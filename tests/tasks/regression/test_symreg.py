@@ -13,7 +13,7 @@ from synthmath.core.vocab import PAD
 from synthmath.expressions.operators import OPERATORS, PRESETS, is_float
 from synthmath.tasks.registry import make_task
 from synthmath.tasks.regression import symreg_gen as gen
-from synthmath.tasks.regression.fitting import acc_tau, r2, refine, symbolic_recovery
+from synthmath.tasks.regression.fitting import acc_tau, r2, refine, select, symbolic_recovery
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +142,30 @@ def test_cli_sample_prints_points_and_a_sympy_readable_answer(capsys):
         f = sp.lambdify(names, expr, "numpy")
         np.testing.assert_allclose(np.broadcast_to(f(*x.T), y.shape), y, rtol=1e-9)
         assert ex["answer"]["tokens"][0] == "add"
+
+
+def test_refinement_stops_at_its_evaluation_budget():
+    x = np.linspace(-1, 1, 50)[:, None]
+    truth = ("mul", "f2.0", "exp", "mul", "f0.5", "x_0")
+    y = gen.evaluate(truth, x)
+    start = ("mul", "f1.0", "exp", "mul", "f1.0", "x_0")
+    _, few = refine(start, x, y, max_evals=3)
+    _, many = refine(start, x, y)
+    assert many < 1e-8 < few <= float(np.mean((gen.evaluate(start, x) - y) ** 2))
+
+
+def test_select_dedupes_skeletons_refines_and_reranks():
+    x = np.random.default_rng(4).standard_normal((80, 1))
+    y = gen.evaluate(("add", "f1.25", "mul", "f3.0", "x_0"), x)
+    candidates = [
+        ("add", "f1.0", "mul", "f2.0", "x_0"),
+        ("add", "f9.0", "mul", "f-2.0", "x_0"),  # same skeleton: dropped
+        ("sin", "x_0"),
+        ("ln", "x_0"),  # NaN at negative points: dropped
+        ("x_1",),  # a variable the points lack: dropped
+    ]
+    rows = select(candidates, x, y, n_refine=2)
+    best, score, refined = rows[0]
+    assert refined and score > 1 - 1e-12
+    assert [r[0] for r in rows if not r[2]] == [candidates[0], candidates[2]]
+    assert all(a[1] >= b[1] for a, b in zip(rows, rows[1:]))

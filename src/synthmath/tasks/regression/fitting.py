@@ -114,6 +114,10 @@ def mse(tree: Tree, x: np.ndarray, y: np.ndarray) -> float:
     return value if np.isfinite(value) else np.inf
 
 
+class _Budget(Exception):
+    """The loss evaluation budget of :func:`refine` is spent."""
+
+
 def refine(
     tree: Tree,
     x: np.ndarray,
@@ -122,12 +126,15 @@ def refine(
     start: str = "predicted",
     rng: np.random.Generator | None = None,
     max_iter: int = 100,
+    max_evals: int = 5000,
     max_points: int = 1024,
 ) -> tuple[Tree, float]:
     """``(tree with refined constants, MSE)``: BFGS on the MSE over at most ``max_points``
     rows, started from the tree's constants (``start="predicted"``) or from N(0, 1) draws of
-    ``rng`` (``"random"``, the skeleton baseline). The result is never worse than the start
-    for ``"predicted"``; a fit that turns non-finite keeps the start."""
+    ``rng`` (``"random"``, the skeleton baseline). ``max_iter`` caps BFGS iterations and
+    ``max_evals`` the loss evaluations (a deterministic stand-in for the release's wall cap:
+    the best constants seen so far are kept). The result is never worse than the start; a
+    fit that turns non-finite keeps the start."""
     if start not in ("predicted", "random"):
         raise ValueError(f"start: expected 'predicted' or 'random', got {start!r}")
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
@@ -144,15 +151,68 @@ def refine(
     if not where:
         return tree, start_loss
 
+    seen = {"evals": 0, "best": (start_loss, c0)}
+
     def loss(c: np.ndarray) -> float:
+        if seen["evals"] >= max_evals:
+            raise _Budget
+        seen["evals"] += 1
         value = mse(with_constants(tree, where, c), x, y)
+        if value < seen["best"][0] and np.isfinite(c).all():
+            seen["best"] = (value, np.array(c, dtype=np.float64))
         return value if np.isfinite(value) else 1e300
 
-    with np.errstate(all="ignore"):
-        result = minimize(loss, c0, method="BFGS", options={"maxiter": max_iter})
-    best = np.asarray(result.x, dtype=np.float64)
-    fitted = with_constants(tree, where, best) if np.isfinite(best).all() else tree
+    try:
+        with np.errstate(all="ignore"):
+            minimize(loss, c0, method="BFGS", options={"maxiter": max_iter})
+    except _Budget:
+        pass
+    fitted = with_constants(tree, where, seen["best"][1])
     fitted_loss = mse(fitted, x, y)
     if not fitted_loss <= start_loss:
         return tree, start_loss
     return fitted, fitted_loss
+
+
+def skeleton(tree: Tree) -> Tree:
+    """``tree`` with every float constant replaced by ``C`` (for deduplication)."""
+    return tuple("C" if is_float(t) else t for t in tree)
+
+
+def select(
+    candidates: list[Tree],
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    n_refine: int = 10,
+    **refine_args,
+) -> list[tuple[Tree, float, bool]]:
+    """E2E's selection: drop candidates that do not evaluate to finite values at ``x``,
+    keep one per skeleton (the first), refine the constants of the ``n_refine`` best by R^2
+    (started from the predicted constants; ``refine_args`` go to :func:`refine`), and return
+    refined and unrefined candidates as ``(tree, R^2, refined)``, best R^2 first."""
+    env = _env(np.asarray(x, dtype=np.float64))
+    scored: list[tuple[Tree, float, bool]] = []
+    seen: set[Tree] = set()
+    for tree in candidates:
+        key = skeleton(tree)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            y_hat = np.broadcast_to(numeric.compile(tree)(env), np.shape(y))
+        except (ValueError, KeyError):
+            continue
+        score = r2(y, y_hat)
+        if np.isfinite(score):
+            scored.append((tree, score, False))
+    scored.sort(key=lambda row: -row[1])
+    out = list(scored)
+    for tree, _, _ in scored[:n_refine]:
+        fitted, _ = refine(tree, x, y, **refine_args)
+        y_hat = np.broadcast_to(numeric.compile(fitted)(env), np.shape(y))
+        score = r2(y, y_hat)
+        if np.isfinite(score) and fitted != tree:
+            out.append((fitted, score, True))
+    out.sort(key=lambda row: -row[1])
+    return out
