@@ -29,6 +29,7 @@ EXTRA = {
     "linalg": [{"op": "eigenvectors", "dim": 3}, {"op": "svd", "dim": 3}, {"op": "matmul"}],
     "metabolic": [{"answer": "concentrations"}, {"answer": "flows", "family": "known"}],
     "arithmetic": [{"op": "mul", "max_digits": 4}, {"op": "modadd", "layout": "slots"}],
+    "symreg": [{"noise": 0.1, "max_dim": 2, "max_points": 40}],
 }
 GARBAGE = [[], ["@@not-a-token"], ["<pad>"] * 3]
 CAPABILITY_METHODS = {

@@ -169,3 +169,13 @@ def test_select_dedupes_skeletons_refines_and_reranks():
     assert refined and score > 1 - 1e-12
     assert [r[0] for r in rows if not r[2]] == [candidates[0], candidates[2]]
     assert all(a[1] >= b[1] for a, b in zip(rows, rows[1:]))
+
+
+def test_noisy_points_are_scored_against_the_noiseless_truth():
+    task = make_task("symreg", {"max_dim": 2, "max_points": 40, "noise": 0.1})
+    raw = task.sample(4, np.random.default_rng(5))
+    tree = tuple(str(raw["tree"][0]).split())
+    x, y = task.points(raw, 0)
+    assert not np.allclose(gen.evaluate(tree, x), y)  # the observed y are noisy
+    scores = task.score(raw, [[task.codec.encode(tuple(str(t).split()))] for t in raw["tree"]])
+    assert scores["acc_tau_0.001"].all() and (scores["r2"] == 1.0).all()

@@ -9,11 +9,13 @@ tree in variables ``x_0..x_{D-1}``, constants in ``P10000`` (e.g. ``add + N1230 
 Raw arrays: ``x`` (n, max_points, max_dim) zero-padded, ``y`` (n, max_points), ``n_points``,
 ``dim``, ``tree`` (space-joined raw prefix), ``n_ops``.
 
-Scoring on the input points: R^2 (``r2``: median of the finite values; ``r2_zero`` clipped
+Scoring on the input points, against the truth's noiseless values there (the same as ``y``
+unless ``noise`` > 0): R^2 (``r2``: median of the finite values; ``r2_zero`` clipped
 at 0), ``acc_r2_0.99``/``acc_r2_0.999``, ``acc_tau_*`` (95% of points within tau |y|),
 ``recovery`` (:func:`~synthmath.tasks.regression.fitting.symbolic_recovery`), complexity
 (the hypothesis's prefix length, fewer nodes is better). With ``rerank: true`` each n-best
-list is first ordered by R^2 on the input points (best first), as E2E's inference selects.
+list is first ordered by R^2 on the observed (possibly noisy) input points, best first, as
+E2E's inference selects.
 """
 
 from __future__ import annotations
@@ -188,30 +190,36 @@ class SymregTask(Task):
             m.name: np.zeros((n, k), dtype=bool if m.accuracy else float) for m in self.metrics()
         }
         for i in range(n):
-            x, y = self.points(raw, i)
+            x, observed = self.points(raw, i)
             truth = tuple(str(raw["tree"][i]).split())
-            rows = [self._score_one(list(h), x, y, truth) for h in hypotheses[i]]
+            clean = gen.evaluate(truth, x)
+            rows = [self._score_one(list(h), x, clean, truth, observed) for h in hypotheses[i]]
             if self.params["rerank"]:
-                rows.sort(key=lambda row: -row["r2"] if np.isfinite(row["r2"]) else np.inf)
+                rows.sort(key=lambda row: -row["_fit"])
+            for row in rows:
+                del row["_fit"]
             for j, row in enumerate(rows):
                 for name, value in row.items():
                     out[name][i, j] = value
         return out
 
-    def _score_one(self, tokens: list[str], x: np.ndarray, y: np.ndarray, truth) -> dict:
+    def _score_one(self, tokens: list[str], x: np.ndarray, y: np.ndarray, truth, observed) -> dict:
+        """Scores against the noiseless values ``y`` of the truth at the input points;
+        ``_fit`` (R^2 on the ``observed`` values, what a model sees) orders reranking."""
         variables = gen.variables(x.shape[1])
         try:
             tree = self.codec.parse(tokens)
             y_hat = gen.evaluate(tree, x)
         except (ExprParseError, ValueError, KeyError) as err:
             parse_error = isinstance(err, ExprParseError)
-            return self._failed(parse_error)
+            return self._failed(parse_error) | {"_fit": -np.inf}
         score = r2(y, y_hat)
+        fit = r2(observed, y_hat)
         row = {f"acc_r2_{t}": bool(score >= t) for t in R2_LEVELS}
         row |= {f"acc_tau_{t}": acc_tau(y, y_hat, t) for t in TAUS}
         row["recovery"] = tree == truth or symbolic_recovery(tree, truth, variables)
         row |= {"r2": score, "r2_zero": max(score, 0.0), "complexity": float(len(tree))}
-        return row | {"parse_error": 0.0}
+        return row | {"parse_error": 0.0, "_fit": fit if np.isfinite(fit) else -np.inf}
 
     def _failed(self, parse_error: bool) -> dict:
         row: dict[str, Any] = {m.name: False for m in self.metrics() if m.accuracy}
