@@ -84,6 +84,11 @@ def test_points_encode_one_position_per_point(sampled):
         assert (point[3 * dim : 30] == PAD).all() and (point[: 3 * dim] != PAD).all()
         decoded = task.codec.encoding.decode([vocab.tokens[t] for t in point[30:]], 1)[0]
         assert decoded == pytest.approx(raw["y"][i, 0], rel=1e-3)
+    # points of fewer variables (a test set with a smaller max_dim) are padded alike
+    narrow = {**raw, "x": raw["x"][:, :, :2]}
+    keep = raw["dim"] <= 2
+    assert np.array_equal(task.encode_src(narrow)[0][keep], ids[keep])
+    assert task.input_kind == "point_set"
 
 
 def test_scores():

@@ -1,8 +1,8 @@
 """The ``symreg`` task: points (x, y) -> an expression with constants (Kamienny et al. 2022,
 "End-to-end symbolic regression with transformers"; specs/regression.md).
 
-Generation: :mod:`synthmath.tasks.regression.symreg_gen`. Input: one encoder position per
-point, ``x`` padded to ``max_dim`` coordinates (PAD tokens) then ``y``, every number in
+Generation: :mod:`synthmath.tasks.regression.symreg_gen`. Input: a set of points (no
+encoder positions, as E2E), one encoder position per point, ``x`` padded to ``max_dim`` coordinates (PAD tokens) then ``y``, every number in
 ``P10000`` (3 tokens: 33 floats = 99 tokens per point at ``max_dim`` 10). Output: the prefix
 tree in variables ``x_0..x_{D-1}``, constants in ``P10000`` (e.g. ``add + N1230 E-4 ...``).
 
@@ -51,7 +51,8 @@ class SymregTask(Task):
     """End-to-end symbolic regression (see module docstring)."""
 
     name = "symreg"
-    input_kind = "points"
+    #: an unordered set: no encoder positions (E2E's encoder has none)
+    input_kind = "point_set"
     group_names = ("dim", "ops")
     RAW_ARRAYS = ("x", "y", "n_points", "dim", "tree", "n_ops")
     PARAMS = {
@@ -143,7 +144,13 @@ class SymregTask(Task):
     def encode_src(self, raw: RawBatch) -> tuple[np.ndarray, np.ndarray]:
         counts = np.asarray(raw["n_points"], dtype=np.int64)
         width = max(1, int(counts.max(initial=1)))
-        values = np.concatenate([raw["x"][:, :width], raw["y"][:, :width, None]], axis=2)
+        x = np.asarray(raw["x"])[:, :width]
+        if x.shape[2] > self.config.max_dim:
+            raise ValueError(
+                f"symreg: points of {x.shape[2]} variables exceed max_dim={self.config.max_dim}"
+            )
+        x = np.pad(x, ((0, 0), (0, 0), (0, self.config.max_dim - x.shape[2])))
+        values = np.concatenate([x, raw["y"][:, :width, None]], axis=2)
         vocab = self._src_vocab
         table = np.array([vocab.index[t] for t in self.codec.encoding.vocabulary()])
         ids = table[self.codec.encoding.encode_ids(values)]  # (n, P, D + 1, 3)
