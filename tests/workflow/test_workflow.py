@@ -113,7 +113,7 @@ def test_tiny_end_to_end(tmp_path):
     results = work / "results"
     studies = (
         "tiny_ops", "tiny_ood", "tiny_grow", "tiny_metab", "tiny_known", "tiny_arith",
-        "tiny_symbolic",
+        "tiny_symbolic", "tiny_symreg",
     )  # fmt: skip
     for study in studies:
         for name in ("table.csv", "table.md", "figure.png"):
@@ -121,8 +121,11 @@ def test_tiny_end_to_end(tmp_path):
     assert "tiny_ood" in (results / "README.md").read_text()
     evals = sorted(results.glob("*/*/eval/*.json"))
     # tiny_ops: 2 runs x 1 test set; tiny_ood: 2 x 2; tiny_grow 1; tiny_metab 2 x 2;
-    # tiny_known 1; tiny_arith 2; tiny_symbolic 2 x 2
-    assert len(evals) == 2 * 1 + 2 * 2 + 1 + 2 * 2 + 1 + 2 + 2 * 2
+    # tiny_known 1; tiny_arith 2; tiny_symbolic 2 x 2; tiny_symreg 1 x 2
+    assert len(evals) == 2 * 1 + 2 * 2 + 1 + 2 * 2 + 1 + 2 + 2 * 2 + 2
+    symreg = json.loads(next(results.glob("tiny_symreg/*/eval/noisy.json")).read_text())
+    assert {"acc_r2_0.99_beam2", "recovery", "median_r2", "r2_zero_beam2"} <= set(symreg["metrics"])
+    assert set(symreg["by_group"]["dim"]) <= {"1", "2"} and symreg["n"] == 8
     symbolic = json.loads(next(results.glob("tiny_symbolic/*/eval/longer.json")).read_text())
     assert {"acc_beam1", "acc_beam2", "acc_numeric_beam2", "parse_error"} <= set(
         symbolic["metrics"]
