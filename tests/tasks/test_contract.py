@@ -37,6 +37,7 @@ EXTRA = {
         {"mode": "float", "output": "numeric"},
         {"family": "classic"},
     ],
+    "symreg": [{"noise": 0.1, "max_dim": 2, "max_points": 40}],
 }
 GARBAGE = [[], ["@@not-a-token"], ["<pad>"] * 3]
 CAPABILITY_METHODS = {

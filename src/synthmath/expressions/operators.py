@@ -307,6 +307,32 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
                 p_variable=0.7,
                 p_int=0.3,
             ),
+            Preset(
+                "e2e",
+                "Kamienny et al. 2022 (E2E) as released: binary add sub mul (uniform), unary "
+                "abs inv sqrt ln exp sin cos tan atan pow2 pow3 with weights 1 except inv 3, "
+                "pow2 3, sqrt 5, tan 0.2, atan 0.2; leaves the variables x_0..x_9 (the task "
+                "restricts them to its dimension); unit shape weights",
+                max_ops=13,
+                unary={
+                    "abs": 1.0,
+                    "inv": 3.0,
+                    "sqrt": 5.0,
+                    "ln": 1.0,
+                    "exp": 1.0,
+                    "sin": 1.0,
+                    "cos": 1.0,
+                    "tan": 0.2,
+                    "atan": 0.2,
+                    "pow2": 3.0,
+                    "pow3": 1.0,
+                },  # fmt: skip
+                binary={"add": 1.0, "sub": 1.0, "mul": 1.0},
+                variables=tuple(f"x_{i}" for i in range(10)),
+                ints=(),
+                p_variable=1.0,
+                p_int=0.0,
+            ),
         )
     }
 )

@@ -12,6 +12,7 @@ from synthmath.tasks.differential.task import DifferentialTask
 from synthmath.tasks.linalg.task import LinalgTask
 from synthmath.tasks.metabolic.task import MetabolicTask
 from synthmath.tasks.recurrence.task import RecurrenceTask
+from synthmath.tasks.regression.symreg import SymregTask
 from synthmath.tasks.symbolic.task import SymbolicTask
 
 _REGISTRY: dict[str, type[Task]] = {
@@ -24,6 +25,7 @@ _REGISTRY: dict[str, type[Task]] = {
         MetabolicTask,
         RecurrenceTask,
         SymbolicTask,
+        SymregTask,
     )
 }
 

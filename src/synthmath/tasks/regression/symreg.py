@@ -1,0 +1,248 @@
+"""The ``symreg`` task: points (x, y) -> an expression with constants (Kamienny et al. 2022,
+"End-to-end symbolic regression with transformers"; specs/regression.md).
+
+Generation: :mod:`synthmath.tasks.regression.symreg_gen`. Input: a set of points (no
+encoder positions, as E2E), one encoder position per point, ``x`` padded to ``max_dim`` coordinates (PAD tokens) then ``y``, every number in
+``P10000`` (3 tokens: 33 floats = 99 tokens per point at ``max_dim`` 10). Output: the prefix
+tree in variables ``x_0..x_{D-1}``, constants in ``P10000`` (e.g. ``add + N1230 E-4 ...``).
+
+Raw arrays: ``x`` (n, max_points, max_dim) zero-padded, ``y`` (n, max_points), ``n_points``,
+``dim``, ``tree`` (space-joined raw prefix), ``n_ops``.
+
+Scoring on the input points, against the truth's noiseless values there (the same as ``y``
+unless ``noise`` > 0): R^2 (``r2``: median of the finite values; ``r2_zero`` clipped
+at 0), ``acc_r2_0.99``/``acc_r2_0.999``, ``acc_tau_*`` (95% of points within tau |y|),
+``recovery`` (:func:`~synthmath.tasks.regression.fitting.symbolic_recovery`), complexity
+(the hypothesis's prefix length, fewer nodes is better). With ``rerank: true`` each n-best
+list is first ordered by R^2 on the observed (possibly noisy) input points, best first, as
+E2E's inference selects.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from synthmath.core.errors import DataError
+from synthmath.core.metrics import Metric
+from synthmath.core.task import Param, RawBatch, Task, nbest_shape
+from synthmath.core.vocab import PAD, Vocab
+from synthmath.expressions.errors import ExprParseError
+from synthmath.expressions.operators import PRESETS, infix
+from synthmath.expressions.prefix import PrefixCodec
+from synthmath.expressions.shards import attempt_rng
+from synthmath.tasks.regression import symreg_gen as gen
+from synthmath.tasks.regression.fitting import acc_tau, r2, symbolic_recovery
+
+MAX_ATTEMPTS = 1000
+TAUS = (0.1, 0.01, 0.001)
+R2_LEVELS = (0.99, 0.999)
+
+
+def _between(low: float, high: float):
+    return lambda v: None if low <= v <= high else f"must be in {low}..{high}"
+
+
+class SymregTask(Task):
+    """End-to-end symbolic regression (see module docstring)."""
+
+    name = "symreg"
+    #: an unordered set: no encoder positions (E2E's encoder has none)
+    input_kind = "point_set"
+    group_names = ("dim", "ops")
+    RAW_ARRAYS = ("x", "y", "n_points", "dim", "tree", "n_ops")
+    PARAMS = {
+        "max_dim": Param(10, "most input variables (D ~ U{1..max_dim})", int, check=_between(1, 10)),
+        "max_points": Param(200, "most points per example", int, check=_between(5, 1000)),
+        "points_per_dim": Param(5, "fewest points per variable (N ~ U{k D..max_points})", int),
+        "fixed_points": Param(False, "always max_points points (the release's evaluation)", bool),
+        "max_unary": Param(4, "most unary operators (u ~ U{0..max_unary})", int),
+        "binary_offset": Param(4, "binary operators b ~ U{0..D + offset - 1}", int),
+        "noise": Param(0.0, "output noise gamma: y + gamma rms(y) N(0, 1)", float),
+        "rerank": Param(
+            False, "order each n-best list by R^2 on the input points before scoring", bool,
+            data=False,
+        ),
+    }  # fmt: skip
+
+    def __init__(self, **params: Any):
+        super().__init__(**params)
+        p = self.params
+        self.config = gen.GenConfig(
+            max_dim=p["max_dim"],
+            max_points=p["max_points"],
+            points_per_dim=p["points_per_dim"],
+            fixed_points=p["fixed_points"],
+            binary_offset=p["binary_offset"],
+            max_unary=p["max_unary"],
+            noise=p["noise"],
+        )
+        self.codec = PrefixCodec(float_encoding="P10000", max_len=4096)
+        self.stats: Counter = Counter()
+
+    # ---- data ---------------------------------------------------------------------------
+    def sample(self, n: int, rng: np.random.Generator) -> RawBatch:
+        """``n`` examples; example i, attempt a draws from ``attempt_rng(seed, i, a)``."""
+        seed = int(rng.integers(2**63 - 1))
+        return self.to_raw([self.generate_one(seed, i) for i in range(n)])
+
+    def generate_one(self, seed: int, index: int) -> gen.Example:
+        for a in range(MAX_ATTEMPTS):
+            self.stats["attempts"] += 1
+            result = gen.attempt(self.config, self.codec, attempt_rng(seed, index, a))
+            if isinstance(result, gen.Example):
+                self.stats["accepted"] += 1
+                return result
+            self.stats[f"rejected_{result}"] += 1
+        raise DataError(f"symreg: no example accepted in {MAX_ATTEMPTS} attempts (seed {seed})")
+
+    def to_raw(self, examples: Sequence[gen.Example]) -> RawBatch:
+        n, p, d = len(examples), self.config.max_points, self.config.max_dim
+        x, y = np.zeros((n, p, d)), np.zeros((n, p))
+        for i, ex in enumerate(examples):
+            x[i, : len(ex.y), : ex.dim] = ex.x
+            y[i, : len(ex.y)] = ex.y
+        return {
+            "x": x,
+            "y": y,
+            "n_points": np.array([len(ex.y) for ex in examples], dtype=np.int64),
+            "dim": np.array([ex.dim for ex in examples], dtype=np.int64),
+            "tree": np.array([" ".join(ex.tree) for ex in examples], dtype=str),
+            "n_ops": np.array([ex.n_binary + ex.n_unary for ex in examples], dtype=np.int64),
+        }
+
+    @staticmethod
+    def points(raw: RawBatch, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Example i's points: x (N, D) and y (N,)."""
+        n, d = int(raw["n_points"][i]), int(raw["dim"][i])
+        return np.asarray(raw["x"][i, :n, :d]), np.asarray(raw["y"][i, :n])
+
+    # ---- tokens -------------------------------------------------------------------------
+    @cached_property
+    def _src_vocab(self) -> Vocab:
+        return Vocab(self.codec.encoding.vocabulary())
+
+    @cached_property
+    def _tgt_vocab(self) -> Vocab:
+        preset = PRESETS["e2e"]
+        ops = [*preset.binary, *preset.unary]
+        return Vocab(self.codec.vocabulary(ops, gen.variables(self.config.max_dim)))
+
+    def src_vocab(self) -> Vocab:
+        return self._src_vocab
+
+    def tgt_vocab(self) -> Vocab:
+        return self._tgt_vocab
+
+    def tokens_per_point(self) -> int:
+        return self.codec.encoding.tokens_per_number * (self.config.max_dim + 1)
+
+    def encode_src(self, raw: RawBatch) -> tuple[np.ndarray, np.ndarray]:
+        counts = np.asarray(raw["n_points"], dtype=np.int64)
+        width = max(1, int(counts.max(initial=1)))
+        x = np.asarray(raw["x"])[:, :width]
+        if x.shape[2] > self.config.max_dim:
+            raise ValueError(
+                f"symreg: points of {x.shape[2]} variables exceed max_dim={self.config.max_dim}"
+            )
+        x = np.pad(x, ((0, 0), (0, 0), (0, self.config.max_dim - x.shape[2])))
+        values = np.concatenate([x, raw["y"][:, :width, None]], axis=2)
+        vocab = self._src_vocab
+        table = np.array([vocab.index[t] for t in self.codec.encoding.vocabulary()])
+        ids = table[self.codec.encoding.encode_ids(values)]  # (n, P, D + 1, 3)
+        unused = np.arange(self.config.max_dim + 1)[None, :] >= raw["dim"][:, None]
+        unused[:, -1] = False  # y
+        ids[np.broadcast_to(unused[:, None, :], ids.shape[:3])] = PAD
+        ids = ids.reshape(len(counts), width, -1)
+        ids[np.arange(width)[None, :] >= counts[:, None]] = PAD
+        return ids.astype(np.int32), counts
+
+    def encode_tgt(self, raw: RawBatch) -> tuple[np.ndarray, np.ndarray]:
+        seqs = self.codec.encode_many(raw["tree"])
+        lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+        ids = np.full((len(seqs), max(1, int(lengths.max(initial=1)))), PAD, dtype=np.int32)
+        index = self._tgt_vocab.index
+        for i, s in enumerate(seqs):
+            ids[i, : len(s)] = [index[t] for t in s]
+        return ids, lengths
+
+    # ---- scoring ------------------------------------------------------------------------
+    def metrics(self) -> tuple[Metric, ...]:
+        return (
+            *(Metric.acc(f"acc_r2_{t}", f"R^2 >= {t} on the input points") for t in R2_LEVELS),
+            *(
+                Metric.acc(f"acc_tau_{t}", f"95% of the points within {t} |y| (Acc_tau)")
+                for t in TAUS
+            ),
+            Metric.acc("recovery", "the truth up to an additive or multiplicative constant"),
+            Metric("r2", "R^2 on the input points (median of the finite)", "median", True, "number"),
+            Metric("r2_zero", "R^2 clipped at 0 (invalid: 0)", "mean", True, "number"),
+            Metric("complexity", "prefix nodes of the hypothesis", "median", False, "number"),
+            Metric("parse_error", "not one well-formed expression", "mean", False, "percent"),
+        )  # fmt: skip
+
+    def main_metric(self) -> str:
+        return "acc_r2_0.99"
+
+    def score_predictions(self, raw: RawBatch, predictions: Sequence[Sequence[str]]):
+        return {k: v[:, 0] for k, v in self.score(raw, [[p] for p in predictions]).items()}
+
+    def score(self, raw: RawBatch, hypotheses: Sequence[Sequence[Sequence[str]]]):
+        n, k = nbest_shape(hypotheses)
+        out = {
+            m.name: np.zeros((n, k), dtype=bool if m.accuracy else float) for m in self.metrics()
+        }
+        for i in range(n):
+            x, observed = self.points(raw, i)
+            truth = tuple(str(raw["tree"][i]).split())
+            clean = gen.evaluate(truth, x)
+            rows = [self._score_one(list(h), x, clean, truth, observed) for h in hypotheses[i]]
+            if self.params["rerank"]:
+                rows.sort(key=lambda row: -row["_fit"])
+            for row in rows:
+                del row["_fit"]
+            for j, row in enumerate(rows):
+                for name, value in row.items():
+                    out[name][i, j] = value
+        return out
+
+    def _score_one(self, tokens: list[str], x: np.ndarray, y: np.ndarray, truth, observed) -> dict:
+        """Scores against the noiseless values ``y`` of the truth at the input points;
+        ``_fit`` (R^2 on the ``observed`` values, what a model sees) orders reranking."""
+        variables = gen.variables(x.shape[1])
+        try:
+            tree = self.codec.parse(tokens)
+            y_hat = gen.evaluate(tree, x)
+        except (ExprParseError, ValueError, KeyError) as err:
+            parse_error = isinstance(err, ExprParseError)
+            return self._failed(parse_error) | {"_fit": -np.inf}
+        score = r2(y, y_hat)
+        fit = r2(observed, y_hat)
+        row = {f"acc_r2_{t}": bool(score >= t) for t in R2_LEVELS}
+        row |= {f"acc_tau_{t}": acc_tau(y, y_hat, t) for t in TAUS}
+        row["recovery"] = tree == truth or symbolic_recovery(tree, truth, variables)
+        row |= {"r2": score, "r2_zero": max(score, 0.0), "complexity": float(len(tree))}
+        return row | {"parse_error": 0.0, "_fit": fit if np.isfinite(fit) else -np.inf}
+
+    def _failed(self, parse_error: bool) -> dict:
+        row: dict[str, Any] = {m.name: False for m in self.metrics() if m.accuracy}
+        row |= {"r2": -np.inf, "r2_zero": 0.0, "complexity": np.inf}
+        return row | {"parse_error": float(parse_error)}
+
+    def groups(self, raw: RawBatch) -> dict[str, np.ndarray]:
+        return {
+            "dim": np.asarray(raw["dim"]).astype(str),
+            "ops": np.asarray(raw["n_ops"]).astype(str),
+        }
+
+    def to_json(self, raw: RawBatch, i: int) -> dict[str, Any]:
+        x, y = self.points(raw, i)
+        tree = tuple(str(raw["tree"][i]).split())
+        return {
+            "problem": {"x": x.tolist(), "y": y.tolist()},
+            "answer": {"tokens": self.codec.encode(tree), "infix": infix(tree)},
+        }
