@@ -168,3 +168,29 @@ def train_toy(
         if epoch in marks:
             measure(epoch)
     return curves
+
+
+def align_then_memorise(
+    epochs: int = 400,
+    sizes: Sequence[int] = (9, 64, 64, 2),
+    activation: str = "tanh",
+    seed: int = 0,
+    points: int = 25,
+) -> dict[str, ToyCurves]:
+    """The memorisation study (1000 Gaussian points, D = 9, random 2-d targets; alpha = 1,
+    beta = 0): the same net and batch order trained by DFA and by backprop, lr 1e-3, batch 32,
+    measured at ``points`` log-spaced epochs. Runs on one thread (tiny matrices: more threads
+    only add overhead) and puts the thread count back."""
+    x, y = memorisation(1000, sizes[0], alpha=1.0, beta=0.0, seed=seed)
+    marks = np.unique(np.logspace(0, np.log10(max(epochs, 1)), points).astype(int)).tolist()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return {
+            rule: train_toy(
+                DFANet(sizes, activation, seed=seed + 1), x, y, rule, epochs, measure_at=marks
+            )
+            for rule in ("dfa", "bp")
+        }
+    finally:
+        torch.set_num_threads(threads)
