@@ -201,3 +201,16 @@ def test_bp_default_adds_nothing(tmp_path):
     assert "alignment" not in summary and "dfa" not in trainer.state_dict()
     with pytest.raises(ConfigError, match="train_rule"):
         cfg_of(compile="default").validate()
+
+
+def test_dfa_under_bf16_autocast_projects_in_fp32():
+    model = model_of()
+    dfa = attach_dfa(model, seed=0, points="micro")
+    batch = batch_of("encoder_only")
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ga = dfa.gradient_alignment(lambda: sequence_loss(model, batch)[0])
+        loss = sequence_loss(model, batch)[0]
+    dfa.backward(loss)
+    grads = [p.grad for p in model.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert -1 <= ga["all"] <= 1 and dfa.b0.dtype == torch.float32

@@ -176,6 +176,8 @@ class DFA(nn.Module):
 
         ``loss_of()`` runs the forward pass and returns the loss; it runs with the points in
         backprop mode and leaves no gradient on the parameters. Dimension 0 is the example.
+        Call it before a training step's forward pass, not between it and :meth:`backward`
+        (it clears the recorded points).
         """
         self.clear()
         modes = [p.mode for p in self.points]
