@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from synthmath.report.theory import main, phase_space_figure, pspin_figure
+from synthmath.report.theory import dfa_figure, main, phase_space_figure, pspin_figure
 from synthmath.theory.pspin import beta_sweep, make_pspin
 from synthmath.theory.random_features import activation
+from synthmath.train.dfa_toy import align_then_memorise
 
 
 def test_phase_space_figure_has_one_panel_per_setting_and_both_lines(tmp_path):
@@ -42,13 +43,24 @@ def test_pspin_figure_has_one_curve_per_beta():
 
 
 def test_theory_figures_command_writes_every_figure(tmp_path, capsys):
-    assert main([str(tmp_path), "--d", "10", "--pspin-n", "8", "--steps", "20", "--grid", "4"]) == 0
+    args = ["--d", "10", "--pspin-n", "8", "--steps", "20", "--grid", "4", "--dfa-epochs", "2"]
+    assert main([str(tmp_path), *args]) == 0
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == [
+        "dfa_memorisation.png",
         "pspin_energy.png",
         "pspin_spike.png",
         "rf_phase_space_relu.png",
         "rf_phase_space_tanh.png",
     ]
-    assert capsys.readouterr().out.count(".png") == 4
+    assert capsys.readouterr().out.count(".png") == 5
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in tmp_path.iterdir())
+
+
+def test_dfa_figure_has_both_rules_and_every_layer():
+    curves = align_then_memorise(epochs=3, sizes=(9, 8, 8, 2), points=3)
+    assert curves["dfa"].epochs == [0, 1, 3] and curves["dfa"].loss[-1] < curves["dfa"].loss[0]
+    left, mid, right = dfa_figure(curves).axes
+    assert [line.get_label() for line in left.get_lines()] == ["dfa", "bp"]
+    assert [line.get_label() for line in mid.get_lines()] == ["layer1", "layer2", "all"]
+    assert [line.get_label() for line in right.get_lines()] == ["layer2", "layer3"]

@@ -9,7 +9,7 @@ from mlflow.tracking import MlflowClient
 
 from synthmath.cli import main
 from synthmath.runs.config import load_plan
-from synthmath.track.callback import epoch_metrics
+from synthmath.track.callback import epoch_metrics, log_rows
 from synthmath.track.mlflow import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, Tracker
 
 NAMESPACES = ("train/", "valid/", "test/", "final/")
@@ -39,6 +39,20 @@ def test_epoch_metrics_have_one_name_each():
         ("train/epoch_loss", 1.5),
         ("valid/acc_tol5", 0.25),
         ("valid/loss", 2.0),
+    ]
+
+
+def test_log_rows_carry_the_dfa_alignment_curve():
+    records = [
+        {"step": 5, "epoch": 0, "loss": 1.0, "lr": 0.1, "tokens_per_s": 9.0},
+        {"step": 4, "epoch": 0, "alignment/enc0": 0.25, "alignment/all": 0.5},
+    ]
+    assert log_rows(records) == [
+        ("train/loss", 1.0, 5),
+        ("train/lr", 0.1, 5),
+        ("train/tokens_per_s", 9.0, 5),
+        ("train/alignment/enc0", 0.25, 4),
+        ("train/alignment/all", 0.5, 4),
     ]
 
 

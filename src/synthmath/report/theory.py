@@ -1,5 +1,6 @@
 """Figures of the theory toys: the random-features phase space (log10 test loss over
-(N/D, P/D) with the lines N = D and N = P) and the p-spin Langevin curves."""
+(N/D, P/D) with the lines N = D and N = P), the p-spin Langevin curves and direct feedback
+alignment's align-then-memorise curves."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 from synthmath.core.files import atomic_path
 from synthmath.theory.pspin import Trajectory, beta_sweep, first_step_below, make_pspin
 from synthmath.theory.random_features import Activation, activation, phase_space, simulate
+from synthmath.train.dfa_toy import ToyCurves, align_then_memorise
 
 # The paper's Fig. 3 (d'Ascoli, Sagun, Biroli 2020): delta = 0, 0.5, 5 titled SNR inf, 2, 0.2
 DELTAS = (0.0, 0.5, 5.0)
@@ -23,6 +25,7 @@ FIGURE_NAMES = (
     "rf_phase_space_relu.png",
     "pspin_energy.png",
     "pspin_spike.png",
+    "dfa_memorisation.png",
 )
 
 Overlay = Mapping[tuple[float, float], Sequence[tuple[float, float, float]]]
@@ -144,6 +147,49 @@ def plot_pspin(path: str | os.PathLike, sweep: Mapping[float, Trajectory], **kwa
     plt.close(fig)
 
 
+def dfa_figure(curves: Mapping[str, ToyCurves], title: str = ""):
+    """Left: training loss against the epoch (log x) for each rule; middle: the gradient
+    alignment of each hidden layer (and all together) of the DFA run, cosine with the
+    backprop gradient; right: its weight alignment. The caller closes it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, mid, right) = plt.subplots(1, 3, figsize=(14, 4), layout="constrained")
+    for rule, c in curves.items():
+        left.plot(np.maximum(c.epochs, 0.5), c.loss, marker=".", label=rule)
+    dfa = curves["dfa"]
+    epochs = np.maximum(dfa.epochs, 0.5)  # epoch 0 (before training) shown at 0.5
+    for name, values in dfa.grad_alignment.items():
+        mid.plot(epochs, values, marker=".", label=name)
+    for name, values in dfa.weight_alignment.items():
+        right.plot(epochs, values, marker=".", label=name)
+    for ax, label in (
+        (left, "training loss (mean 0.5 |y_hat - y|^2)"),
+        (mid, "gradient alignment (cos DFA signal, BP gradient)"),
+        (right, "weight alignment (cos W_l, B_l^T B_(l-1))"),
+    ):
+        ax.set_xscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_dfa(path: str | os.PathLike, curves: Mapping[str, ToyCurves], **kwargs) -> None:
+    """Write :func:`dfa_figure` as an image (format from the suffix)."""
+    import matplotlib.pyplot as plt
+
+    fig = dfa_figure(curves, **kwargs)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png")
+    plt.close(fig)
+
+
 def numerical_overlay(
     act: Activation, d: int, seed: int = 0, ratios: Sequence[float] = (0.1, 0.3, 1.0, 3.0, 10.0)
 ) -> dict[tuple[float, float], list[tuple[float, float, float]]]:
@@ -168,11 +214,13 @@ def write_theory_figures(
     pspin_n: int = 150,
     steps: int = 3000,
     grid: int = len(RATIOS),
+    dfa_epochs: int = 400,
 ) -> list[Path]:
     """The theory toys' figures: the random-features phase space (tanh, relu; analytic with
     numerical points at input dimension ``d``) and the p-spin schedules at size ``pspin_n``
     over ``steps`` steps; ``grid`` points per phase-space axis (no signal: energy; a planted matrix spike, order 2, in the 3-spin
-    noise: overlap, which a random start detects at this size, unlike a tensor spike)."""
+    noise: overlap, which a random start detects at this size, unlike a tensor spike), and DFA
+    against backprop on the memorisation task over ``dfa_epochs`` epochs."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -194,11 +242,19 @@ def write_theory_figures(
         suffix = f", matrix spike snr {snr:g}" if snr else ""
         plot_pspin(path, sweep, threshold=threshold, of=of, title=title + suffix)
         written.append(path)
+    path = out / "dfa_memorisation.png"
+    title = (
+        "Align, then memorise: 9-64-64-2 tanh net, 1000 random Gaussian targets, "
+        "SGD lr 1e-3, batch 32"
+    )
+    plot_dfa(path, align_then_memorise(dfa_epochs), title=title)
+    written.append(path)
     return written
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m synthmath.report.theory OUT_DIR [--d D] [--pspin-n N] [--steps S] [--grid G]``."""
+    """``python -m synthmath.report.theory OUT_DIR [--d D] [--pspin-n N] [--steps S] [--grid G]
+    [--dfa-epochs E]``."""
     import argparse
 
     parser = argparse.ArgumentParser(description=write_theory_figures.__doc__)
@@ -209,8 +265,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--grid", type=int, default=len(RATIOS), help="phase space: points per axis"
     )
+    parser.add_argument("--dfa-epochs", type=int, default=400, help="DFA toy: epochs")
     args = parser.parse_args(argv)
-    paths = write_theory_figures(args.out_dir, args.d, args.pspin_n, args.steps, args.grid)
+    paths = write_theory_figures(
+        args.out_dir, args.d, args.pspin_n, args.steps, args.grid, args.dfa_epochs
+    )
     for path in paths:
         print(path)
     return 0

@@ -3,6 +3,8 @@
 One metric namespace (each quantity under one name; steps are optimizer steps):
 
 - ``train/loss``, ``train/lr``, ``train/tokens_per_s``: every ``training.log_every`` steps;
+- ``train/alignment/<point>`` and ``train/alignment/all`` (``training.train_rule: dfa``): the
+  gradient alignment, every ``training.dfa_align_every`` steps;
 - ``train/epoch_loss`` (mean per target token over the epoch) and ``valid/<metric>`` (the
   validation set: the task's metrics and ``valid/loss``): at the last step of each epoch;
 - ``final/<key>``: the training summary (best_metric, best_epoch, epochs_run, steps,
@@ -42,12 +44,7 @@ def make_callback(run_spec):
             tracker.log_datasets(mlflow_id, run_datasets(run_spec, tests=()))
 
         def on_log(self, trainer, records: list[dict]) -> None:
-            rows = []
-            for r in records:
-                for key in ("loss", "lr", "tokens_per_s"):
-                    if key in r:
-                        rows.append((f"train/{key}", r[key], r["step"]))
-            self.log(rows)
+            self.log(log_rows(records))
 
         def on_epoch_end(self, trainer, epoch: int, metrics: dict[str, float]) -> None:
             self.log([(name, v, trainer.global_step) for name, v in epoch_metrics(metrics)])
@@ -61,6 +58,17 @@ def make_callback(run_spec):
             self.log([(f"final/{k}", v, 0) for k, v in keep.items()])
 
     return MlflowCallback()
+
+
+def log_rows(records: list[dict]) -> list[tuple[str, float, int]]:
+    """MLflow rows of the trainer's log records: ``loss``, ``lr``, ``tokens_per_s`` and the
+    DFA gradient alignments ``alignment/<point>``, each under ``train/``, at its step."""
+    rows = []
+    for r in records:
+        for key, value in r.items():
+            if key in ("loss", "lr", "tokens_per_s") or key.startswith("alignment/"):
+                rows.append((f"train/{key}", value, r["step"]))
+    return rows
 
 
 def epoch_metrics(metrics: dict[str, float]) -> list[tuple[str, float]]:

@@ -24,6 +24,9 @@ PRECISIONS = ("auto", "fp32", "bf16")
 COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
 
 
+TRAIN_RULES = ("bp", "dfa")
+
+
 _DEVICE = r"^(auto|cpu|cuda(:[0-9]+)?)$"
 
 
@@ -95,6 +98,44 @@ class TrainConfig:
             allow_inf_nan=False,
         ),
     ] = 0.0
+    train_rule: Annotated[
+        Literal[TRAIN_RULES],
+        _doc(
+            "bp: backpropagation; dfa: direct feedback alignment (fixed random projections of "
+            "the error at the final hidden state train the blocks below the top one)."
+        ),
+    ] = "bp"
+    dfa_points: Annotated[
+        Literal["macro", "micro"],
+        _doc(
+            "train_rule dfa: feedback points at block outputs (macro) or also after attention "
+            "and the feed-forward activation (micro)."
+        ),
+    ] = "macro"
+    dfa_feedback: Annotated[
+        Literal["gaussian", "uniform"],
+        _doc(
+            "train_rule dfa: feedback matrices N(0, 1) or uniform [-1, 1], scaled by "
+            "1/sqrt(d_model), one per point, drawn from a generator seeded by the run seed."
+        ),
+    ] = "gaussian"
+    encoder_feedback: Annotated[
+        Literal["bp", "mean", "none"],
+        _doc(
+            "train_rule dfa, encoder-decoder models: the encoder learns by backprop through "
+            "cross-attention (bp, a hybrid), from the target-averaged error (mean), or not "
+            "at all (none)."
+        ),
+    ] = "bp"
+    dfa_align_every: Annotated[
+        int,
+        _doc(
+            "train_rule dfa: steps between gradient-alignment measurements (cosine of the "
+            "DFA signal and the backprop gradient at each point, an extra backprop pass); "
+            "0 = off.",
+            ge=0,
+        ),
+    ] = 100
     clip_grad: Annotated[
         float, _doc("Largest gradient norm; 0 = off.", ge=0, allow_inf_nan=False)
     ] = 5.0
@@ -188,6 +229,10 @@ class TrainConfig:
             raise SettingProblem(
                 "power_switch_step",
                 f"must be 0 or >= warmup_steps={self.warmup_steps} (got {self.power_switch_step})",
+            )
+        if self.train_rule == "dfa" and (self.devices > 1 or self.compile != "off"):
+            raise SettingProblem(
+                "train_rule", "dfa runs on one device without compile (devices: 1, compile: off)"
             )
         if self.min_lr > self.lr:
             raise SettingProblem(

@@ -25,6 +25,13 @@ weights and RNG states from the checkpoint, so initialisation then does not matt
 noise (``langevin_temperature`` > 0) draws from its own generator (:mod:`synthmath.train.langevin`),
 also checkpointed.
 
+``train_rule: dfa`` (:mod:`synthmath.train.dfa_transformer`) hooks direct-feedback-alignment
+points into the model and replaces ``loss.backward()`` by ``dfa.backward(loss)``; every
+``dfa_align_every`` steps a backprop pass on the step's batch (with the RNG states put back
+after it) measures the gradient alignment, sent to the callbacks' ``on_log`` as
+``alignment/<point>`` records and kept in the summary. With ``bp`` (the default) none of
+this exists.
+
 Callbacks see each log window and each epoch at least once: they run before the checkpoint
 that covers them is written, so work redone after a kill is reported again.
 """
@@ -200,6 +207,18 @@ class Trainer:
                 cfg.langevin_temperature,
                 cfg.optimizer,
             )
+        self.dfa = None
+        if cfg.train_rule == "dfa":
+            from synthmath.train.dfa_transformer import attach_dfa
+
+            self.dfa = attach_dfa(
+                unwrap_model(self.model),
+                cfg.seed,
+                cfg.dfa_points,
+                cfg.dfa_feedback,
+                cfg.encoder_feedback,
+            ).to(self.device)
+        self.alignment: list[dict[str, float]] = []
         total = self.total_steps
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: lr_factor(cfg, step, total)
@@ -303,10 +322,15 @@ class Trainer:
 
     def _train_step(self, batch: Batch) -> None:
         src, tgt = (t.to(self.device, non_blocking=True) for t in distributed.shard_batch(batch))
+        if self.dfa is not None and self.cfg.dfa_align_every:
+            if self.global_step % self.cfg.dfa_align_every == 0:
+                self._measure_alignment(src, tgt)
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
             loss, n_tokens = self.loss_fn(self.model, (src, tgt))
-        if distributed.is_distributed():
+        if self.dfa is not None:
+            self.dfa.backward(loss)
+        elif distributed.is_distributed():
             # DDP averages gradients over ranks: weigh each rank's mean by its share of the
             # global batch's tokens, so the average is the gradient of the global token mean
             (n_global,) = distributed.all_reduce_sum([float(n_tokens)], self.device)
@@ -324,6 +348,17 @@ class Trainer:
         self._win_loss = self._win_loss + loss.detach().float() * n  # no sync until a log point
         self._win_tokens += n
         self._win_steps += 1
+
+    def _measure_alignment(self, src: torch.Tensor, tgt: torch.Tensor) -> None:
+        """Gradient alignment on this batch before its update; the dropout and position draws
+        of the backprop pass are undone (the RNG states are put back)."""
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), self._autocast():
+            values = self.dfa.gradient_alignment(lambda: self.loss_fn(self.model, (src, tgt))[0])
+        record = {"step": self.global_step, **{f"alignment/{k}": v for k, v in values.items()}}
+        self.alignment.append(record)
+        for cb in self.callbacks:
+            cb.on_log(self, [dict(record, epoch=self.epoch)])
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.amp_dtype is None:
@@ -396,7 +431,9 @@ class Trainer:
         return distributed.broadcast_from_main(metrics)
 
     def summary(self) -> dict[str, Any]:
+        extra = {"alignment": [dict(a) for a in self.alignment]} if self.dfa is not None else {}
         return {
+            **extra,
             "main_metric": self.main_metric if self.evaluate is not None else None,
             "best_metric": self.best_metric,
             "best_epoch": self.best_epoch,
@@ -441,11 +478,14 @@ class Trainer:
         }
         if self.langevin is not None:
             state["langevin_rng"] = self.langevin.get_state()
+        if self.dfa is not None:
+            state["dfa"] = self.dfa.state_dict()
+            state["alignment"] = [dict(a) for a in self.alignment]
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Inverse of :meth:`state_dict` (model, optimizer, scheduler, progress, log window,
-        Langevin noise generator)."""
+        Langevin noise generator, DFA feedback matrices and alignment curve)."""
         unwrap_model(self.model).load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -464,6 +504,9 @@ class Trainer:
         self._train_time_before = state["train_time_s"]
         if self.langevin is not None and "langevin_rng" in state:
             self.langevin.set_state(state["langevin_rng"])
+        if self.dfa is not None and "dfa" in state:
+            self.dfa.load_state_dict(state["dfa"])
+            self.alignment = [dict(a) for a in state["alignment"]]
 
     def _train_time(self) -> float:
         return self._train_time_before + time.perf_counter() - self._time_origin
