@@ -56,7 +56,12 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=20.0, help="CPU seconds per row")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch", type=int, default=20, help="examples per draw")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=300,
+        help="examples per draw (balancing starts after 10 per size)",
+    )
     parser.add_argument("--only", help="comma-separated row names (default: all)")
     args = parser.parse_args()
     set_threads(1)
