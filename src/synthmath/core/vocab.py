@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+
 from synthmath.core.errors import DecodeError
 
 PAD, BOS, EOS = 0, 1, 2
@@ -39,6 +41,16 @@ class Vocab:
             return [self.index[t] for t in tokens]
         except KeyError as err:
             raise DecodeError(f"unknown token {err.args[0]!r}") from None
+
+    def padded_ids(self, seqs: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """Token sequences as ``(ids (n, L) int32 padded with PAD, lengths (n,) int64)``, L the
+        longest (at least 1); KeyError for a token outside the vocabulary."""
+        lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+        ids = np.full((len(seqs), max(1, int(lengths.max(initial=1)))), PAD, dtype=np.int32)
+        index = self.index
+        for i, s in enumerate(seqs):
+            ids[i, : len(s)] = [index[t] for t in s]
+        return ids, lengths
 
     def to_tokens(self, ids: Iterable[int]) -> list[str]:
         """Token strings of ``ids``, stopping at the first EOS and skipping PAD/BOS."""

@@ -34,7 +34,7 @@ from synthmath.codecs.numbers import ENCODING_NAMES, get_encoding
 from synthmath.core.errors import ConfigError, DecodeError
 from synthmath.core.metrics import Metric
 from synthmath.core.task import Param, RawBatch, Task
-from synthmath.core.vocab import PAD, Vocab
+from synthmath.core.vocab import Vocab
 from synthmath.expressions.operators import Tree, get_preset, infix
 from synthmath.expressions.prefix import PrefixCodec
 from synthmath.tasks.differential import generation as gen
@@ -260,11 +260,11 @@ class DifferentialTask(Task):
         return self._tgt_vocab
 
     def encode_src(self, raw: RawBatch) -> tuple[np.ndarray, np.ndarray]:
-        return _ids(self.src_tokens(raw), self._src_vocab)
+        return self._src_vocab.padded_ids(self.src_tokens(raw))
 
     def encode_tgt(self, raw: RawBatch) -> tuple[np.ndarray, np.ndarray]:
         seqs = [self.tgt_tokens(raw, i) for i in range(len(raw["system"]))]
-        return _ids(seqs, self._tgt_vocab)
+        return self._tgt_vocab.padded_ids(seqs)
 
     # ---- predictions --------------------------------------------------------------------
     def decode_answer(self, tokens: Sequence[str]) -> bool | float | np.ndarray:
@@ -351,14 +351,6 @@ def _sizes(params: dict[str, Any]) -> tuple[int, int]:
     lo = params["min_equations"] if params["min_equations"] is not None else lo
     hi = params["max_equations"] if params["max_equations"] is not None else max(hi, lo)
     return lo, hi
-
-
-def _ids(seqs: list[list[str]], vocab: Vocab) -> tuple[np.ndarray, np.ndarray]:
-    lengths = np.array([len(s) for s in seqs], dtype=np.int64)
-    ids = np.full((len(seqs), max(1, int(lengths.max(initial=1)))), PAD, dtype=np.int32)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = [vocab.index[t] for t in s]
-    return ids, lengths
 
 
 def _dim(token: str) -> int:

@@ -30,7 +30,7 @@ from synthmath.codecs.numbers import get_encoding
 from synthmath.core.errors import ConfigError, DataError, DecodeError
 from synthmath.core.metrics import Metric
 from synthmath.core.task import Param, RawBatch, Task
-from synthmath.core.vocab import PAD, Vocab
+from synthmath.core.vocab import Vocab
 from synthmath.expressions.operators import infix, n_operators
 from synthmath.expressions.prefix import INT_NEG, INT_POS, PrefixCodec
 from synthmath.expressions.shards import example_seed
@@ -252,10 +252,10 @@ class RecurrenceTask(Task):
         return out
 
     def encode_src(self, raw: RawBatch) -> tuple[np.ndarray, np.ndarray]:
-        return _ids(self.src_tokens(raw), self._src_vocab)
+        return self._src_vocab.padded_ids(self.src_tokens(raw))
 
     def encode_tgt(self, raw: RawBatch) -> tuple[np.ndarray, np.ndarray]:
-        return _ids(self.tgt_tokens(raw), self._tgt_vocab)
+        return self._tgt_vocab.padded_ids(self.tgt_tokens(raw))
 
     def decode_terms(self, tokens: Sequence[str], count: int) -> list:
         """Exactly ``count`` numbers from number tokens; :class:`DecodeError` otherwise."""
@@ -324,12 +324,3 @@ class RecurrenceTask(Task):
         from synthmath.tasks.recurrence.commands import predict_terms
 
         return predict_terms(model, self, path, beam_size=beam_size)
-
-
-def _ids(seqs: list[list[str]], vocab: Vocab) -> tuple[np.ndarray, np.ndarray]:
-    lengths = np.array([len(s) for s in seqs], dtype=np.int64)
-    ids = np.full((len(seqs), max(1, int(lengths.max(initial=1)))), PAD, dtype=np.int32)
-    index = vocab.index
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = [index[t] for t in s]
-    return ids, lengths

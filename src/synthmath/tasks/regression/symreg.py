@@ -162,13 +162,7 @@ class SymregTask(Task):
         return ids.astype(np.int32), counts
 
     def encode_tgt(self, raw: RawBatch) -> tuple[np.ndarray, np.ndarray]:
-        seqs = self.codec.encode_many(raw["tree"])
-        lengths = np.array([len(s) for s in seqs], dtype=np.int64)
-        ids = np.full((len(seqs), max(1, int(lengths.max(initial=1)))), PAD, dtype=np.int32)
-        index = self._tgt_vocab.index
-        for i, s in enumerate(seqs):
-            ids[i, : len(s)] = [index[t] for t in s]
-        return ids, lengths
+        return self._tgt_vocab.padded_ids(self.codec.encode_many(raw["tree"]))
 
     # ---- scoring ------------------------------------------------------------------------
     def metrics(self) -> tuple[Metric, ...]:

@@ -41,7 +41,7 @@ import numpy as np
 from synthmath.core.errors import ConfigError, DataError
 from synthmath.core.metrics import Metric
 from synthmath.core.task import Param, RawBatch, Task
-from synthmath.core.vocab import PAD, Vocab
+from synthmath.core.vocab import Vocab
 from synthmath.expressions.numeric import VALIDITY_CHECKS
 from synthmath.expressions.operators import OPERATORS, PRESETS, get_preset, infix
 from synthmath.expressions.prefix import PrefixCodec
@@ -326,18 +326,10 @@ class SymbolicTask(Task):
         return [["sub", "Y'", *s] if p in INTEGRATION else s for p, s in zip(raw["problem"], seqs)]
 
     def encode_src(self, raw: RawBatch) -> tuple[np.ndarray, np.ndarray]:
-        return self._ids(self.src_tokens(raw))
+        return self._vocab.padded_ids(self.src_tokens(raw))
 
     def encode_tgt(self, raw: RawBatch) -> tuple[np.ndarray, np.ndarray]:
-        return self._ids(self.codec.encode_many(raw["tgt"]))
-
-    def _ids(self, seqs: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
-        lengths = np.array([len(s) for s in seqs], dtype=np.int64)
-        ids = np.full((len(seqs), max(1, int(lengths.max(initial=1)))), PAD, dtype=np.int32)
-        index = self._vocab.index
-        for i, s in enumerate(seqs):
-            ids[i, : len(s)] = [index[t] for t in s]
-        return ids, lengths
+        return self._vocab.padded_ids(self.codec.encode_many(raw["tgt"]))
 
     # ---- scoring ------------------------------------------------------------------------
     def metrics(self) -> tuple[Metric, ...]:
