@@ -175,7 +175,7 @@ def plot(
     import matplotlib.pyplot as plt
 
     fig = figure(table, kind, metric, title, seeds=seeds, logx=logx, labels=labels)
-    _save(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -213,11 +213,11 @@ def plot_threshold(
     ax.grid(alpha=0.3)
     fig.suptitle(wrap_title(title, 5.5), fontsize=12)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
-def _save(fig, path: str | os.PathLike) -> None:
+def save_figure(fig, path: str | os.PathLike) -> None:
     """Write ``fig`` atomically (the format from the real name, not the temporary one)."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png")

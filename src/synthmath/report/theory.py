@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synthmath.core.files import atomic_path
+from synthmath.report.figures import save_figure
 from synthmath.theory.pspin import Trajectory, beta_sweep, first_step_below, make_pspin
 from synthmath.theory.random_features import Activation, activation, phase_space, simulate
 from synthmath.train.dfa_toy import ToyCurves, align_then_memorise
@@ -99,8 +99,7 @@ def plot_phase_space(path: str | os.PathLike, act: Activation, **kwargs) -> None
     import matplotlib.pyplot as plt
 
     fig = phase_space_figure(act, **kwargs)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png")
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -142,8 +141,7 @@ def plot_pspin(path: str | os.PathLike, sweep: Mapping[float, Trajectory], **kwa
     import matplotlib.pyplot as plt
 
     fig = pspin_figure(sweep, **kwargs)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png")
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -185,8 +183,7 @@ def plot_dfa(path: str | os.PathLike, curves: Mapping[str, ToyCurves], **kwargs)
     import matplotlib.pyplot as plt
 
     fig = dfa_figure(curves, **kwargs)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png")
+    save_figure(fig, path)
     plt.close(fig)
 
 
