@@ -276,3 +276,18 @@ class Task(ABC):
     # ---- helpers --------------------------------------------------------------------------
     def tokens(self, ids: np.ndarray, lengths: np.ndarray, vocab: Vocab) -> list[list[str]]:
         return [[vocab.tokens[t] for t in row[:n]] for row, n in zip(ids, lengths)]
+
+
+class NBestTask(Task):
+    """A task whose scoring looks at whole n-best lists (:meth:`score`, e.g. verification
+    that deduplicates or reranks hypotheses): a single prediction is scored as a list of one."""
+
+    @abstractmethod
+    def score(
+        self, raw: RawBatch, hypotheses: Sequence[Sequence[Sequence[str]]]
+    ) -> dict[str, np.ndarray]: ...
+
+    def score_predictions(
+        self, raw: RawBatch, predictions: Sequence[Sequence[str]]
+    ) -> dict[str, np.ndarray]:
+        return {k: v[:, 0] for k, v in self.score(raw, [[p] for p in predictions]).items()}

@@ -31,7 +31,7 @@ import numpy as np
 
 from synthmath.core.errors import ConfigError, DataError
 from synthmath.core.metrics import Metric
-from synthmath.core.task import Param, RawBatch, Task
+from synthmath.core.task import NBestTask, Param, RawBatch
 from synthmath.core.vocab import PAD, Vocab
 from synthmath.tasks.boolean import circuits
 from synthmath.tasks.boolean import formulas as F
@@ -58,7 +58,7 @@ def _opt(doc: str, kind: type = int) -> Param:
     return Param(None, doc + " (default: the regime's)", (kind, type(None)))
 
 
-class BooleanTask(Task):
+class BooleanTask(NBestTask):
     """Boolean formulas from (possibly noisy, partial) truth tables; see module docstring."""
 
     name = "boolean"
@@ -307,9 +307,6 @@ class BooleanTask(Task):
 
     def main_metric(self) -> str:
         return "acc"
-
-    def score_predictions(self, raw: RawBatch, predictions: Sequence[Sequence[str]]):
-        return {k: v[:, 0] for k, v in self.score(raw, [[p] for p in predictions]).items()}
 
     def score(self, raw: RawBatch, hypotheses: Sequence[Sequence[Sequence[str]]]):
         """Per-hypothesis scores in the decoder's order, and the pick of the whole list by

@@ -29,7 +29,7 @@ import numpy as np
 from synthmath.codecs.numbers import get_encoding
 from synthmath.core.errors import ConfigError, DataError, DecodeError
 from synthmath.core.metrics import Metric
-from synthmath.core.task import Param, RawBatch, Task
+from synthmath.core.task import NBestTask, Param, RawBatch
 from synthmath.core.vocab import Vocab
 from synthmath.expressions.operators import infix, n_operators
 from synthmath.expressions.prefix import INT_NEG, INT_POS, PrefixCodec
@@ -50,7 +50,7 @@ def _in(lo: int, hi: int):
     return lambda v: None if lo <= v <= hi else f"must be in {lo}..{hi}"
 
 
-class RecurrenceTask(Task):
+class RecurrenceTask(NBestTask):
     """Recurrent sequences, integer or float, symbolic or numeric output (module docstring)."""
 
     name = "recurrence"
@@ -290,9 +290,6 @@ class RecurrenceTask(Task):
 
     def main_metric(self) -> str:
         return "acc"
-
-    def score_predictions(self, raw: RawBatch, predictions: Sequence[Sequence[str]]):
-        return {k: v[:, 0] for k, v in self.score(raw, [[p] for p in predictions]).items()}
 
     def score(self, raw: RawBatch, hypotheses: Sequence[Sequence[Sequence[str]]]):
         return score_nbest(self, raw, hypotheses)

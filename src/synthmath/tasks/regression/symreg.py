@@ -29,7 +29,7 @@ import numpy as np
 
 from synthmath.core.errors import DataError
 from synthmath.core.metrics import Metric
-from synthmath.core.task import Param, RawBatch, Task, nbest_shape
+from synthmath.core.task import NBestTask, Param, RawBatch, nbest_shape
 from synthmath.core.vocab import PAD, Vocab
 from synthmath.expressions.errors import ExprParseError
 from synthmath.expressions.operators import PRESETS, infix
@@ -47,7 +47,7 @@ def _between(low: float, high: float):
     return lambda v: None if low <= v <= high else f"must be in {low}..{high}"
 
 
-class SymregTask(Task):
+class SymregTask(NBestTask):
     """End-to-end symbolic regression (see module docstring)."""
 
     name = "symreg"
@@ -181,9 +181,6 @@ class SymregTask(Task):
 
     def main_metric(self) -> str:
         return "acc_r2_0.99"
-
-    def score_predictions(self, raw: RawBatch, predictions: Sequence[Sequence[str]]):
-        return {k: v[:, 0] for k, v in self.score(raw, [[p] for p in predictions]).items()}
 
     def score(self, raw: RawBatch, hypotheses: Sequence[Sequence[Sequence[str]]]):
         n, k = nbest_shape(hypotheses)

@@ -40,7 +40,7 @@ import numpy as np
 
 from synthmath.core.errors import ConfigError, DataError
 from synthmath.core.metrics import Metric
-from synthmath.core.task import Param, RawBatch, Task
+from synthmath.core.task import NBestTask, Param, RawBatch
 from synthmath.core.vocab import Vocab
 from synthmath.expressions.numeric import VALIDITY_CHECKS
 from synthmath.expressions.operators import OPERATORS, PRESETS, get_preset, infix
@@ -92,7 +92,7 @@ def _check_warm(value: Any) -> str | None:
     return None if 0 <= value <= MAX_IBP_WARM else f"must be in 0..{MAX_IBP_WARM}"
 
 
-class SymbolicTask(Task):
+class SymbolicTask(NBestTask):
     """Symbolic integration and differential equations (see module docstring)."""
 
     name = "symbolic"
@@ -343,9 +343,6 @@ class SymbolicTask(Task):
 
     def main_metric(self) -> str:
         return "acc"
-
-    def score_predictions(self, raw: RawBatch, predictions: Sequence[Sequence[str]]):
-        return {k: v[:, 0] for k, v in self.score(raw, [[p] for p in predictions]).items()}
 
     def score(self, raw: RawBatch, hypotheses: Sequence[Sequence[Sequence[str]]]):
         return score_nbest(self, raw, hypotheses)
