@@ -6,17 +6,22 @@ refinement" and "Scoring"); numpy and scipy only (no sklearn).
 - :func:`symbolic_recovery`: the prediction equals the truth up to an additive or a nonzero
   multiplicative constant, checked by the equivalence engine at 1e-3 relative;
 - :func:`refine`: BFGS on the MSE over the float constants of a tree, started from its own
-  constants (E2E) or from N(0, 1) draws (the skeleton baseline), with an iteration cap.
+  constants (E2E) or from N(0, 1) draws (the skeleton baseline), with an iteration cap,
+  a loss-evaluation cap and an optional wall cap;
+- :func:`select`: dedupe candidates by skeleton, refine the best, rerank by R^2 (E2E's
+  selection; also the skeleton + BFGS baseline and no refinement, :data:`REFINE_MODES`).
 """
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 from scipy.optimize import minimize
 
 from synthmath.expressions import numeric
 from synthmath.expressions.equivalence import numeric_compare, sample_points, stable_seed
-from synthmath.expressions.operators import Tree, float_token, is_float
+from synthmath.expressions.operators import Tree, arity, float_token, is_float
 
 #: the share of points Acc_tau needs within tolerance
 TAU_SHARE = 0.95
@@ -103,15 +108,38 @@ def _env(x: np.ndarray) -> dict[str, np.ndarray]:
 
 def mse(tree: Tree, x: np.ndarray, y: np.ndarray) -> float:
     """Mean squared error of ``tree`` at the rows of ``x`` (inf where it is not finite)."""
-    env = _env(x)
     try:
         program = numeric.compile(tree)
+    except ValueError:
+        return np.inf
+    return _program_mse(program, _env(x), y)
+
+
+def _program_mse(program: numeric.Program, env: dict[str, np.ndarray], y: np.ndarray) -> float:
+    try:
         y_hat = np.broadcast_to(program(env), y.shape)
-    except (ValueError, KeyError):
+    except KeyError:
         return np.inf
     with np.errstate(all="ignore"):
         value = float(np.mean((y_hat - y) ** 2))
     return value if np.isfinite(value) else np.inf
+
+
+class _Parametric:
+    """``tree`` compiled once, its float leaves at ``where`` replaceable: the same values as
+    compiling :func:`with_constants` (a float token round-trips its value exactly)."""
+
+    def __init__(self, tree: Tree, where: list[int]):
+        self.program = numeric.compile(tree)
+        leaf_steps = [j for j, (kind, _) in enumerate(self.program.steps) if kind != "op"]
+        leaf_rank = {i: r for r, i in enumerate(i for i, t in enumerate(tree) if arity(t) == 0)}
+        self.slots = [leaf_steps[leaf_rank[i]] for i in where]
+
+    def with_values(self, values: np.ndarray) -> numeric.Program:
+        steps = list(self.program.steps)
+        for slot, v in zip(self.slots, values.tolist(), strict=True):
+            steps[slot] = ("const", float(v))
+        return numeric.Program(tuple(steps), self.program.variables)
 
 
 class _Budget(Exception):
@@ -128,12 +156,14 @@ def refine(
     max_iter: int = 100,
     max_evals: int = 5000,
     max_points: int = 1024,
+    max_seconds: float | None = None,
 ) -> tuple[Tree, float]:
     """``(tree with refined constants, MSE)``: BFGS on the MSE over at most ``max_points``
     rows, started from the tree's constants (``start="predicted"``) or from N(0, 1) draws of
     ``rng`` (``"random"``, the skeleton baseline). ``max_iter`` caps BFGS iterations and
     ``max_evals`` the loss evaluations (a deterministic stand-in for the release's wall cap:
-    the best constants seen so far are kept). The result is never worse than the start; a
+    the best constants seen so far are kept); ``max_seconds`` adds a wall cap (results then
+    depend on the machine: off by default). The result is never worse than the start; a
     fit that turns non-finite keeps the start."""
     if start not in ("predicted", "random"):
         raise ValueError(f"start: expected 'predicted' or 'random', got {start!r}")
@@ -151,13 +181,16 @@ def refine(
     if not where:
         return tree, start_loss
 
+    env = _env(x)
+    parametric = _Parametric(tree, where)
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
     seen = {"evals": 0, "best": (start_loss, c0)}
 
     def loss(c: np.ndarray) -> float:
-        if seen["evals"] >= max_evals:
+        if seen["evals"] >= max_evals or (deadline is not None and time.monotonic() > deadline):
             raise _Budget
         seen["evals"] += 1
-        value = mse(with_constants(tree, where, c), x, y)
+        value = _program_mse(parametric.with_values(c), env, y)
         if value < seen["best"][0] and np.isfinite(c).all():
             seen["best"] = (value, np.array(c, dtype=np.float64))
         return value if np.isfinite(value) else 1e300
@@ -179,40 +212,62 @@ def skeleton(tree: Tree) -> Tree:
     return tuple("C" if is_float(t) else t for t in tree)
 
 
+#: the modes of :func:`select`: no refinement, BFGS from the predicted constants (E2E), or
+#: from N(0, 1) constants (the skeleton + BFGS baseline)
+REFINE_MODES = ("none", "e2e", "skeleton")
+
+
+def fit_r2(tree: Tree, x: np.ndarray, y: np.ndarray) -> float:
+    """R^2 of ``tree`` at the rows of ``x`` (-inf when it does not evaluate)."""
+    try:
+        y_hat = np.broadcast_to(numeric.compile(tree)(_env(x)), np.shape(y))
+    except (ValueError, KeyError):
+        return -np.inf
+    return r2(y, y_hat)
+
+
 def select(
     candidates: list[Tree],
     x: np.ndarray,
     y: np.ndarray,
     *,
     n_refine: int = 10,
+    mode: str = "e2e",
+    rng: np.random.Generator | None = None,
     **refine_args,
 ) -> list[tuple[Tree, float, bool]]:
     """E2E's selection: drop candidates that do not evaluate to finite values at ``x``,
-    keep one per skeleton (the first), refine the constants of the ``n_refine`` best by R^2
-    (started from the predicted constants; ``refine_args`` go to :func:`refine`), and return
-    refined and unrefined candidates as ``(tree, R^2, refined)``, best R^2 first."""
-    env = _env(np.asarray(x, dtype=np.float64))
-    scored: list[tuple[Tree, float, bool]] = []
-    seen: set[Tree] = set()
+    keep one per skeleton (the best by R^2; the first at equal R^2), refine the constants of
+    the ``n_refine`` best and return refined and unrefined candidates as
+    ``(tree, R^2, refined)``, best R^2 first (stable: ties keep their order).
+
+    ``mode`` (:data:`REFINE_MODES`): ``"e2e"`` starts BFGS from the predicted constants;
+    ``"skeleton"`` first replaces every constant by an N(0, 1) draw of ``rng`` (the model
+    gives only the skeleton), so its unrefined candidates carry those random constants;
+    ``"none"`` refines nothing. ``refine_args`` go to :func:`refine`."""
+    if mode not in REFINE_MODES:
+        raise ValueError(f"mode: expected one of {', '.join(REFINE_MODES)}, got {mode!r}")
+    if mode == "skeleton" and rng is None:
+        raise ValueError("select: mode='skeleton' needs an rng")
+    x = np.asarray(x, dtype=np.float64)
+    best: dict[Tree, tuple[Tree, float, bool]] = {}
     for tree in candidates:
         key = skeleton(tree)
-        if key in seen:
-            continue
-        seen.add(key)
-        try:
-            y_hat = np.broadcast_to(numeric.compile(tree)(env), np.shape(y))
-        except (ValueError, KeyError):
-            continue
-        score = r2(y, y_hat)
-        if np.isfinite(score):
-            scored.append((tree, score, False))
-    scored.sort(key=lambda row: -row[1])
+        if mode == "skeleton":
+            if key in best:
+                continue
+            where, _ = constants_of(tree)
+            tree = with_constants(tree, where, rng.standard_normal(len(where)))
+        score = fit_r2(tree, x, y)
+        if np.isfinite(score) and (key not in best or score > best[key][1]):
+            best[key] = (tree, score, False)
+    scored = sorted(best.values(), key=lambda row: -row[1])
     out = list(scored)
-    for tree, _, _ in scored[:n_refine]:
-        fitted, _ = refine(tree, x, y, **refine_args)
-        y_hat = np.broadcast_to(numeric.compile(fitted)(env), np.shape(y))
-        score = r2(y, y_hat)
-        if np.isfinite(score) and fitted != tree:
-            out.append((fitted, score, True))
+    if mode != "none":
+        for tree, _, _ in scored[:n_refine]:
+            fitted, _ = refine(tree, x, y, rng=rng, **refine_args)
+            score = fit_r2(fitted, x, y)
+            if np.isfinite(score) and fitted != tree:
+                out.append((fitted, score, True))
     out.sort(key=lambda row: -row[1])
     return out

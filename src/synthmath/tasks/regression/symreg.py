@@ -16,10 +16,27 @@ at 0), ``acc_r2_0.99``/``acc_r2_0.999``, ``acc_tau_*`` (95% of points within tau
 (the hypothesis's prefix length, fewer nodes is better). With ``rerank: true`` each n-best
 list is first ordered by R^2 on the observed (possibly noisy) input points, best first, as
 E2E's inference selects.
+
+Test-set options (not data parameters: one dataset, several scorings):
+
+- ``refine``: ``none`` (default: the n-best list as decoded), ``e2e`` or ``skeleton``:
+  :func:`~synthmath.tasks.regression.fitting.select` on the observed points (dedupe the
+  skeletons, BFGS on the constants of the ``n_refine`` best by R^2, started from the predicted
+  constants or, ``skeleton``, from N(0, 1) draws seeded per example; refined and unrefined
+  candidates reranked by R^2), then the list is scored as usual: the first k candidates
+  (k = the decoded list's length), then those that did not parse, then failed placeholders.
+  Three test sets of one run give the "E2E / skeleton + BFGS / E2E without BFGS" ablation.
+  The caps are deterministic (BFGS iterations and loss evaluations): scores are reproducible.
+- ``extrapolation_scale`` s > 0: score (not refine) on 200 fresh points of a new seeded
+  mixture of the generator's (:func:`~synthmath.tasks.regression.symreg_gen.draw_points`),
+  multiplied by s, keeping those where the truth is finite (INFERRED protocol: E2E draws its
+  "prediction" sets at scales 1, 2, 4, 8, 16; its exact mixture reuse is not known). Refinement
+  and reranking still see only the input points.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter
 from collections.abc import Sequence
 from functools import cached_property
@@ -36,11 +53,13 @@ from synthmath.expressions.operators import PRESETS, infix
 from synthmath.expressions.prefix import PrefixCodec
 from synthmath.expressions.shards import attempt_rng
 from synthmath.tasks.regression import symreg_gen as gen
-from synthmath.tasks.regression.fitting import acc_tau, r2, symbolic_recovery
+from synthmath.tasks.regression.fitting import REFINE_MODES, acc_tau, r2, select, symbolic_recovery
 
 MAX_ATTEMPTS = 1000
 TAUS = (0.1, 0.01, 0.001)
 R2_LEVELS = (0.99, 0.999)
+#: points of an extrapolation set (``extrapolation_scale``), as the release's prediction sets
+EXTRAPOLATION_POINTS = 200
 
 
 def _between(low: float, high: float):
@@ -66,6 +85,19 @@ class SymregTask(NBestTask):
         "rerank": Param(
             False, "order each n-best list by R^2 on the input points before scoring", bool,
             data=False,
+        ),
+        "refine": Param(
+            "none", "before scoring: dedupe skeletons, BFGS on the constants (from the predicted "
+            "ones: e2e; from N(0, 1): skeleton), rerank by R^2", str, choices=REFINE_MODES,
+            data=False,
+        ),
+        "n_refine": Param(
+            10, "candidates refined per example (refine: e2e/skeleton)", int,
+            check=_between(1, 1000), data=False,
+        ),
+        "extrapolation_scale": Param(
+            0.0, "score on 200 fresh points at this scale (0: on the input points)", float,
+            check=_between(0.0, 1e6), data=False,
         ),
     }  # fmt: skip
 
@@ -187,12 +219,20 @@ class SymregTask(NBestTask):
         out = {
             m.name: np.zeros((n, k), dtype=bool if m.accuracy else float) for m in self.metrics()
         }
+        mode = self.params["refine"]
         for i in range(n):
             x, observed = self.points(raw, i)
             truth = tuple(str(raw["tree"][i]).split())
-            clean = gen.evaluate(truth, x)
-            rows = [self._score_one(list(h), x, clean, truth, observed) for h in hypotheses[i]]
-            if self.params["rerank"]:
+            rng = np.random.default_rng(
+                [zlib.crc32(x.tobytes()), zlib.crc32(" ".join(truth).encode())]
+            )
+            x_score = self._scoring_points(x, truth, rng)
+            clean = gen.evaluate(truth, x_score)
+            parsed = [self._parse(list(h)) for h in hypotheses[i]]
+            if mode != "none":
+                parsed = self._refined(parsed, x, observed, k, rng)
+            rows = [self._score_one(t, x, observed, x_score, clean, truth) for t in parsed]
+            if self.params["rerank"] and mode == "none":
                 rows.sort(key=lambda row: -row["_fit"])
             for row in rows:
                 del row["_fit"]
@@ -201,20 +241,56 @@ class SymregTask(NBestTask):
                     out[name][i, j] = value
         return out
 
-    def _score_one(self, tokens: list[str], x: np.ndarray, y: np.ndarray, truth, observed) -> dict:
-        """Scores against the noiseless values ``y`` of the truth at the input points;
-        ``_fit`` (R^2 on the ``observed`` values, what a model sees) orders reranking."""
+    def _scoring_points(self, x: np.ndarray, truth, rng: np.random.Generator) -> np.ndarray:
+        """The input points, or (``extrapolation_scale`` s > 0) a fresh seeded mixture times
+        s, without the points where the truth is not finite (or too large)."""
+        scale = self.params["extrapolation_scale"]
+        if scale == 0:
+            return x
+        fresh = gen.draw_points(EXTRAPOLATION_POINTS, x.shape[1], rng) * scale
+        y = gen.evaluate(truth, fresh)
+        return fresh[np.isfinite(y) & (np.abs(y) < gen.MAX_ABS_Y)]
+
+    def _parse(self, tokens: list[str]):
+        """The tree of a hypothesis, or ``"parse"`` / ``"invalid"`` when it has none."""
+        try:
+            return self.codec.parse(tokens)
+        except ExprParseError:
+            return "parse"
+        except (ValueError, KeyError):
+            return "invalid"
+
+    def _refined(self, parsed: list, x, observed, k: int, rng: np.random.Generator) -> list:
+        """``refine``: the selected candidates (best first), then the hypotheses that did not
+        parse, then ``"invalid"`` placeholders: k entries."""
+        trees = [t for t in parsed if isinstance(t, tuple)]
+        ranked = select(
+            trees,
+            x,
+            observed,
+            n_refine=self.params["n_refine"],
+            mode=self.params["refine"],
+            rng=rng,
+        )
+        failed = [t for t in parsed if not isinstance(t, tuple)]
+        return ([t for t, _, _ in ranked] + failed + ["invalid"] * k)[:k]
+
+    def _score_one(self, tree, x, observed, x_score, clean, truth) -> dict:
+        """Scores against the noiseless values ``clean`` of the truth at ``x_score``; ``_fit``
+        (R^2 on the ``observed`` values at the input points ``x``, what a model sees) orders
+        reranking."""
+        if not isinstance(tree, tuple):
+            return self._failed(tree == "parse") | {"_fit": -np.inf}
         variables = gen.variables(x.shape[1])
         try:
-            tree = self.codec.parse(tokens)
-            y_hat = gen.evaluate(tree, x)
-        except (ExprParseError, ValueError, KeyError) as err:
-            parse_error = isinstance(err, ExprParseError)
-            return self._failed(parse_error) | {"_fit": -np.inf}
-        score = r2(y, y_hat)
-        fit = r2(observed, y_hat)
+            y_fit = gen.evaluate(tree, x)
+            y_hat = y_fit if x_score is x else gen.evaluate(tree, x_score)
+        except (ValueError, KeyError):
+            return self._failed(False) | {"_fit": -np.inf}
+        score = r2(clean, y_hat) if len(clean) else -np.inf
+        fit = r2(observed, y_fit)
         row = {f"acc_r2_{t}": bool(score >= t) for t in R2_LEVELS}
-        row |= {f"acc_tau_{t}": acc_tau(y, y_hat, t) for t in TAUS}
+        row |= {f"acc_tau_{t}": acc_tau(clean, y_hat, t) for t in TAUS}
         row["recovery"] = tree == truth or symbolic_recovery(tree, truth, variables)
         row |= {"r2": score, "r2_zero": max(score, 0.0), "complexity": float(len(tree))}
         return row | {"parse_error": 0.0, "_fit": fit if np.isfinite(fit) else -np.inf}
