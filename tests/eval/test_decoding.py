@@ -14,6 +14,7 @@ from synthmath.eval.decoding import (
     greedy_decode,
     greedy_decode_uncached,
     predict_encoder_only,
+    sample_decode,
     sequence_log_probs,
 )
 from synthmath.nn.config import ModelConfig
@@ -287,3 +288,31 @@ def test_beam_returns_every_hypothesis_in_rank_order(trained_model, length_penal
         assert len(seqs) == K  # distinct hypotheses
     wide = best(beam_decode(trained_model, src, K, max_len, length_penalty))
     assert torch.equal(wide[1], lengths[:, 0])
+
+
+def test_sampling_at_low_temperature_is_greedy(trained_model):
+    src = padded_sources(6, n=10)
+    greedy = greedy_decode(trained_model, src, 10)
+    for temperature in (0.0, 1e-4):
+        gen = torch.Generator().manual_seed(0)
+        ids, lengths = sample_decode(trained_model, src, 3, 10, temperature, gen)
+        assert ids.shape[:2] == lengths.shape == (10, 3)
+        for k in range(3):
+            width = int(lengths[:, k].max())
+            assert torch.equal(lengths[:, k], greedy[1])
+            assert torch.equal(ids[:, k, :width], greedy[0])
+
+
+def test_sampling_is_seeded_and_has_beam_shapes(trained_model):
+    src = padded_sources(7, n=6)
+
+    def draw(seed: int):
+        return sample_decode(trained_model, src, 8, 10, 1.5, torch.Generator().manual_seed(seed))
+
+    (a, la), (b, lb), (c, _) = draw(1), draw(1), draw(2)
+    assert torch.equal(a, b) and torch.equal(la, lb) and not torch.equal(a, c)
+    assert a.shape[:2] == la.shape == (6, 8)
+    check_format(a.view(48, -1), la.view(48), 10)
+    assert len({tuple(a[0, k, : la[0, k]].tolist()) for k in range(8)}) > 1  # T > 1: diverse
+    with pytest.raises(ValueError, match="n_samples"):
+        sample_decode(trained_model, src, 0, 10)
