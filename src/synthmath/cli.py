@@ -13,6 +13,7 @@ synthmath cas problem=prim_bwd,ode1,ode2 -n 500 --timeouts 5 10 30 60 --workers 
 synthmath predict results/metabolic_known/<run_id> network.json
 synthmath known odebench [--id 56] [--json]     (benchmark ODE systems: odebench, strogatz)
 synthmath fit boolean table.csv [--run results/<study>/<run_id>] [--beam 10]
+synthmath fit symreg points.csv --run results/<study>/<run_id> [--target y] [--plot fit.png]
 """
 
 from __future__ import annotations
@@ -232,7 +233,29 @@ def cmd_fit(args) -> int:
     if task.name != args.task:
         raise ConfigError(f"fit: {args.run} is a model of task {task.name!r}, not {args.task!r}")
     _require(task, "predict_file", "fit")
-    print(task.predict_file(model, args.file, beam_size=args.beam), end="")
+    if not hasattr(task, "fit_file"):
+        given = [f"--{k}" for k in ("target", "plot") if getattr(args, k) is not None]
+        if given:
+            raise ConfigError(f"fit: {given[0]} is not an option of task {task.name!r}")
+        print(task.predict_file(model, args.file, beam_size=args.beam), end="")
+        return 0
+    fitted = task.fit_file(model, args.file, beam_size=args.beam, target=args.target)
+    print(fitted.text(), end="")
+    if args.plot:
+        from synthmath.report.fits import plot_fit
+
+        reg, points = fitted.regressor, fitted.points
+        plot_fit(
+            args.plot,
+            points.x,
+            points.y,
+            reg.predict(points.x),
+            curve=reg.predict,
+            x_name=points.names[0],
+            y_name=points.target,
+            title=f"{points.target} = {reg.expression_}  (R^2 {reg.r2_:.4g})",
+        )
+        print(f"plot:       {args.plot}")
     return 0
 
 
@@ -414,13 +437,17 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(fn=cmd_predict)
 
     f = sub.add_parser(
-        "fit", help="a formula for a table file (tasks that can: boolean, a 0/1 CSV)"
+        "fit",
+        help="a formula for a table file (tasks that can: boolean, a 0/1 CSV; symreg, a CSV "
+        "of points with a header)",
     )
     f.add_argument("task")
     f.add_argument("file")
     f.add_argument("--run", help="a trained run directory (or runs:/<id>); default: exact fit")
     f.add_argument("--beam", type=int, default=10)
     f.add_argument("--json", action="store_true", help="exact fit: print one JSON object")
+    f.add_argument("--target", help="symreg: the output column (default: y, else the last)")
+    f.add_argument("--plot", help="symreg: write predicted vs observed (and y(x) in 1-D) here")
     f.set_defaults(fn=cmd_fit)
     return p
 

@@ -73,6 +73,7 @@ class SymregTask(NBestTask):
     #: an unordered set: no encoder positions (E2E's encoder has none)
     input_kind = "point_set"
     group_names = ("dim", "ops")
+    capabilities = frozenset({"predict_file"})
     RAW_ARRAYS = ("x", "y", "n_points", "dim", "tree", "n_ops")
     PARAMS = {
         "max_dim": Param(10, "most input variables (D ~ U{1..max_dim})", int, check=_between(1, 10)),
@@ -299,6 +300,20 @@ class SymregTask(NBestTask):
         row: dict[str, Any] = {m.name: False for m in self.metrics() if m.accuracy}
         row |= {"r2": -np.inf, "r2_zero": 0.0, "complexity": np.inf}
         return row | {"parse_error": float(parse_error)}
+
+    # ---- a user's points -----------------------------------------------------------------
+    def fit_file(self, model: Any, path: str, beam_size: int = 10, target: str | None = None):
+        """A trained model's expression for a CSV of points (header line; ``target`` column,
+        default ``y`` or the last): :func:`~synthmath.tasks.regression.inference.fit_file`."""
+        from synthmath.tasks.regression.inference import fit_file
+
+        return fit_file(model, self, path, target=target, beam_size=max(beam_size, 1))
+
+    def predict_file(
+        self, model: Any, path: str, beam_size: int = 10, target: str | None = None
+    ) -> str:
+        """The text of :meth:`fit_file`: expression, R^2 on the file's points, time."""
+        return self.fit_file(model, path, beam_size, target).text()
 
     def groups(self, raw: RawBatch) -> dict[str, np.ndarray]:
         return {
