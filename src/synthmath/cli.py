@@ -226,6 +226,8 @@ def cmd_fit(args) -> int:
 
     if args.run is None:
         task = make_task(args.task)
+        if "solve_file" not in type(task).capabilities and hasattr(task, "fit_file"):
+            raise ConfigError(f"fit: task {task.name!r} needs a trained model: --run RUN_DIR")
         _require(task, "solve_file", "fit")
         print(task.solve_file(args.file, as_json=args.json), end="")
         return 0

@@ -202,8 +202,8 @@ def test_csv_target_defaults_to_y_then_the_last_column(tmp_path):
     pts = inference.read_points(write(tmp_path, "a,y,b\n1,2,3\n4,5,6\n"))
     assert pts.target == "y" and pts.names == ["a", "b"]
     assert pts.x.tolist() == [[1, 3], [4, 6]] and pts.y.tolist() == [2, 5]
-    pts = inference.read_points(write(tmp_path, "a, out\n1,2\n4,5\n"))
-    assert pts.target == "out" and pts.names == ["a"]
+    pts = inference.read_points(write(tmp_path, "\ufeffa, out\n1,2\n4,5\n"))
+    assert pts.target == "out" and pts.names == ["a"]  # a byte-order mark is not a name
     assert inference.read_points(write(tmp_path, "a,b\n1,2\n4,5\n"), "a").names == ["b"]
 
 
@@ -228,3 +228,5 @@ def test_cli_fit_symreg_prints_expression_r2_and_plots(tiny, tmp_path, capsys, m
     # errors: one line naming the file, exit 2
     assert main(["fit", "symreg", str(path), "--run", str(run_dir), "--target", "v"]) == 2
     assert f"synthmath: error: {path}: no column 'v'" in capsys.readouterr().err
+    assert main(["fit", "symreg", str(path)]) == 2
+    assert "task 'symreg' needs a trained model: --run" in capsys.readouterr().err

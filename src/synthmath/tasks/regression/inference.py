@@ -241,7 +241,7 @@ def read_points(path: str | Path, target: str | None = None) -> Points:
     A :class:`DataError` naming the file (and row and column) for every problem."""
     path = Path(path)
     try:
-        with path.open(newline="") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
             lines = [(n, row) for n, row in enumerate(csv.reader(handle), 1) if any(row)]
     except UnicodeDecodeError:
         raise DataError(f"{path}: not a text CSV file") from None
