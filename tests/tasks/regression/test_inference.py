@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from synthmath.core.errors import DataError
+from synthmath.core.errors import ConfigError, DataError
 from synthmath.tasks.registry import make_task
 from synthmath.tasks.regression import inference
 from synthmath.tasks.regression import symreg_gen as gen
@@ -122,6 +122,25 @@ def test_regressor_writes_the_standardised_fit_back_exactly():
     assert "x_11" in reg.expression_ and "x_0" not in reg.tree_  # original column names
     with pytest.raises(DataError, match="12 columns"):
         reg.predict(x[:, :3])
+
+
+def test_regressor_refine_modes():
+    task = make_task("symreg", {"max_dim": 2})
+    x, y = points(200, seed=2)
+    x = x * 3 + 1
+    y = gen.evaluate(TRUTH, x)
+    fits = {}
+    for mode in ("none", "e2e", "skeleton"):
+        reg = TruthRegressor(None, task, refine=mode, seed=0)
+        reg.truth = TRUTH
+        fits[mode] = reg.fit(x, y)
+    none = fits["none"]  # the decoded candidate as it is: rounded constants, no refinement
+    assert not any(refined for _, _, refined in none.candidates_)
+    assert none.tree_std_ == task.codec.parse(none._decode(None, None, [0])[0])
+    assert 0.9 < none.r2_ < fits["e2e"].r2_ and fits["e2e"].r2_ > 1 - 1e-9
+    assert np.isfinite(fits["skeleton"].r2_)
+    with pytest.raises(ConfigError, match="refine: expected one of none, e2e, skeleton"):
+        TruthRegressor(None, task, refine="bfgs")
 
 
 @pytest.fixture(scope="module")
