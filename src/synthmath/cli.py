@@ -244,19 +244,9 @@ def cmd_fit(args) -> int:
     fitted = task.fit_file(model, args.file, beam_size=args.beam, target=args.target)
     print(fitted.text(), end="")
     if args.plot:
-        from synthmath.report.fits import plot_fit
+        from synthmath.report.fits import plot_file_fit
 
-        reg, points = fitted.regressor, fitted.points
-        plot_fit(
-            args.plot,
-            points.x,
-            points.y,
-            reg.predict(points.x),
-            curve=reg.predict,
-            x_name=points.names[0],
-            y_name=points.target,
-            title=f"{points.target} = {reg.expression_}  (R^2 {reg.r2_:.4g})",
-        )
+        plot_file_fit(fitted, args.plot)
         print(f"plot:       {args.plot}")
     return 0
 

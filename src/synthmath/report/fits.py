@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -56,3 +57,18 @@ def plot_fit(
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)
+
+
+def plot_file_fit(fitted: Any, path: str | os.PathLike) -> None:
+    """The figure of a :class:`~synthmath.tasks.regression.inference.FileFit`."""
+    reg, points = fitted.regressor, fitted.points
+    plot_fit(
+        path,
+        points.x,
+        points.y,
+        reg.predict(points.x),
+        curve=reg.predict,
+        x_name=points.names[0],
+        y_name=points.target,
+        title=f"{points.target} = {reg.expression_}  (R^2 {reg.r2_:.4g})",
+    )
