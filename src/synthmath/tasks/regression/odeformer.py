@@ -22,8 +22,8 @@ max_points, max_dim) the truth from the first and from the generalisation start,
 prefix components joined by `` | ``), ``n_ops``, ``noise_level``, ``drop_level``, ``system``.
 
 Scoring: each hypothesis is integrated from the clean first state on the full grid (the same
-solver as the data: RK45 as generated, the benchmark's LSODA settings for benchmarks; at most
-``max_rhs_evals`` right-hand-side calls) and compared with the clean trajectory: ``r2``
+solver as the stored data: RK45 at rtol 1e-6, the benchmark's LSODA settings for benchmarks;
+at most 4 ``max_rhs_evals`` right-hand-side calls) and compared with the clean trajectory: ``r2``
 variance-weighted over dimensions (non-integrable or invalid: 0), ``r2_zero`` clipped at 0,
 ``acc_r2_0.9`` (main) / ``acc_r2_0.99``, ``acc_biggio`` (95% of values numpy-isclose at
 rtol 0.05, atol 1e-3); the same from the generalisation start (``gen_*``); ``recovery``
@@ -304,11 +304,13 @@ class OdeformerTask(NBestTask):
 
     def solver_args(self) -> dict[str, Any]:
         """How hypotheses are integrated: as the data was (module docstring)."""
-        args: dict[str, Any] = {"max_evals": self.config.max_rhs_evals}
-        if self.params["benchmark"] != "none":
-            s = load_benchmark(self.params["benchmark"]).solver
-            args |= {"method": s.method, "rtol": s.rtol, "atol": s.atol, "first_step": s.first_step}
-        return args
+        if self.params["benchmark"] == "none":
+            return gen.precise_args(self.config)
+        s = load_benchmark(self.params["benchmark"]).solver
+        return {
+            "max_evals": gen.PRECISE_EVALS * self.config.max_rhs_evals,
+            "method": s.method, "rtol": s.rtol, "atol": s.atol, "first_step": s.first_step,
+        }  # fmt: skip
 
     def score(self, raw: RawBatch, hypotheses: Sequence[Sequence[Sequence[str]]]):
         n, k = nbest_shape(hypotheses)

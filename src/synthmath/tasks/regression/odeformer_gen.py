@@ -23,7 +23,11 @@ One attempt, every draw from the ``rng`` passed in (never a global generator):
    generous wall cap (``wall``), a warning, a non-finite value or |x| > 1e100 (``integration``);
 6. stationarity: w.p. 0.9 reject (``stationary``) when in every dimension the range over the
    last quarter of the points divided by the window length (points) is below 1e-3;
-7. generalisation: a second y0' ~ N(0, I_D) integrated the same way on the same times (up to
+7. accuracy (ours): the release's loose RK45 can step over a pole (x' = -1/(x - 3.6) reaches
+   it in finite time; rtol 1e-3 jumps across), so an accepted system is integrated again at
+   rtol 1e-6, atol 1e-9 (4x the budget), which is what is stored; it must integrate and
+   agree with the loose run within 2% of each dimension's range (``inaccurate``);
+8. generalisation: a second y0' ~ N(0, I_D) integrated precisely on the same times (up to
    3 draws; ``generalisation`` when none integrates).
 
 Corruption of the observations (served by the task, drawn from each example's own stream) is
@@ -35,8 +39,8 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections.abc import Callable
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,9 +72,15 @@ MAX_VALUE = 100.0
 #: trajectories with a larger value are rejected
 MAX_ABS = 1e100
 GEN_TRIES = 3
+#: stored trajectories: RK45 at these tolerances, with this many times the evaluation budget
+PRECISE_RTOL = 1e-6
+PRECISE_ATOL = 1e-9
+PRECISE_EVALS = 4
+#: the release's integration must agree with the precise one to this share of the range
+AGREEMENT = 0.02
 REJECTIONS = (
     "simplify", "vocabulary", "budget", "wall", "diverged", "integration", "stationary",
-    "generalisation",
+    "inaccurate", "generalisation",
 )  # fmt: skip
 
 
@@ -371,21 +381,40 @@ def attempt(config: GenConfig, codec: PrefixCodec, rng: np.random.Generator) -> 
     trees_t = tuple(trees)
     n = int(rng.integers(config.min_points, config.max_points + 1))
     times = np.linspace(*config.t_range, n)
-    solve = functools.partial(
-        integrate, trees_t, times=times, max_evals=config.max_rhs_evals, wall_s=config.wall_s
-    )
-    states = solve(rng.standard_normal(dim))
-    if isinstance(states, str):
-        return states
-    if rng.random() < config.stationary_prob and stationary(states):
+    y0 = rng.standard_normal(dim)
+    loose = integrate(trees_t, y0, times, max_evals=config.max_rhs_evals, wall_s=config.wall_s)
+    if isinstance(loose, str):
+        return loose
+    if rng.random() < config.stationary_prob and stationary(loose):
         return "stationary"
+    states = integrate(trees_t, y0, times, **precise_args(config))
+    if isinstance(states, str) or not agrees(loose, states):
+        return "inaccurate"
     for _ in range(GEN_TRIES):
-        gen_states = solve(rng.standard_normal(dim))
+        gen_states = integrate(trees_t, rng.standard_normal(dim), times, **precise_args(config))
         if not isinstance(gen_states, str):
             break
     else:
         return "generalisation"
     return Example(trees_t, times, states, gen_states, int(n_binary.sum()), n_unary)
+
+
+def precise_args(config: GenConfig) -> dict:
+    """How stored trajectories are integrated (and hypotheses, to score them): RK45 at
+    :data:`PRECISE_RTOL` / :data:`PRECISE_ATOL`, :data:`PRECISE_EVALS` times the budget."""
+    return {
+        "rtol": PRECISE_RTOL,
+        "atol": PRECISE_ATOL,
+        "max_evals": PRECISE_EVALS * config.max_rhs_evals,
+        "wall_s": config.wall_s,
+    }
+
+
+def agrees(loose: np.ndarray, precise: np.ndarray) -> bool:
+    """Every value of the release's integration within :data:`AGREEMENT` of the dimension's
+    range (plus 1e-3) of the precise one: a solver that stepped over a pole does not."""
+    spread = precise.max(axis=0) - precise.min(axis=0)
+    return bool((np.abs(loose - precise) <= AGREEMENT * spread + 1e-3).all())
 
 
 def _ops(tree: Tree) -> set[str]:
