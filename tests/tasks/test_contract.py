@@ -40,7 +40,8 @@ EXTRA = {
     "symreg": [{"noise": 0.1, "max_dim": 2, "max_points": 40}],
     "odeformer": [
         {"noise": 0.05, "subsample": 0.25, "random_levels": True},
-        {"benchmark": "strogatz", "noise": 0.01},
+        {"benchmark": "strogatz", "noise": 0.01, "rescale": True},
+        {"max_dim": 3, "subsample": 0.3, "rescale": True},
     ],
 }
 GARBAGE = [[], ["@@not-a-token"], ["<pad>"] * 3]

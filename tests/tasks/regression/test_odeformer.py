@@ -17,6 +17,7 @@ from synthmath.expressions.sympy_bridge import to_sympy
 from synthmath.tasks.registry import make_task
 from synthmath.tasks.regression import odeformer_gen as gen
 from synthmath.tasks.regression import odeformer_scoring as scoring
+from synthmath.tasks.regression import odeformer_solve as solve
 from synthmath.tasks.regression.benchmarks import integrate, load_benchmark
 
 PARAMS = {"max_dim": 3, "max_points": 80}
@@ -58,7 +59,7 @@ def test_every_answer_integrated_from_its_first_state_gives_its_trajectory(sampl
             solved = independent_solution(ex["answer"]["infix"], dim, states[0], t)
             assert scoring.r2_weighted(states, solved) > 0.999, (i, key)
             np.testing.assert_allclose(solved, states, rtol=0.02, atol=2e-3)
-            assert (np.abs(states) < gen.MAX_VALUE).all()
+            assert (np.abs(states) < solve.MAX_VALUE).all()
         # generated vocabulary: add mul inv sin and SymPy's powers, integers and rationals
         for tree in task.truth(raw, i):
             ops = {t for t in tree if t in OPERATORS}
@@ -139,18 +140,18 @@ def test_rhs_budget_is_deterministic():
     trees = (("mul", "f-50.0", "add", "x_0", "mul", "f-1.0", "sin", "x_1")), ("x_0",)
     times = np.linspace(1, 10, 100)
     y0 = np.array([0.5, -0.3])
-    f = gen.fast_rhs(trees)
+    f = solve.fast_rhs(trees)
     nfev = solve_ivp(f, (1, 10), y0, t_eval=times).nfev
     assert nfev > 200
-    ok = gen.integrate(trees, y0, times, max_evals=nfev, max_value=None)
+    ok = solve.integrate(trees, y0, times, max_evals=nfev, max_value=None)
     assert isinstance(ok, np.ndarray) and ok.shape == (100, 2)
     for _ in range(2):
-        assert gen.integrate(trees, y0, times, max_evals=nfev - 1, max_value=None) == "budget"
+        assert solve.integrate(trees, y0, times, max_evals=nfev - 1, max_value=None) == "budget"
     # the terminal event at |x| = 100, non-finite values and poles reject
-    assert gen.integrate((("mul", "x_0", "x_0"),), np.array([1.0]), times, max_evals=10**5) in (
+    assert solve.integrate((("mul", "x_0", "x_0"),), np.array([1.0]), times, max_evals=10**5) in (
         "diverged",
     )
-    assert gen.integrate((("inv", "x_0"),), np.array([0.0]), times, max_evals=100) == (
+    assert solve.integrate((("inv", "x_0"),), np.array([0.0]), times, max_evals=100) == (
         "integration"
     )
 
@@ -158,7 +159,7 @@ def test_rhs_budget_is_deterministic():
 def test_fast_rhs_agrees_with_numpy_on_the_benchmarks():
     for system in load_benchmark("odebench").systems:
         x = np.array(system.initial_conditions[0])
-        np.testing.assert_allclose(gen.fast_rhs(system.trees)(0.0, x), system.rhs()(0.0, x),
+        np.testing.assert_allclose(solve.fast_rhs(system.trees)(0.0, x), system.rhs()(0.0, x),
                                    rtol=1e-12)  # fmt: skip
 
 
@@ -251,3 +252,43 @@ def test_benchmark_test_sets():
     scores = task.score(sub, exact)
     assert scores["acc_r2_0.99"].all() and scores["acc_gen_0.99"].all()
     assert scores["recovery"].all()
+
+
+def test_length_bounds_hold(sampled):
+    from synthmath.train.batches import EncodedSet
+
+    task, raw = sampled
+    encoded = EncodedSet(task, raw)
+    src, tgt = task.length_bound()
+    assert encoded.src_len.max() <= src == 80 and encoded.tgt_len.max() <= tgt == 512
+    short = make_task("odeformer", {**PARAMS, "max_answer_tokens": 20})
+    raw_short = short.sample(2, np.random.default_rng(0))
+    assert EncodedSet(short, raw_short).tgt_len.max() <= 22 and short.stats["rejected_length"]
+    bench = make_task("odeformer", {"benchmark": "strogatz"})
+    encoded = EncodedSet(bench, bench.sample(28, np.random.default_rng(0)))
+    assert (encoded.src_len.max(), encoded.tgt_len.max()) == bench.length_bound()
+
+
+def test_rescaling_writes_the_system_in_scaled_coordinates(sampled):
+    from synthmath.expressions.operators import infix
+
+    _, raw = sampled
+    task = make_task("odeformer", {**PARAMS, "rescale": True})
+    ids, counts = task.encode_src(raw)
+    vocab = task.src_vocab()
+    for i in range(4):
+        dim = int(raw["dim"][i])
+        first = task.codec.encoding.decode([vocab.tokens[t] for t in ids[i, 0, : 3 * (dim + 1)]],
+                                           dim + 1)  # fmt: skip
+        np.testing.assert_allclose(first, 1.0)  # t = 1, every variable / its first value
+        scale = task.scale(raw, i)
+        times, clean = task.trajectory(raw, i)
+        tau, scaled = scale.apply(times, clean)
+        assert tau[-1] == pytest.approx(10.0)
+        text = " | ".join(infix(t) for t in task.target_system(raw, i))
+        solved = independent_solution(text, dim, scaled[0], tau)
+        assert scoring.r2_weighted(scaled, solved) > 0.999
+    exact = [[task.answer_tokens(task.target_system(raw, i))] for i in range(4)]
+    scores = task.score({k: v[:4] for k, v in raw.items()}, exact)
+    assert scores["recovery"].all() and scores["acc_r2_0.99"].all()
+    assert (scores["r2"] > 0.999).all()

@@ -12,8 +12,11 @@ Input: one encoder position per observed time point, ``(t, x_0..x_{max_dim-1})``
 ``P10000`` (3 tokens a number, unused coordinates PAD: 21 tokens at ``max_dim`` 6). As in
 ODEFormer the encoder has no positions (``point_set``): time is an input feature. The
 observations are encoded as they are: generated data already lives on t in [1, 10] with
-y0 ~ N(0, I); the release's inference rescaling (t to [1, 10], each variable by its first
-value) belongs to fitting a user's trajectory, where the prediction is rewritten back.
+y0 ~ N(0, I). ``rescale: true`` encodes them as the release's inference does (t onto
+[1, 10], each variable divided by its first observed value, 0 -> 1:
+:mod:`~synthmath.tasks.regression.odeformer_scale`): the answer is then the system in those
+coordinates and each hypothesis is rewritten back before it is scored (benchmark test sets
+of a model trained on generated data; ODEBench's t is [0, 10], its values far from N(0, 1)).
 Output: the components in prefix, separated by ``|``.
 
 Raw arrays: ``times`` (n, max_points) the full grid, ``clean`` and ``gen_clean`` (n,
@@ -51,14 +54,17 @@ from synthmath.expressions.errors import ExprParseError
 from synthmath.expressions.operators import infix, is_variable
 from synthmath.expressions.prefix import PrefixCodec
 from synthmath.expressions.shards import attempt_rng
+from synthmath.expressions.sympy_bridge import clear_cache
 from synthmath.tasks.regression import odeformer_gen as gen
 from synthmath.tasks.regression import odeformer_scoring as scoring
 from synthmath.tasks.regression.benchmarks import BENCHMARKS, integrate, load_benchmark
+from synthmath.tasks.regression.odeformer_scale import Scale
 
 MAX_ATTEMPTS = 2000
 #: the stream of an example's corruption (attempt numbers stay below MAX_ATTEMPTS)
 CORRUPTION_STREAM = 1_000_000_007
 SEPARATOR = "|"
+CACHE_CLEAR_EVERY = 10_000
 #: operators of the output vocabulary: the generated ones after SymPy, plus the benchmarks'
 OUTPUT_OPS = (
     "add", "sub", "mul", "div", "pow", "inv", "pow2", "pow3", "sqrt", "exp", "ln", "abs",
@@ -90,6 +96,8 @@ class OdeformerTask(NBestTask):
                            check=_between(0, 10)),
         "max_rhs_evals": Param(5000, "right-hand-side calls per integration (then rejected / "
                                "not integrable)", int, check=_between(100, 10**7)),
+        "max_answer_tokens": Param(510, "longest answer in tokens (longer systems are "
+                                   "rejected)", int, check=_between(16, 100_000)),
         "noise": Param(0.0, "multiplicative noise gamma: x (1 + gamma eps)", float,
                        check=_between(0.0, 10.0)),
         "subsample": Param(0.0, "fraction of the time points dropped", float,
@@ -100,6 +108,9 @@ class OdeformerTask(NBestTask):
                            "(odebench: 63 systems, reconstruction from the first initial "
                            "condition, generalisation to the second; strogatz: 7 x 4)", str,
                            ("none", *BENCHMARKS)),
+        "rescale": Param(False, "encode the observations as ODEFormer's inference does (t onto "
+                         "[1, 10], each variable / its first observed value); answers are "
+                         "written, and hypotheses read, in those coordinates", bool),
         "rerank": Param(False, "order each n-best list by the fit to the observed points", bool,
                         data=False),
     }  # fmt: skip
@@ -120,6 +131,7 @@ class OdeformerTask(NBestTask):
             max_points=p["max_points"],
             max_rhs_evals=p["max_rhs_evals"],
             operators=frozenset(OUTPUT_OPS),
+            max_answer_tokens=p["max_answer_tokens"],
         )
         self.stats: Counter = Counter()
 
@@ -137,6 +149,8 @@ class OdeformerTask(NBestTask):
     def generate_one(self, seed: int, index: int) -> gen.Example:
         for a in range(MAX_ATTEMPTS):
             self.stats["attempts"] += 1
+            if self.stats["attempts"] % CACHE_CLEAR_EVERY == 0:
+                clear_cache()  # SymPy's cache grows without bound
             result = gen.attempt(self.config, self.codec, attempt_rng(seed, index, a))
             if isinstance(result, gen.Example):
                 self.stats["accepted"] += 1
@@ -178,6 +192,15 @@ class OdeformerTask(NBestTask):
     @cached_property
     def _problems(self) -> list:
         return self.benchmark_problems()
+
+    def length_bound(self) -> tuple[int, int]:
+        """Points (no BOS/EOS) and answer tokens with BOS/EOS: generation rejects answers
+        over ``max_answer_tokens``; a benchmark's longest answer is measured."""
+        if self.params["benchmark"] == "none":
+            return self.config.max_points, self.config.max_answer_tokens + 2
+        solver = load_benchmark(self.params["benchmark"]).solver
+        longest = max(len(self.answer_tokens(s.trees)) for s, _, _ in self._problems)
+        return min(self.config.max_points, solver.n_points), longest + 2
 
     def to_raw(self, examples: Sequence[tuple[gen.Example, str]], seed: int) -> RawBatch:
         n, p, d = len(examples), self.config.max_points, self.config.max_dim
@@ -248,16 +271,26 @@ class OdeformerTask(NBestTask):
     def tokens_per_point(self) -> int:
         return self.codec.encoding.tokens_per_number * (self.config.max_dim + 1)
 
+    def scale(self, raw: RawBatch, i: int) -> Scale | None:
+        """Example i's rescaling (``rescale``), from its observations; None without."""
+        return Scale.of(*self.observed(raw, i)) if self.params["rescale"] else None
+
     def encode_src(self, raw: RawBatch) -> tuple[np.ndarray, np.ndarray]:
         counts = np.asarray(raw["n_obs"], dtype=np.int64)
         width = max(1, int(counts.max(initial=1)))
         x = np.asarray(raw["obs_values"])[:, :width]
+        times = np.asarray(raw["obs_times"])[:, :width]
+        if self.params["rescale"]:
+            x, times = x.copy(), times.copy()
+            for i in range(len(counts)):
+                m, d = int(counts[i]), int(raw["dim"][i])
+                times[i, :m], x[i, :m, :d] = self.scale(raw, i).apply(times[i, :m], x[i, :m, :d])
         if x.shape[2] > self.config.max_dim:
             raise ValueError(
                 f"odeformer: {x.shape[2]} components exceed max_dim={self.config.max_dim}"
             )
         x = np.pad(x, ((0, 0), (0, 0), (0, self.config.max_dim - x.shape[2])))
-        values = np.concatenate([np.asarray(raw["obs_times"])[:, :width, None], x], axis=2)
+        values = np.concatenate([times[:, :, None], x], axis=2)
         vocab = self._src_vocab
         table = np.array([vocab.index[t] for t in self.codec.encoding.vocabulary()])
         ids = table[self.codec.encoding.encode_ids(values)]  # (n, P, D + 1, 3)
@@ -273,8 +306,15 @@ class OdeformerTask(NBestTask):
             out += ([SEPARATOR] if k else []) + self.codec.encode(tree)
         return out
 
+    def target_system(self, raw: RawBatch, i: int) -> tuple[tuple[str, ...], ...]:
+        """The answer a model is trained towards: the truth, in the scaled coordinates with
+        ``rescale``."""
+        scale = self.scale(raw, i)
+        truth = self.truth(raw, i)
+        return truth if scale is None else scale.to_scaled(truth, self.codec)
+
     def encode_tgt(self, raw: RawBatch) -> tuple[np.ndarray, np.ndarray]:
-        seqs = [self.answer_tokens(self.truth(raw, i)) for i in range(len(raw["tree"]))]
+        seqs = [self.answer_tokens(self.target_system(raw, i)) for i in range(len(raw["tree"]))]
         return self._tgt_vocab.padded_ids(seqs)
 
     def parse_system(self, tokens: Sequence[str], dim: int) -> tuple[tuple[str, ...], ...]:
@@ -326,6 +366,8 @@ class OdeformerTask(NBestTask):
                 gen=self.trajectory(raw, i, "gen_clean"),
                 observed=self.observed(raw, i),
             )
+            scale = self.scale(raw, i)
+            target = self.target_system(raw, i)
             rows = []
             for h in hypotheses[i]:
                 try:
@@ -333,7 +375,12 @@ class OdeformerTask(NBestTask):
                 except ExprParseError:
                     rows.append(scoring.failed(parse_error=True))
                     continue
-                rows.append(scoring.score_system(trees, problem, solver, self.params["rerank"]))
+                original = trees if scale is None else scale.from_scaled(trees)
+                rows.append(
+                    scoring.score_system(
+                        original, problem, solver, self.params["rerank"], (trees, target)
+                    )
+                )
             if self.params["rerank"]:
                 rows.sort(key=lambda row: row["_fit"])
             for j, row in enumerate(rows):

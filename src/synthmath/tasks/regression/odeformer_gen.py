@@ -15,7 +15,9 @@ One attempt, every draw from the ``rng`` passed in (never a global generator):
 4. SymPy: the tree is built with the engine's constructors (evaluation on, no ``simplify``:
    the release's ``expand``/``simplify`` flags are off) and written back; an error or more
    than twice the prefix length rejects (``simplify``); constants are rounded to ``P10000``
-   (the answer tokens are then exactly the system integrated);
+   (the answer tokens are then exactly the system integrated); an operator outside the
+   output vocabulary (``vocabulary``) or an answer over ``max_answer_tokens`` (``length``)
+   rejects;
 5. y0 ~ N(0, I_D); n ~ U{50..200} times ``linspace(1, 10, n)``; ``solve_ivp`` RK45 (its
    default tolerances, as the release) with a terminal event at max |x_d| = 100; rejected:
    a stop before the end (``diverged``), more than ``max_rhs_evals`` right-hand-side calls
@@ -37,17 +39,11 @@ Corruption of the observations (served by the task, drawn from each example's ow
 from __future__ import annotations
 
 import functools
-import math
-import time
-import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
 from synthmath.expressions.errors import UnsupportedExpression
-from synthmath.expressions.numeric import leaf_value
 from synthmath.expressions.operators import (
     OPERATORS,
     Preset,
@@ -59,6 +55,10 @@ from synthmath.expressions.operators import (
 from synthmath.expressions.prefix import PrefixCodec
 from synthmath.expressions.sampling import sample_trees
 from synthmath.expressions.sympy_bridge import from_sympy, to_sympy
+from synthmath.tasks.regression.odeformer_solve import (
+    integrate,
+    variables,
+)
 
 #: the generated operators, by weight (``id`` is a no-op: it inserts nothing)
 BINARY = {"add": 3.0, "mul": 1.0}
@@ -67,10 +67,6 @@ UNARY = {"sin": 1.0, "inv": 1.0, "pow2": 1.0, "id": 3.0}
 UNARY_SUBTREE_LIMIT = 7
 #: constants: random sign x 10^U(log10(1 / MAX_PREFACTOR), log10(MAX_PREFACTOR))
 MAX_PREFACTOR = 20.0
-#: the event stops integration when a component reaches this magnitude (then rejected)
-MAX_VALUE = 100.0
-#: trajectories with a larger value are rejected
-MAX_ABS = 1e100
 GEN_TRIES = 3
 #: stored trajectories: RK45 at these tolerances, with this many times the evaluation budget
 PRECISE_RTOL = 1e-6
@@ -79,7 +75,7 @@ PRECISE_EVALS = 4
 #: the release's integration must agree with the precise one to this share of the range
 AGREEMENT = 0.02
 REJECTIONS = (
-    "simplify", "vocabulary", "budget", "wall", "diverged", "integration", "stationary",
+    "simplify", "vocabulary", "length", "budget", "wall", "diverged", "integration", "stationary",
     "inaccurate", "generalisation",
 )  # fmt: skip
 
@@ -98,6 +94,8 @@ class GenConfig:
     stationary_prob: float = 0.9
     #: operators the answers may use (the task's output vocabulary)
     operators: frozenset[str] = frozenset()
+    #: longest answer in model tokens, separators included
+    max_answer_tokens: int = 510
 
 
 @dataclass(frozen=True)
@@ -128,10 +126,6 @@ def binary_preset(dim: int) -> Preset:
         p_variable=1.0,
         p_int=0.0,
     )
-
-
-def variables(dim: int) -> tuple[str, ...]:
-    return tuple(f"x_{j}" for j in range(dim))
 
 
 def draw_constant(rng: np.random.Generator) -> float:
@@ -195,167 +189,6 @@ def simplify(tree: Tree, codec: PrefixCodec) -> Tree | None:
     return out if len(out) <= 2 * len(tree) else None
 
 
-# ---- the right-hand side on Python floats -------------------------------------------------
-Scalar = Callable[[list], float]
-_MATH: dict[str, Callable[[float], float]] = {
-    "sin": math.sin, "cos": math.cos, "tan": math.tan, "exp": math.exp, "ln": math.log,
-    "sqrt": math.sqrt, "abs": abs, "atan": math.atan, "sinh": math.sinh, "cosh": math.cosh,
-    "tanh": math.tanh, "asin": math.asin, "acos": math.acos,
-}  # fmt: skip
-#: what an expression may raise on Python floats (domain errors, poles, overflow, complex)
-EVAL_ERRORS = (ValueError, ZeroDivisionError, OverflowError, TypeError)
-
-
-def _unary(name: str, a: Scalar) -> Scalar:
-    if name == "pow2":
-        return lambda x: a(x) ** 2
-    if name == "pow3":
-        return lambda x: a(x) ** 3
-    if name == "inv":
-        return lambda x: 1.0 / a(x)
-    if name == "id":
-        return a
-    fn = _MATH.get(name)
-    if fn is None:  # the rest through numpy (cot, sec, ...): finite or an error
-        op = OPERATORS[name].numpy
-
-        def fn(v: float) -> float:
-            with np.errstate(all="raise"):
-                return float(op(np.float64(v)))
-
-    return lambda x: fn(a(x))
-
-
-def _binary(name: str, a: Scalar, b: Scalar, ca: float | None, cb: float | None) -> Scalar:
-    if name == "add":
-        if ca is not None:
-            return lambda x: ca + b(x)
-        return lambda x: a(x) + b(x)
-    if name == "mul":
-        if ca is not None:
-            return lambda x: ca * b(x)
-        return lambda x: a(x) * b(x)
-    if name == "sub":
-        return lambda x: a(x) - b(x)
-    if name == "div":
-        return lambda x: a(x) / b(x)
-    if name == "pow":
-        if cb is not None and cb == int(cb) and abs(cb) <= 64:
-            k = int(cb)
-            return lambda x: a(x) ** k
-        return lambda x: math.pow(a(x), b(x))
-    raise ValueError(f"fast_rhs: operator {name!r} is not supported")
-
-
-def scalar_function(tree: Tree, names: tuple[str, ...]) -> Scalar:
-    """``tree`` as a function of a list of Python floats (``names[k]`` is item k): nested
-    closures, about 10x faster than numpy scalars at one point. A domain error, pole or
-    overflow raises one of :data:`EVAL_ERRORS` (numpy would give NaN/inf; both reject)."""
-    index = {name: k for k, name in enumerate(names)}
-    stack: list[tuple[Scalar, float | None]] = []
-    for token in reversed(tree):
-        op = OPERATORS.get(token)
-        if op is None:
-            value = leaf_value(token)
-            if value is not None:
-                stack.append(((lambda v: lambda x: v)(value), value))
-            elif token in index:
-                stack.append(((lambda k: lambda x: x[k])(index[token]), None))
-            else:
-                raise ValueError(f"fast_rhs: unknown leaf {token!r}")
-        elif len(stack) < op.arity:
-            raise ValueError(f"fast_rhs: operator {token!r} lacks operands")
-        elif op.arity == 1:
-            a, _ = stack.pop()
-            stack.append((_unary(token, a), None))
-        else:
-            (a, ca), (b, cb) = stack.pop(), stack.pop()
-            stack.append((_binary(token, a, b, ca, cb), None))
-    if len(stack) != 1:
-        raise ValueError(f"fast_rhs: {len(stack)} expressions, expected 1")
-    return stack[0][0]
-
-
-def fast_rhs(trees: tuple[Tree, ...]) -> Callable[[float, np.ndarray], np.ndarray]:
-    """f(t, x) for ``solve_ivp`` of the system x_d' = trees[d](x_0..x_{D-1})."""
-    functions = [scalar_function(tree, variables(len(trees))) for tree in trees]
-
-    def f(t: float, x: np.ndarray) -> np.ndarray:
-        values = x.tolist()
-        return np.array([fn(values) for fn in functions])
-
-    return f
-
-
-class _Stop(Exception):
-    """Integration aborted; ``args[0]`` is the rejection reason."""
-
-
-def integrate(
-    trees: tuple[Tree, ...],
-    y0: np.ndarray,
-    times: np.ndarray,
-    *,
-    max_evals: int,
-    wall_s: float = 5.0,
-    max_value: float | None = MAX_VALUE,
-    method: str = "RK45",
-    **solver_args,
-) -> np.ndarray | str:
-    """The trajectory (len(times), D) of x' = f(x) from ``y0`` at ``times[0]``, or the reason
-    it is rejected (:data:`REJECTIONS`): ``budget`` past ``max_evals`` right-hand-side calls
-    (deterministic), ``wall`` past ``wall_s`` seconds, ``diverged`` when max |x_d| reaches
-    ``max_value`` (None: no such event) or the solver stops early, ``integration`` for a warning, an error, a
-    non-finite derivative or value."""
-    try:
-        f = fast_rhs(trees)
-    except ValueError:
-        return "integration"
-    calls = 0
-    deadline = time.monotonic() + wall_s
-
-    def rhs(t: float, x: np.ndarray) -> np.ndarray:
-        nonlocal calls
-        calls += 1
-        if calls > max_evals:
-            raise _Stop("budget")
-        if calls % 64 == 0 and time.monotonic() > deadline:
-            raise _Stop("wall")
-        try:
-            value = f(t, x)
-        except EVAL_ERRORS:
-            raise _Stop("integration") from None
-        if not np.isfinite(value).all():
-            raise _Stop("integration")
-        return value
-
-    def event(t: float, x: np.ndarray) -> float:
-        return max_value - float(np.max(np.abs(x)))
-
-    event.terminal = True  # type: ignore[attr-defined]
-    events = None if max_value is None else event
-    times = np.asarray(times, dtype=np.float64)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            sol = solve_ivp(
-                rhs, (times[0], times[-1]), np.asarray(y0, dtype=np.float64), method=method,
-                t_eval=times, events=events, **solver_args,
-            )  # fmt: skip
-    except _Stop as stop:
-        return str(stop.args[0])
-    except (ValueError, KeyError, ZeroDivisionError, OverflowError, FloatingPointError):
-        return "integration"
-    if caught:
-        return "integration"
-    if sol.status != 0 or sol.y.shape[1] != len(times):
-        return "diverged"
-    states = sol.y.T
-    if not np.isfinite(states).all() or (np.abs(states) > MAX_ABS).any():
-        return "integration"
-    return states
-
-
 def stationary(states: np.ndarray) -> bool:
     """Every dimension's range over the last quarter / the window length (points) < 1e-3."""
     window = max(1, len(states) // 4)
@@ -379,6 +212,12 @@ def attempt(config: GenConfig, codec: PrefixCodec, rng: np.random.Generator) -> 
         trees.append(simple)
         n_unary += u
     trees_t = tuple(trees)
+    try:
+        length = sum(codec.n_tokens(tree) for tree in trees_t) + dim - 1
+    except ValueError:  # a number the codec cannot write
+        return "vocabulary"
+    if length > config.max_answer_tokens:
+        return "length"
     n = int(rng.integers(config.min_points, config.max_points + 1))
     times = np.linspace(*config.t_range, n)
     y0 = rng.standard_normal(dim)

@@ -7,7 +7,8 @@ generalisation trajectory and compared with them: R^2 variance-weighted over dim
 not integrate, or does not parse, scores 0), accuracy at R^2 >= 0.9 and 0.99, ``acc_biggio``
 (at least 95% of the values ``numpy.isclose`` at rtol 0.05, atol 1e-3). Symbolic recovery
 asks every component to equal the truth's at 1e-3 relative (the equivalence engine's numeric
-comparison: an ODE's right-hand side has no free additive constant). ``term_diff`` counts the
+comparison: an ODE's right-hand side has no free additive constant); with rescaling, the
+hypothesis as predicted against the answer in the scaled coordinates (both rounded there). ``term_diff`` counts the
 additive terms (constants as ``C``, a leading constant factor dropped) missing from or extra
 to the truth, over the truth's number of terms. Reranking uses ODEFormer's
 sum_d RMSE_d / std_d on the observed points.
@@ -25,6 +26,7 @@ from synthmath.core.metrics import Metric
 from synthmath.expressions.equivalence import numeric_compare
 from synthmath.expressions.operators import Tree, is_float, subtree_end
 from synthmath.tasks.regression import odeformer_gen as gen
+from synthmath.tasks.regression.odeformer_solve import integrate
 
 R2_LEVELS = (0.9, 0.99)
 RECOVERY_RTOL = 1e-3
@@ -151,14 +153,23 @@ def failed(parse_error: bool) -> dict[str, Any]:
 
 def solve(trees: tuple[Tree, ...], y0: np.ndarray, times: np.ndarray, solver: dict):
     """The trajectory of ``trees`` from ``y0`` at ``times[0]``, or None (not integrable)."""
-    out = gen.integrate(trees, y0, times, max_value=None, **solver)
+    out = integrate(trees, y0, times, max_value=None, **solver)
     return None if isinstance(out, str) else out
 
 
 def score_system(
-    trees: tuple[Tree, ...], problem: Problem, solver: dict, rerank: bool = False
+    trees: tuple[Tree, ...],
+    problem: Problem,
+    solver: dict,
+    rerank: bool = False,
+    as_predicted: tuple[tuple[Tree, ...], tuple[Tree, ...]] | None = None,
 ) -> dict[str, Any]:
-    """The metrics of one parsed hypothesis (plus ``_fit``, the rerank key: lower first)."""
+    """The metrics of one parsed hypothesis (plus ``_fit``, the rerank key: lower first).
+
+    ``as_predicted``: (the hypothesis as predicted, the answer) where the model writes
+    systems in other coordinates (rescaling): the symbolic scores (recovery, terms,
+    complexity) compare those; the trajectories always use ``trees``, in the data's."""
+    symbolic, answer = as_predicted or (trees, problem.truth)
     row: dict[str, Any] = {}
     times, clean = problem.full
     pred = solve(trees, clean[0], times, solver)
@@ -169,11 +180,11 @@ def score_system(
     gen_pred = solve(trees, gen_clean[0], gen_times, solver)
     gen_score = r2_weighted(gen_clean, gen_pred) if gen_pred is not None else 0.0
     row |= {f"acc_gen_{t}": bool(gen_score >= t) for t in R2_LEVELS}
-    row["recovery"] = recovered(trees, problem.truth)
+    row["recovery"] = recovered(symbolic, answer)
     row |= {"r2": score, "r2_zero": max(score, 0.0), "gen_r2": gen_score}
     row |= {"gen_r2_zero": max(gen_score, 0.0), "integrable": float(pred is not None)}
-    row["term_diff"] = term_difference(trees, problem.truth)
-    row["complexity"] = float(gen.complexity(trees))
+    row["term_diff"] = term_difference(symbolic, answer)
+    row["complexity"] = float(gen.complexity(symbolic))
     row["parse_error"] = 0.0
     fit = np.inf
     if rerank:
