@@ -28,7 +28,8 @@ One attempt, every draw from the ``rng`` passed in (never a global generator):
 7. accuracy (ours): the release's loose RK45 can step over a pole (x' = -1/(x - 3.6) reaches
    it in finite time; rtol 1e-3 jumps across), so an accepted system is integrated again at
    rtol 1e-6, atol 1e-9 (4x the budget), which is what is stored; it must integrate and
-   agree with the loose run within 2% of each dimension's range (``inaccurate``);
+   agree with the loose run within 2% of each dimension's range (``inaccurate``). Steps 5-6
+   run before step 4 (:func:`attempt`);
 8. generalisation: a second y0' ~ N(0, I_D) integrated precisely on the same times (up to
    3 draws; ``generalisation`` when none integrates).
 
@@ -197,45 +198,55 @@ def stationary(states: np.ndarray) -> bool:
 
 
 def attempt(config: GenConfig, codec: PrefixCodec, rng: np.random.Generator) -> Example | str:
-    """One attempt: an :class:`Example`, or the name of the rejection (:data:`REJECTIONS`)."""
+    """One attempt: an :class:`Example`, or the name of the rejection (:data:`REJECTIONS`).
+
+    The release's filters (integration, stationarity) run on the system before SymPy, which
+    costs a third of an attempt and is then paid by the ~10% of attempts that pass them; the
+    system after SymPy (the same up to the rounding of its constants) is what is integrated
+    precisely, stored and checked against that run."""
     dim = int(rng.integers(1, config.max_dim + 1))
     n_binary = rng.integers(config.min_binary, config.max_binary + 1, size=dim)
-    raw = sample_trees(binary_preset(dim), n_binary, rng)
-    trees, n_unary = [], 0
-    for tree in raw:
+    drawn, n_unary = [], 0
+    for tree in sample_trees(binary_preset(dim), n_binary, rng):
         tree, u = insert_unaries(tree, int(rng.integers(0, config.max_unary + 1)), rng)
-        simple = simplify(add_prefactors(tree, rng), codec)
-        if simple is None:
-            return "simplify"
-        if config.operators and not _ops(simple) <= config.operators:
-            return "vocabulary"
-        trees.append(simple)
+        drawn.append(add_prefactors(tree, rng))
         n_unary += u
-    trees_t = tuple(trees)
-    try:
-        length = sum(codec.n_tokens(tree) for tree in trees_t) + dim - 1
-    except ValueError:  # a number the codec cannot write
-        return "vocabulary"
-    if length > config.max_answer_tokens:
-        return "length"
     n = int(rng.integers(config.min_points, config.max_points + 1))
     times = np.linspace(*config.t_range, n)
     y0 = rng.standard_normal(dim)
-    loose = integrate(trees_t, y0, times, max_evals=config.max_rhs_evals, wall_s=config.wall_s)
+    loose = integrate(tuple(drawn), y0, times, max_evals=config.max_rhs_evals, wall_s=config.wall_s)
     if isinstance(loose, str):
         return loose
     if rng.random() < config.stationary_prob and stationary(loose):
         return "stationary"
-    states = integrate(trees_t, y0, times, **precise_args(config))
+    trees = tuple(t for t in (simplify(tree, codec) for tree in drawn) if t is not None)
+    if len(trees) < dim:
+        return "simplify"
+    reason = _check_answer(trees, config, codec)
+    if reason:
+        return reason
+    precise = precise_args(config)
+    states = integrate(trees, y0, times, **precise)
     if isinstance(states, str) or not agrees(loose, states):
         return "inaccurate"
     for _ in range(GEN_TRIES):
-        gen_states = integrate(trees_t, rng.standard_normal(dim), times, **precise_args(config))
+        gen_states = integrate(trees, rng.standard_normal(dim), times, **precise)
         if not isinstance(gen_states, str):
             break
     else:
         return "generalisation"
-    return Example(trees_t, times, states, gen_states, int(n_binary.sum()), n_unary)
+    return Example(trees, times, states, gen_states, int(n_binary.sum()), n_unary)
+
+
+def _check_answer(trees: tuple[Tree, ...], config: GenConfig, codec: PrefixCodec) -> str | None:
+    """``vocabulary`` (an operator or a number the answer cannot write) or ``length``."""
+    if config.operators and any(not _ops(tree) <= config.operators for tree in trees):
+        return "vocabulary"
+    try:
+        length = sum(codec.n_tokens(tree) for tree in trees) + len(trees) - 1
+    except ValueError:
+        return "vocabulary"
+    return "length" if length > config.max_answer_tokens else None
 
 
 def precise_args(config: GenConfig) -> dict:
