@@ -32,7 +32,8 @@ variance-weighted over dimensions (non-integrable or invalid: 0), ``r2_zero`` cl
 rtol 0.05, atol 1e-3); the same from the generalisation start (``gen_*``); ``recovery``
 (every component equal to the truth at 1e-3 relative, the equivalence engine), ``term_diff``
 (missing plus extra additive terms of the skeletons over the truth's terms), ``complexity``,
-``parse_error``. ``rerank: true`` first orders each n-best list by sum_d RMSE_d / std_d of
+``parse_error`` (with ``rescale``, recovery, terms and complexity read the hypothesis as
+predicted, against the answer in the scaled coordinates). ``rerank: true`` first orders each n-best list by sum_d RMSE_d / std_d of
 the hypothesis integrated from the first observed state on the observed points (ODEFormer's
 selection; it sees only the noisy observations).
 """
@@ -46,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from synthmath.core.errors import DataError
+from synthmath.core.errors import ConfigError, DataError
 from synthmath.core.metrics import Metric
 from synthmath.core.task import NBestTask, Param, RawBatch, nbest_shape
 from synthmath.core.vocab import PAD, Vocab
@@ -119,7 +120,7 @@ class OdeformerTask(NBestTask):
         super().__init__(**params)
         p = self.params
         if p["min_points"] > p["max_points"]:
-            raise DataError(
+            raise ConfigError(
                 f"min_points: {p['min_points']} is more than max_points={p['max_points']}"
             )
         self.codec = PrefixCodec(float_encoding="P10000", max_len=4096)

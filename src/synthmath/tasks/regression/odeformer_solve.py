@@ -143,7 +143,7 @@ def integrate(
     non-finite derivative or value."""
     try:
         f = fast_rhs(trees)
-    except ValueError:
+    except (ValueError, OverflowError):  # a malformed tree, an integer beyond floats
         return "integration"
     calls = 0
     deadline = time.monotonic() + wall_s
