@@ -38,6 +38,11 @@ EXTRA = {
         {"family": "classic"},
     ],
     "symreg": [{"noise": 0.1, "max_dim": 2, "max_points": 40}],
+    "odeformer": [
+        {"noise": 0.05, "subsample": 0.25, "random_levels": True},
+        {"benchmark": "strogatz", "noise": 0.01, "rescale": True},
+        {"max_dim": 3, "subsample": 0.3, "rescale": True},
+    ],
 }
 GARBAGE = [[], ["@@not-a-token"], ["<pad>"] * 3]
 CAPABILITY_METHODS = {

@@ -12,6 +12,7 @@ from synthmath.tasks.differential.task import DifferentialTask
 from synthmath.tasks.linalg.task import LinalgTask
 from synthmath.tasks.metabolic.task import MetabolicTask
 from synthmath.tasks.recurrence.task import RecurrenceTask
+from synthmath.tasks.regression.odeformer import OdeformerTask
 from synthmath.tasks.regression.symreg import SymregTask
 from synthmath.tasks.symbolic.task import SymbolicTask
 
@@ -23,6 +24,7 @@ _REGISTRY: dict[str, type[Task]] = {
         DifferentialTask,
         LinalgTask,
         MetabolicTask,
+        OdeformerTask,
         RecurrenceTask,
         SymbolicTask,
         SymregTask,
