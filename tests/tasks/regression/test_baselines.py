@@ -163,8 +163,10 @@ def test_harness_and_cli(tmp_path, capsys, monkeypatch):
     assert rows[1]["n_points"] == 256
     out = tmp_path / "res.csv"
     assert cli.main(["baseline", "sindy", "strogatz", "--systems", "4", "--noise", "0,0.01",
-                     "--out", str(out), "--fixed"]) == 0  # fmt: skip
-    printed = capsys.readouterr().out
+                     "--out", str(out), "--fixed", "--progress"]) == 0  # fmt: skip
+    captured = capsys.readouterr()
+    printed = captured.out
+    assert captured.err.count("system 4 noise") == 2
     assert "acc_rec_0.9" in printed and "2 problems" in printed
     data = json.loads(out.with_suffix(".json").read_text())
     assert len(data["rows"]) == 2 and data["summary"][0]["n"] == 1
@@ -175,6 +177,7 @@ def test_harness_and_cli(tmp_path, capsys, monkeypatch):
         (["baseline", "sindy", "strogatz", "--subsample", "1.5"], "--subsample: expected"),
         (["baseline", "sindy", "strogatz", "--systems", "99"], "no system 99"),
         (["baseline", "operon", "odebench"], "run on strogatz"),
+        (["baseline", "sindy", "odebench", "--points", "2"], "--points: expected"),
     ):
         assert cli.main(argv) == 2
         assert message in capsys.readouterr().err

@@ -77,16 +77,18 @@ def evaluate_ode(
     systems: Sequence[int] | None = None,
     seed: int = 0,
     select: bool = True,
+    n_points: int | None = None,
     progress: Callable[[dict], None] | None = None,
 ) -> list[dict]:
-    """One row per (system, noise, subsample); see the module docstring."""
+    """One row per (system, noise, subsample); see the module docstring. ``n_points``:
+    points per clean trajectory (default the benchmark's: ODEBench 512, Strogatz 100)."""
     fit = _ode_fit(method, select)
     bench = load_benchmark(benchmark)
     chosen = [bench.system(i) for i in systems] if systems else list(bench.systems)
     rows = []
     for system in chosen:
-        clean = integrate(system, system.initial_conditions[0], bench.solver)
-        other = integrate(system, system.initial_conditions[1], bench.solver)
+        clean = integrate(system, system.initial_conditions[0], bench.solver, n_points)
+        other = integrate(system, system.initial_conditions[1], bench.solver, n_points)
         for noise in noises:
             for subsample in subsamples:
                 rng = _rng(seed, system.id, noise, subsample)
