@@ -39,8 +39,9 @@ most ``max_dim`` variables, file order), ``max_points`` of its points (Strogatz:
 its 400 trajectory rows), standardised, with the truth in the standardised variables
 (:mod:`~synthmath.tasks.regression.symreg_bench`); ``noise`` applies, ``points_per_dim``,
 ``fixed_points``, ``max_unary`` and ``binary_offset`` do not. The breakdown ``problem`` names
-each (``strogatz_lv1``, ``I.6.2a``). The default leaves dataset ids and shard metadata as
-before the option existed.
+each (``strogatz_lv1``, ``I.6.2a``). ``extrapolation_scale`` draws its mixture in the
+standardised variables (points outside a formula's domain are dropped). The default leaves
+dataset ids and shard metadata as before the option existed.
 """
 
 from __future__ import annotations
