@@ -1,10 +1,11 @@
-"""Regenerate src/synthmath/tasks/regression/known/{odebench,strogatz}.json from the tables
-transcribed in tools/known_benchmarks/*.md.
+"""Regenerate src/synthmath/tasks/regression/known/{odebench,strogatz,feynman}.json from the
+tables transcribed in tools/known_benchmarks/*.md.
 
 Each component's infix text is parsed by synthmath.expressions.infix (our own parser, no
 SymPy) into the engine's raw prefix tokens, stored beside the text. Strogatz initial
 conditions are drawn with a fixed seed in the box of each system (see strogatz.md) and
-redrawn until the system integrates with the benchmark's solver. The output is strict JSON;
+redrawn until the system integrates with the benchmark's solver. Feynman formulas are parsed
+in their own variable names, mapped to x_0, x_1, ... in the table's order. The output is strict JSON;
 rerunning gives the same files byte for byte (``--check`` says whether they are up to date).
 
     PYTHONPATH=src python tools/make_known_benchmarks.py [--check]
@@ -20,8 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from synthmath.expressions.infix import indexed_names, parse_system, placeholders
+from synthmath.expressions.infix import (
+    Names,
+    indexed_names,
+    parse_infix,
+    parse_system,
+    placeholders,
+)
 from synthmath.tasks.regression.benchmarks import KNOWN_DIR, Solver, integrate, parse_benchmark
+from synthmath.tasks.regression.symreg_bench import parse_feynman
 
 HERE = Path(__file__).resolve().parent / "known_benchmarks"
 SEED = 0
@@ -151,6 +159,40 @@ def strogatz() -> dict:
     }
 
 
+def feynman() -> dict:
+    text = (HERE / "feynman.md").read_text(encoding="utf-8")
+    equations = []
+    for row in table(text, "| id | output |"):
+        variables = []
+        for part in row["variables"].split(";"):
+            name, low, high = part.split()
+            variables.append({"name": name, "low": float(low), "high": float(high)})
+        names = Names({v["name"]: f"x_{j}" for j, v in enumerate(variables)})
+        tree = parse_infix(row["formula"], names)
+        used = {t for t in tree if t.startswith("x_")}
+        if len(used) != len(variables):
+            raise SystemExit(f"feynman {row['id']}: uses {len(used)} of {len(variables)} variables")
+        equations.append(
+            {
+                "id": row["id"],
+                "output": row["output"],
+                "infix": row["formula"],
+                "prefix": " ".join(tree),
+                "variables": variables,
+            }
+        )
+    return {
+        "benchmark": "feynman",
+        "description": "AI Feynman equations (at most 10 inputs, symreg operators only); points "
+        "are drawn uniformly in each variable's range",
+        "source": "S.-M. Udrescu and M. Tegmark, AI Feynman, Science Advances 6 (2020), "
+        "FeynmanEquations.csv (formulas and ranges); transcription in "
+        "tools/known_benchmarks/feynman.md",
+        "license": "public formulas",
+        "equations": equations,
+    }
+
+
 _TRIVIAL = {
     "id": 1,
     "name": "",
@@ -179,9 +221,10 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="only say whether files are current")
     args = parser.parse_args()
     stale = []
-    for name, build in (("odebench", odebench), ("strogatz", strogatz)):
+    for name, build in (("odebench", odebench), ("strogatz", strogatz), ("feynman", feynman)):
         text = dumps(build())
-        parse_benchmark(json.loads(text), f"{name}.json")  # the loader accepts it
+        check = parse_feynman if name == "feynman" else parse_benchmark
+        check(json.loads(text), f"{name}.json")  # the loader accepts it
         path = KNOWN_DIR / f"{name}.json"
         current = path.read_text(encoding="utf-8") if path.exists() else None
         if current == text:

@@ -38,3 +38,22 @@ def test_median_without_finite_values_is_null(tmp_path):
     text = (tmp_path / "e.json").read_text()
     assert "Infinity" not in text and "NaN" not in text
     assert json.loads(text)["metrics"]["median_rel_error"] is None
+
+
+def test_evaluate_records_the_seconds_per_problem(monkeypatch, tmp_path):
+    """Decoding plus scoring time over the examples, declared as a number (lower is better)."""
+    import time
+
+    from synthmath.eval import summary as summary_module
+
+    def slow_decode(model, task, encoded, **kwargs):
+        time.sleep(0.2)
+        return [[["a"]], [["b"]]]
+
+    monkeypatch.setattr(summary_module, "EncodedSet", lambda task, raw: None)
+    monkeypatch.setattr(summary_module, "predict_nbest", slow_decode)
+    summary = summary_module.evaluate(None, _Task(), {"x": np.arange(2)})
+    assert 0.1 <= summary["seconds_per_problem"] < 5
+    assert summary["metric_info"]["seconds_per_problem"]["format"] == "number"
+    assert "seconds_per_problem" not in summary["metrics"]  # a timing, not a task metric
+    write_json(tmp_path / "e.json", summary)

@@ -180,3 +180,23 @@ def test_config_report_labels():
     bad["studies"]["s"]["report"]["labels"] = {"x": "digits"}
     with pytest.raises(ConfigError, match="labels"):
         validate_config(bad)
+
+
+def test_seconds_per_problem_is_a_reportable_overall_number(tmp_path):
+    """The evaluation's timing (eval.summary) joins the overall row; configs may report it."""
+    paths = []
+    for test_set, seconds in (("id", 0.02), ("bench", 0.5)):
+        path = write_eval(tmp_path, "a", {"model.positions": "a"}, test_set, 1.0)
+        summary = json.loads(path.read_text())
+        summary["seconds_per_problem"] = seconds
+        path.write_text(json.dumps(summary))
+        paths.append(path)
+    table = pivot(collect(paths), "model.positions", "test_set", "seconds_per_problem")
+    assert table.loc["a", "bench"] == pytest.approx(0.5)
+    config = copy.deepcopy(CONFIG)
+    config["studies"]["s"]["report"]["metric"] = "seconds_per_problem"
+    validate_config(config)
+    for metric in ("seconds_per_problem@2", "seconds_per_problem_beam2"):
+        config["studies"]["s"]["report"]["metric"] = metric
+        with pytest.raises(ConfigError, match="unknown metric"):
+            validate_config(config)

@@ -9,12 +9,19 @@ The summary is what the workflow stores in ``eval/<test_set>.json`` and what rep
 With a beam of k > 1, ``metrics`` also hold ``<name>@k`` (the best of the top k hypotheses)
 and examples their ``hypotheses``.
 
+:func:`evaluate` adds ``seconds_per_problem``: the wall time of decoding the set with the main
+beam and scoring it (the task's selection and refinement included, e.g. symreg's BFGS), over
+the number of examples; the extra widths of ``beam_sizes`` are not counted. Machine- and
+load-dependent (the evaluation's device and threads): a timing to compare within one machine,
+not a result to reproduce.
+
 A metric without a finite value (a median over examples none of which has a finite error) and
 an example's non-finite score are ``None`` (JSON null): the files are strict JSON.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -26,6 +33,15 @@ from synthmath.core.raw import raw_len, take
 from synthmath.core.task import RawBatch, Task
 from synthmath.eval.predict import predict_nbest
 from synthmath.train.batches import EncodedSet
+
+#: the declaration of ``seconds_per_problem`` (a timing, not a task metric): reports show it
+#: as a number, lower is better
+SECONDS_PER_PROBLEM_INFO = {
+    "aggregate": "mean",
+    "higher_is_better": False,
+    "format": "number",
+    "accuracy": False,
+}
 
 
 def summarize(
@@ -119,8 +135,12 @@ def evaluate(
             progress=progress,
         )
 
+    began = time.perf_counter()
     nbest = decode(beam_size)
     summary = summarize(task, raw, nbest)
+    elapsed = time.perf_counter() - began
+    summary["seconds_per_problem"] = round(elapsed / max(raw_len(raw), 1), 6)
+    summary["metric_info"]["seconds_per_problem"] = SECONDS_PER_PROBLEM_INFO
     for width in beam_sizes:
         add_beam_summary(summary, task, raw, nbest if width == beam_size else decode(width), width)
     return summary

@@ -31,7 +31,10 @@ def collect(eval_paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
         info.update(summary.get("metric_info", {}))
         base = {"run_id": summary["run_id"], "test_set": summary["test_set"], "n": summary["n"]}
         base.update({k: _label(v) for k, v in summary.get("grid", {}).items()})
-        rows.append({**base, "group": "all", "size": "all", **summary["metrics"]})
+        overall = dict(summary["metrics"])
+        if "seconds_per_problem" in summary:  # a timing of the whole set (eval.summary)
+            overall["seconds_per_problem"] = summary["seconds_per_problem"]
+        rows.append({**base, "group": "all", "size": "all", **overall})
         for group, per in summary.get("by_group", {}).items():
             for label, values in per.items():
                 rows.append({**base, "group": group, group: label, **values})

@@ -75,10 +75,15 @@ def check_lengths(
             )
 
 
+#: what every evaluation reports besides the task's metrics (overall only, no breakdown)
+EVAL_METRICS = ("seconds_per_problem",)
+
+
 def task_metrics(task: Task) -> list[str]:
     """The metric names an evaluation of ``task`` reports (what a report may show): the
-    summary names of the metrics the task declares (:meth:`Task.metrics`)."""
-    return [m.summary_name for m in task.metrics()]
+    summary names of the metrics the task declares (:meth:`Task.metrics`), and
+    :data:`EVAL_METRICS` (the inference time per problem)."""
+    return [m.summary_name for m in task.metrics()] + list(EVAL_METRICS)
 
 
 def check_metric(where: str, task: Task, metric: str) -> None:
@@ -86,10 +91,10 @@ def check_metric(where: str, task: Task, metric: str) -> None:
     allowed = task_metrics(task)
     base, _, k = metric.partition("@")  # acc@10: the best of the top 10 hypotheses (a beam)
     beam = re.fullmatch(r"(rank_)?(.+)_beam([1-9][0-9]*)", base)  # eval.beam_sizes metrics
-    if beam and not k and beam.group(2) in allowed:
+    if beam and not k and beam.group(2) in allowed and beam.group(2) not in EVAL_METRICS:
         if not beam.group(1) or beam.group(2) == task.main_metric():
             return
-    if base not in allowed or (k and not (k.isdigit() and int(k) >= 1)):
+    if base not in allowed or (k and (base in EVAL_METRICS or not (k.isdigit() and int(k) >= 1))):
         raise ConfigError(
             f"{where}: unknown metric {metric!r}; allowed: {', '.join(allowed)} "
             "(or name@k, the best of the top k hypotheses of a beam; name_beam<b> and "

@@ -32,6 +32,16 @@ Test-set options (not data parameters: one dataset, several scorings):
   multiplied by s, keeping those where the truth is finite (INFERRED protocol: E2E draws its
   "prediction" sets at scales 1, 2, 4, 8, 16; its exact mixture reuse is not known). Refinement
   and reranking still see only the input points.
+
+Benchmark test sets (data parameter ``benchmark``: ``strogatz`` or ``feynman``; ``none``, the
+default, is the generator): example i is problem i mod P of the benchmark (the problems of at
+most ``max_dim`` variables, file order), ``max_points`` of its points (Strogatz: a subset of
+its 400 trajectory rows), standardised, with the truth in the standardised variables
+(:mod:`~synthmath.tasks.regression.symreg_bench`); ``noise`` applies, ``points_per_dim``,
+``fixed_points``, ``max_unary`` and ``binary_offset`` do not. The breakdown ``problem`` names
+each (``strogatz_lv1``, ``I.6.2a``). ``extrapolation_scale`` draws its mixture in the
+standardised variables (points outside a formula's domain are dropped). The default leaves
+dataset ids and shard metadata as before the option existed.
 """
 
 from __future__ import annotations
@@ -44,7 +54,7 @@ from typing import Any
 
 import numpy as np
 
-from synthmath.core.errors import DataError
+from synthmath.core.errors import ConfigError, DataError
 from synthmath.core.metrics import Metric
 from synthmath.core.task import NBestTask, Param, RawBatch, nbest_shape
 from synthmath.core.vocab import PAD, Vocab
@@ -52,6 +62,7 @@ from synthmath.expressions.errors import ExprParseError
 from synthmath.expressions.operators import PRESETS, infix
 from synthmath.expressions.prefix import PrefixCodec
 from synthmath.expressions.shards import attempt_rng
+from synthmath.tasks.regression import symreg_bench as bench
 from synthmath.tasks.regression import symreg_gen as gen
 from synthmath.tasks.regression.fitting import REFINE_MODES, acc_tau, r2, select, symbolic_recovery
 
@@ -72,7 +83,7 @@ class SymregTask(NBestTask):
     name = "symreg"
     #: an unordered set: no encoder positions (E2E's encoder has none)
     input_kind = "point_set"
-    group_names = ("dim", "ops")
+    group_names = ("dim", "ops", "problem")
     capabilities = frozenset({"predict_file"})
     RAW_ARRAYS = ("x", "y", "n_points", "dim", "tree", "n_ops")
     PARAMS = {
@@ -83,6 +94,10 @@ class SymregTask(NBestTask):
         "max_unary": Param(4, "most unary operators (u ~ U{0..max_unary})", int),
         "binary_offset": Param(4, "binary operators b ~ U{0..D + offset - 1}", int),
         "noise": Param(0.0, "output noise gamma: y + gamma rms(y) N(0, 1)", float),
+        "benchmark": Param(
+            "none", "none (generated), or the problems of strogatz (PMLB ODE-Strogatz, 14) or "
+            "feynman (AI Feynman, 30), cycled", str, choices=bench.SYMREG_BENCHMARKS,
+        ),
         "rerank": Param(
             False, "order each n-best list by R^2 on the input points before scoring", bool,
             data=False,
@@ -116,12 +131,46 @@ class SymregTask(NBestTask):
         )
         self.codec = PrefixCodec(float_encoding="P10000", max_len=4096)
         self.stats: Counter = Counter()
+        self.problems: tuple[bench.Problem, ...] = ()
+        if p["benchmark"] != "none":
+            self.problems = tuple(
+                q for q in bench.problems(p["benchmark"]) if q.dim <= p["max_dim"]
+            )
+            if not self.problems:
+                raise ConfigError(
+                    f"benchmark: no {p['benchmark']} problem has at most max_dim="
+                    f"{p['max_dim']} variables"
+                )
+            self.RAW_ARRAYS = (*SymregTask.RAW_ARRAYS, "problem")
+
+    def generator_params(self) -> dict[str, Any]:
+        """Data parameters, without ``benchmark`` when it is ``none`` (dataset ids and shard
+        metadata as before the option existed)."""
+        out = super().generator_params()
+        if out["benchmark"] == "none":
+            out.pop("benchmark")
+        return out
 
     # ---- data ---------------------------------------------------------------------------
     def sample(self, n: int, rng: np.random.Generator) -> RawBatch:
         """``n`` examples; example i, attempt a draws from ``attempt_rng(seed, i, a)``."""
         seed = int(rng.integers(2**63 - 1))
+        if self.problems:
+            return self._sample_benchmark(n, seed)
         return self.to_raw([self.generate_one(seed, i) for i in range(n)])
+
+    def _sample_benchmark(self, n: int, seed: int) -> RawBatch:
+        """Example i: problem i mod P, its points drawn from ``attempt_rng(seed, i, 0)``."""
+        encoding = self.codec.encoding
+        chosen = [self.problems[i % len(self.problems)] for i in range(n)]
+        examples = [
+            bench.example(
+                q, self.config.max_points, self.config.noise, attempt_rng(seed, i, 0),
+                encoding.round,
+            )
+            for i, q in enumerate(chosen)
+        ]  # fmt: skip
+        return {**self.to_raw(examples), "problem": np.array([q.name for q in chosen], dtype=str)}
 
     def generate_one(self, seed: int, index: int) -> gen.Example:
         for a in range(MAX_ATTEMPTS):
@@ -316,15 +365,21 @@ class SymregTask(NBestTask):
         return self.fit_file(model, path, beam_size, target).text()
 
     def groups(self, raw: RawBatch) -> dict[str, np.ndarray]:
-        return {
+        out = {
             "dim": np.asarray(raw["dim"]).astype(str),
             "ops": np.asarray(raw["n_ops"]).astype(str),
         }
+        if "problem" in raw:
+            out["problem"] = np.asarray(raw["problem"]).astype(str)
+        return out
 
     def to_json(self, raw: RawBatch, i: int) -> dict[str, Any]:
         x, y = self.points(raw, i)
         tree = tuple(str(raw["tree"][i]).split())
+        problem: dict[str, Any] = {"x": x.tolist(), "y": y.tolist()}
+        if "problem" in raw:
+            problem["name"] = str(raw["problem"][i])
         return {
-            "problem": {"x": x.tolist(), "y": y.tolist()},
+            "problem": problem,
             "answer": {"tokens": self.codec.encode(tree), "infix": infix(tree)},
         }
