@@ -120,7 +120,11 @@ def test_model_option_puts_gpsa_in_the_first_layers_after_the_init():
     torch.testing.assert_close(first.v.weight, torch.eye(16))  # locality init survived
     torch.testing.assert_close(first.gates(), torch.sigmoid(torch.ones(4)))
     ids = torch.randint(3, 20, (2, 11))
-    assert model(ids).shape == (2, 11, 20)
+    out = model(ids)
+    assert out.shape == (2, 11, 20)
+    out.square().mean().backward()  # gates, v_pos and the content path all learn
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in (first.gate, first.pos))
+    assert first.qk.weight.grad.abs().sum() > 0
     assert not any(isinstance(m, GPSA) for m in Transformer(_cfg()).modules())
 
 

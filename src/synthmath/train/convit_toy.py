@@ -191,9 +191,15 @@ def _train(
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, logits_fn, x: Tensor, y: Tensor) -> float:
+def accuracy(model: nn.Module, logits_fn, x: Tensor, y: Tensor, batch: int = 128) -> float:
+    """Fraction of ``x`` classified as ``y`` (eval mode; in batches: attention weights of
+    the whole test set at once would not fit in cache)."""
     model.eval()
-    return float((logits_fn(model, x).argmax(dim=1) == y).float().mean())
+    right = sum(
+        int((logits_fn(model, x[i : i + batch]).argmax(dim=1) == y[i : i + batch]).sum())
+        for i in range(0, len(y), batch)
+    )
+    return right / len(y)
 
 
 @dataclass
