@@ -75,7 +75,8 @@ class ModelSettings:
         _doc(
             "Encoder self-attention: softmax, or gpsa (ConViT's gated positional "
             "self-attention, initialised as a convolution; inputs on a 2-D grid only, "
-            "n_heads a square: one head per offset of a sqrt(n_heads)-wide kernel)."
+            "n_heads a square: one head per offset of a sqrt(n_heads)-wide kernel; its layers "
+            "use their own 2-D relative positions, not the relative variants of positions)."
         ),
     ] = "softmax"
     gpsa_layers: Annotated[
