@@ -76,3 +76,17 @@ def test_dfa_figure_has_both_rules_and_every_layer():
     assert [line.get_label() for line in left.get_lines()] == ["dfa", "bp"]
     assert [line.get_label() for line in mid.get_lines()] == ["layer1", "layer2", "all"]
     assert [line.get_label() for line in right.get_lines()] == ["layer2", "layer3"]
+
+
+def test_theory_settings_are_the_writers_keywords():
+    """The workflow's theory job calls write_theory_figures(out, **plan.theory)."""
+    import inspect
+
+    from synthmath.report.convit import write_convit
+    from synthmath.report.theory import write_theory_figures
+    from synthmath.runs.config import validate_config
+
+    tiny = {"studies": {"lin": {"task": "linalg", "params": {"op": "transpose", "dim": 3}}}}
+    theory = validate_config({**tiny, "theory": {}}).theory
+    assert set(theory) == set(inspect.signature(write_theory_figures).parameters) - {"out_dir"}
+    assert set(theory["convit"]) == set(inspect.signature(write_convit).parameters) - {"out_dir"}
