@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from synthmath.report.study import write_summary
 from synthmath.report.theory import dfa_figure, main, phase_space_figure, pspin_figure
 from synthmath.theory.pspin import beta_sweep, make_pspin
 from synthmath.theory.random_features import activation
@@ -44,17 +45,28 @@ def test_pspin_figure_has_one_curve_per_beta():
 
 def test_theory_figures_command_writes_every_figure(tmp_path, capsys):
     args = ["--d", "10", "--pspin-n", "8", "--steps", "20", "--grid", "4", "--dfa-epochs", "2"]
-    assert main([str(tmp_path), *args]) == 0
+    args += ["--convit-seeds", "1", "--convit-steps", "1", "--convit-fractions", "0.1"]
+    assert main([str(tmp_path), *args, "--tcnn-steps", "1", "1"]) == 0
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == [
+        "convit.md",
+        "convit_digits.png",
         "dfa_memorisation.png",
         "pspin_energy.png",
         "pspin_spike.png",
         "rf_phase_space_relu.png",
         "rf_phase_space_tanh.png",
+        "tcnn_digits.png",
     ]
-    assert capsys.readouterr().out.count(".png") == 5
-    assert all(p.read_bytes().startswith(b"\x89PNG") for p in tmp_path.iterdir())
+    assert capsys.readouterr().out.count(".png") == 7
+    pngs = [p for p in tmp_path.iterdir() if p.suffix == ".png"]
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in pngs)
+    report = (tmp_path / "convit.md").read_text()
+    assert report.startswith("# ConViT / T-CNN") and "out of scope for a CPU workflow" in report
+    assert f"]({tmp_path.name}/convit_digits.png)" in report
+    write_summary({}, [], tmp_path / "README.md", cas_paths=[tmp_path / "convit.md"])
+    summary = (tmp_path / "README.md").read_text()
+    assert "## ConViT / T-CNN on 8 x 8 digits (theory)" in summary and "| ViT" in summary
 
 
 def test_dfa_figure_has_both_rules_and_every_layer():
@@ -64,3 +76,17 @@ def test_dfa_figure_has_both_rules_and_every_layer():
     assert [line.get_label() for line in left.get_lines()] == ["dfa", "bp"]
     assert [line.get_label() for line in mid.get_lines()] == ["layer1", "layer2", "all"]
     assert [line.get_label() for line in right.get_lines()] == ["layer2", "layer3"]
+
+
+def test_theory_settings_are_the_writers_keywords():
+    """The workflow's theory job calls write_theory_figures(out, **plan.theory)."""
+    import inspect
+
+    from synthmath.report.convit import write_convit
+    from synthmath.report.theory import write_theory_figures
+    from synthmath.runs.config import validate_config
+
+    tiny = {"studies": {"lin": {"task": "linalg", "params": {"op": "transpose", "dim": 3}}}}
+    theory = validate_config({**tiny, "theory": {}}).theory
+    assert set(theory) == set(inspect.signature(write_theory_figures).parameters) - {"out_dir"}
+    assert set(theory["convit"]) == set(inspect.signature(write_convit).parameters) - {"out_dir"}

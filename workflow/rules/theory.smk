@@ -1,4 +1,5 @@
-# The theory toys' figures (config `theory:`): random-features phase space, p-spin schedules.
+# The theory toys' figures (config `theory:`): random-features phase space, p-spin schedules,
+# DFA toy, ConViT / T-CNN on digits (with convit.md, which results/README.md includes).
 rule theory:
     output:
         [str(RESULTS / "theory" / name) for name in THEORY_FIGURES],

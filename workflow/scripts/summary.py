@@ -6,5 +6,5 @@ with job_log(snakemake):
         snakemake.params.studies,
         snakemake.input.tables,
         snakemake.output[0],
-        cas_paths=snakemake.input.cas,
+        cas_paths=[*snakemake.input.cas, *snakemake.input.theory],
     )

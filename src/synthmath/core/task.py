@@ -162,6 +162,13 @@ class Task(ABC):
         sample instead (too slow for SymPy-bound generators)."""
         return None
 
+    def input_grid(self) -> tuple[int, int, int] | None:
+        """``(rows, cols, first)`` when the encoded input's tokens ``first .. first + rows*cols
+        - 1`` (as :meth:`encode_src` writes them, before any BOS) are the cells of a rows x
+        cols grid in row-major order in every example (one token per cell), for attention
+        that knows 2-D offsets (``model.attention: gpsa``); None (the default): no grid."""
+        return None
+
     def tokens_per_point(self) -> int:
         """Tokens of one encoded point (points inputs only): the point embedder's width."""
         raise NotSupported(f"task {self.name!r} reads token sequences, not points")

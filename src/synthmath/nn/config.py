@@ -7,6 +7,7 @@ adds what comes from the task instead: the vocabulary sizes and the digit token 
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -24,6 +25,9 @@ ACTIVATIONS = ("relu", "gelu")
 #: how the encoder reads its input: token ids, or numeric points (one encoder position per
 #: point, see :mod:`synthmath.nn.embedders`) as an ordered sequence or as an unordered set
 INPUT_EMBEDDERS = ("tokens", "points", "point_set")
+#: encoder self-attention: plain softmax, or gated positional self-attention (ConViT) over
+#: inputs on a 2-D grid (see :mod:`synthmath.nn.gpsa`)
+ATTENTIONS = ("softmax", "gpsa")
 
 
 def _doc(text: str, **constraints) -> Field:
@@ -66,6 +70,23 @@ class ModelSettings:
             ge=0,
         ),
     ] = 0
+    attention: Annotated[
+        Literal[ATTENTIONS],
+        _doc(
+            "Encoder self-attention: softmax, or gpsa (ConViT's gated positional "
+            "self-attention, initialised as a convolution; inputs on a 2-D grid only, "
+            "n_heads a square: one head per offset of a sqrt(n_heads)-wide kernel; its layers "
+            "use their own 2-D relative positions, not the relative variants of positions)."
+        ),
+    ] = "softmax"
+    gpsa_layers: Annotated[
+        int | None,
+        _doc("gpsa: the first gpsa_layers encoder layers use it (null: all).", ge=1),
+    ] = None
+    locality_strength: Annotated[
+        float,
+        _doc("gpsa: alpha of the locality init (larger: attention closer to one cell).", gt=0),
+    ] = 1.0
 
     @property
     def ff_size(self) -> int:
@@ -81,6 +102,16 @@ class ModelSettings:
             raise SettingProblem(
                 "n_heads",
                 f"rotary positions need an even head size d_model/n_heads (got {self.n_heads})",
+            )
+        if self.attention == "gpsa" and math.isqrt(self.n_heads) ** 2 != self.n_heads:
+            raise SettingProblem(
+                "n_heads",
+                f"gpsa's locality init needs a square number of heads (got {self.n_heads})",
+            )
+        if self.gpsa_layers is not None and self.gpsa_layers > self.n_enc_layers:
+            raise SettingProblem(
+                "gpsa_layers",
+                f"must be <= n_enc_layers={self.n_enc_layers} (got {self.gpsa_layers})",
             )
         if self.arch == "encoder_decoder" and self.n_dec_layers < 1:
             raise SettingProblem(
@@ -108,6 +139,27 @@ class ModelConfig(ModelSettings):
     input_embedder: Literal[INPUT_EMBEDDERS] = "tokens"
     # points: tokens per point (from task.tokens_per_point())
     point_tokens: Annotated[int | None, Field(ge=1)] = None
+    # gpsa: [rows, cols, start]: encoder positions start .. start + rows*cols - 1 are the cells
+    # of a rows x cols grid, row-major (from the task's input_grid(), not the config)
+    src_grid: Annotated[list[int] | None, Field(strict=False, min_length=3, max_length=3)] = None
+
+    @model_validator(mode="after")
+    def _grid(self):
+        if self.attention == "gpsa" and self.src_grid is None:
+            raise SettingProblem(
+                "attention",
+                "gpsa needs inputs on a 2-D grid (the task's input_grid()); this input has none",
+            )
+        if self.src_grid is not None and (
+            min(self.src_grid[:2]) < 1
+            or self.src_grid[2] < 0
+            or self.src_grid[0] * self.src_grid[1] + self.src_grid[2] > self.max_len
+        ):
+            raise SettingProblem(
+                "src_grid",
+                f"expected rows, cols >= 1 and start >= 0 within max_len (got {self.src_grid})",
+            )
+        return self
 
     @model_validator(mode="after")
     def _digit_ids(self):

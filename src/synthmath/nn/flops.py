@@ -15,7 +15,9 @@ example (``tgt[:, :-1]``, BOS included), per example:
   also projects to the target vocabulary, at every source position);
 - relative positions ``rpe_k``/``rpe_kq``: the per-layer products of queries (and, for
   rpe_kq, keys) with the W used rows of the distance table, ``2 L D W`` each, L the layer's
-  sequence length and ``W = 2 min(L - 1, reach) + 1``.
+  sequence length and ``W = 2 min(L - 1, reach) + 1``;
+- GPSA layers (``attention: gpsa``) count as plain self-attention: their positional scores
+  (three numbers per query, key and head) are not matmuls over D.
 
 Not counted (they are not matmuls, or are O(L D) next to O(L D^2)): embedding and position
 lookups, the sqrt(D) and 1/sqrt(hs) scalings, biases, residual additions, LayerNorms,

@@ -20,6 +20,10 @@ reorders the cache rows with :meth:`KVCache.reorder`.
 
 Initialisation: every linear and embedding weight ~ N(0, 0.02), biases zero, LayerNorms
 (1, 0). With sinusoidal positions the token embeddings are multiplied by sqrt(d_model).
+
+``attention: gpsa`` (ConViT): the first ``gpsa_layers`` encoder layers use gated positional
+self-attention over the input's 2-D grid (``src_grid``, from the task), locality-initialised
+after the blanket initialisation (:mod:`synthmath.nn.gpsa`).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from synthmath.core.vocab import PAD
 from synthmath.nn.attention import CrossAttention, KVCache, SelfAttention
 from synthmath.nn.config import ModelConfig
 from synthmath.nn.embedders import PointEmbedder
+from synthmath.nn.gpsa import GPSA
 from synthmath.nn.positions import attention_positions, token_positions
 from synthmath.nn.relative_positions import AttentionPositions
 
@@ -72,10 +77,20 @@ def _attention_positions(cfg: ModelConfig, encoder: bool = False) -> AttentionPo
 
 
 class EncoderBlock(nn.Module):
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, gpsa: bool = False):
         super().__init__()
-        pos = _attention_positions(cfg, encoder=True)
-        self.attn = Sublayer(cfg, SelfAttention(cfg, causal=False, pos=pos))
+        if gpsa:  # ConViT: gated positional self-attention over the input's grid
+            rows, cols, start = cfg.src_grid
+            attn = GPSA(
+                cfg.d_model,
+                cfg.n_heads,
+                (rows, cols),
+                start,
+                locality_strength=cfg.locality_strength,
+            )
+        else:
+            attn = SelfAttention(cfg, causal=False, pos=_attention_positions(cfg, encoder=True))
+        self.attn = Sublayer(cfg, attn)
         self.mlp = Sublayer(cfg, MLP(cfg))
 
     def forward(self, x: Tensor, keep: Tensor) -> Tensor:
@@ -155,7 +170,10 @@ class Transformer(nn.Module):
             if self.points
             else Embedder(cfg, cfg.src_vocab_size, cfg.src_digit_ids)
         )
-        self.encoder = nn.ModuleList(EncoderBlock(cfg) for _ in range(cfg.n_enc_layers))
+        n_gpsa = 0 if cfg.attention != "gpsa" else (cfg.gpsa_layers or cfg.n_enc_layers)
+        self.encoder = nn.ModuleList(
+            EncoderBlock(cfg, gpsa=i < n_gpsa) for i in range(cfg.n_enc_layers)
+        )
         self.enc_norm = final_norm()
         if cfg.arch == "encoder_decoder":
             self.tgt_embed = Embedder(cfg, cfg.tgt_vocab_size, cfg.tgt_digit_ids)
@@ -163,6 +181,9 @@ class Transformer(nn.Module):
             self.dec_norm = final_norm()
         self.head = nn.Linear(cfg.d_model, cfg.tgt_vocab_size)  # target vocabulary only
         self.apply(self._init_weights)
+        for module in self.modules():
+            if isinstance(module, GPSA):
+                module.locality_init()  # after the blanket N(0, 0.02)
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:

@@ -127,8 +127,9 @@ def write_summary(
     out: str | os.PathLike,
     cas_paths: Sequence[str | os.PathLike] = (),
 ) -> None:
-    """results/README.md: each study's table next to what its paper reports, then the CAS
-    baseline reports (``results/cas/<study>.md``) if any."""
+    """results/README.md: each study's table next to what its paper reports, then the
+    reports of ``cas_paths`` (markdown, a title line first: the CAS baseline's
+    ``results/cas/<study>.md``, the theory studies' ``results/theory/convit.md``) if any."""
     lines = [
         "# Results",
         "",

@@ -1,15 +1,18 @@
 """Figures of the theory toys: the random-features phase space (log10 test loss over
-(N/D, P/D) with the lines N = D and N = P), the p-spin Langevin curves and direct feedback
-alignment's align-then-memorise curves."""
+(N/D, P/D) with the lines N = D and N = P), the p-spin Langevin curves, direct feedback
+alignment's align-then-memorise curves and the ConViT / T-CNN digits studies
+(:mod:`synthmath.report.convit`, with their markdown report)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from synthmath.report.convit import CONVIT_OUTPUTS, write_convit
 from synthmath.report.figures import save_figure
 from synthmath.theory.pspin import Trajectory, beta_sweep, first_step_below, make_pspin
 from synthmath.theory.random_features import Activation, activation, phase_space, simulate
@@ -19,14 +22,17 @@ from synthmath.train.dfa_toy import ToyCurves, align_then_memorise
 DELTAS = (0.0, 0.5, 5.0)
 LAMBDAS = (1e-1, 1e-3)
 RATIOS = np.logspace(-1.5, 2.5, 20)
-#: what :func:`write_theory_figures` writes (the workflow's ``theory`` rule lists them)
+#: what :func:`write_theory_figures` writes (the workflow's ``theory`` rule lists them): the
+#: figures, then the ConViT / T-CNN report ``convit.md`` (results/README.md includes it)
 FIGURE_NAMES = (
     "rf_phase_space_tanh.png",
     "rf_phase_space_relu.png",
     "pspin_energy.png",
     "pspin_spike.png",
     "dfa_memorisation.png",
+    *CONVIT_OUTPUTS,
 )
+REPORT_NAME = CONVIT_OUTPUTS[-1]
 
 Overlay = Mapping[tuple[float, float], Sequence[tuple[float, float, float]]]
 
@@ -212,12 +218,14 @@ def write_theory_figures(
     steps: int = 3000,
     grid: int = len(RATIOS),
     dfa_epochs: int = 400,
+    convit: Mapping[str, Any] | None = None,
 ) -> list[Path]:
     """The theory toys' figures: the random-features phase space (tanh, relu; analytic with
     numerical points at input dimension ``d``) and the p-spin schedules at size ``pspin_n``
     over ``steps`` steps; ``grid`` points per phase-space axis (no signal: energy; a planted matrix spike, order 2, in the 3-spin
     noise: overlap, which a random start detects at this size, unlike a tensor spike), and DFA
-    against backprop on the memorisation task over ``dfa_epochs`` epochs."""
+    against backprop on the memorisation task over ``dfa_epochs`` epochs; the ConViT / T-CNN
+    digits studies with the settings ``convit`` (``theory.convit``; None: the defaults)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -246,12 +254,14 @@ def write_theory_figures(
     )
     plot_dfa(path, align_then_memorise(dfa_epochs), title=title)
     written.append(path)
+    written += write_convit(out, **(convit or {}))
     return written
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m synthmath.report.theory OUT_DIR [--d D] [--pspin-n N] [--steps S] [--grid G]
-    [--dfa-epochs E]``."""
+    [--dfa-epochs E] [--convit-seeds K] [--convit-steps S] [--convit-fractions F ..]
+    [--tcnn-steps PRE FINE]``."""
     import argparse
 
     parser = argparse.ArgumentParser(description=write_theory_figures.__doc__)
@@ -263,9 +273,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--grid", type=int, default=len(RATIOS), help="phase space: points per axis"
     )
     parser.add_argument("--dfa-epochs", type=int, default=400, help="DFA toy: epochs")
+    parser.add_argument("--convit-seeds", type=int, default=3, help="ConViT: seeds")
+    parser.add_argument("--convit-steps", type=int, default=500, help="ConViT: steps per run")
+    parser.add_argument(
+        "--convit-fractions",
+        type=float,
+        nargs="+",
+        default=[0.05, 0.1, 0.25, 0.5, 1.0],
+        help="ConViT: fractions of the training pool",
+    )
+    parser.add_argument(
+        "--tcnn-steps",
+        type=int,
+        nargs=2,
+        default=[1500, 600],
+        metavar=("PRETRAIN", "FINETUNE"),
+        help="T-CNN: CNN training and fine-tuning steps",
+    )
     args = parser.parse_args(argv)
+    convit = {
+        "fractions": args.convit_fractions,
+        "seeds": args.convit_seeds,
+        "steps": args.convit_steps,
+        "tcnn_pretrain_steps": args.tcnn_steps[0],
+        "tcnn_finetune_steps": args.tcnn_steps[1],
+    }
     paths = write_theory_figures(
-        args.out_dir, args.d, args.pspin_n, args.steps, args.grid, args.dfa_epochs
+        args.out_dir, args.d, args.pspin_n, args.steps, args.grid, args.dfa_epochs, convit
     )
     for path in paths:
         print(path)

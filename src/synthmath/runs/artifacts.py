@@ -120,6 +120,10 @@ def build_model(run: RunSpec, task: Task):
         extra = {"src_digit_ids": list(src_ids), "tgt_digit_ids": list(tgt_ids)}
     if task.input_kind != "tokens":  # numeric points: one embedded encoder position per point
         extra.update(input_embedder=task.input_kind, point_tokens=task.tokens_per_point())
+    grid = task.input_grid() if run.model.get("attention") == "gpsa" else None
+    if grid is not None:  # 2-D layout of the input; BOS comes first in seq2seq sources
+        bos = task.input_kind == "tokens" and task.model_kind == "encoder_decoder"
+        extra["src_grid"] = [grid[0], grid[1], grid[2] + int(bos)]
     cfg = ModelConfig(
         src_vocab_size=len(task.src_vocab()),
         tgt_vocab_size=len(task.tgt_vocab()),

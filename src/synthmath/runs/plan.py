@@ -34,6 +34,7 @@ from synthmath.runs.settings import (
     DEFAULT_RESULTS,
     SECTIONS,
     CasSettings,
+    ConvitSettings,
     DataSettings,
     EvalSettings,
     TheorySettings,
@@ -276,7 +277,11 @@ def build_plan(config: dict) -> Plan:
     if config.get("cas") is not None:
         plan.cas = _expand_cas(config["cas"], plan)
     if config.get("theory") is not None:
-        plan.theory = _json(TheorySettings, build(TheorySettings, config["theory"], "theory"))
+        given = config["theory"]
+        if isinstance(given, dict) and isinstance(given.get("convit"), dict):
+            convit = build(ConvitSettings, given["convit"], "theory.convit")
+            given = {**given, "convit": convit}
+        plan.theory = _json(TheorySettings, build(TheorySettings, given, "theory"))
     return plan
 
 
@@ -378,6 +383,12 @@ def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySp
             )
         for s, cls in SECTION_CLASSES.items():  # types, ranges and cross-field checks
             secs[s] = _json(cls, build(cls, secs[s], f"{where}.{s}"))
+        if secs["model"]["attention"] == "gpsa" and task_cls(**full).input_grid() is None:
+            raise ConfigError(
+                f"{where}.model.attention: gpsa needs inputs on a 2-D grid; task "
+                f"{study['task']!r} with these parameters has none (Task.input_grid; linalg: "
+                "one fixed square size, FP15 inputs)"
+            )
         # the run id hashes what differs from the defaults: new settings keep old ids
         model_default = {**_defaults("model"), "arch": task_cls.model_kind}
         shaping = [

@@ -281,10 +281,49 @@ class CasSettings:
 
 
 @settings_class
+class ConvitSettings:
+    """ConViT and T-CNN on scikit-learn's 8 x 8 digits (``theory.convit``; spec dynamics.md
+    section 4): a tiny ViT against ConViT (GPSA in its first layers) on fractions of the
+    training pool, and a small CNN's second convolution turned into attention, fine-tuned."""
+
+    fractions: Annotated[
+        list[Annotated[float, Field(gt=0, le=1)]],
+        _doc(
+            "Fractions of the training pool (1,198 images; nested subsets per seed).",
+            min_length=1,
+            json_schema_extra={"uniqueItems": True},
+        ),
+    ] = Field(default_factory=lambda: [0.05, 0.1, 0.25, 0.5, 1.0])
+    seeds: Annotated[int, _doc("Seeds per (model, fraction).", ge=1)] = 3
+    steps: Annotated[
+        int, _doc("Training steps (batches of 32) of each ViT/ConViT run, any fraction.", ge=1)
+    ] = 500
+    gpsa_layers: Annotated[
+        int, _doc("ConViT: GPSA in the first gpsa_layers of the 2 encoder layers.", ge=1, le=2)
+    ] = 1
+    tcnn_fraction: Annotated[
+        float, _doc("T-CNN: fraction of the pool the CNN and the hybrids train on.", gt=0, le=1)
+    ] = 0.25
+    tcnn_pretrain_steps: Annotated[int, _doc("T-CNN: CNN training steps.", ge=1)] = 1500
+    tcnn_finetune_steps: Annotated[
+        int, _doc("T-CNN: fine-tuning steps of the CNN and of each hybrid.", ge=1)
+    ] = 600
+    tcnn_gates: Annotated[
+        list[float],
+        _doc(
+            "T-CNN: gate logits lambda of the hybrids, one hybrid each (20: sigmoid = 1 in "
+            "float32, the exact conversion; smaller ones let content attention in).",
+            min_length=1,
+            json_schema_extra={"uniqueItems": True},
+        ),
+    ] = Field(default_factory=lambda: [20.0, 3.0])
+
+
+@settings_class
 class TheorySettings:
     """The theory toys' figures (``theory:``, spec dynamics.md): the random-features phase
-    space, the p-spin learning-rate schedules and the DFA align-then-memorise curves, written to ``<results>/theory/`` (no
-    training)."""
+    space, the p-spin learning-rate schedules, the DFA align-then-memorise curves and the
+    ConViT / T-CNN digits studies, written to ``<results>/theory/`` (no workflow runs)."""
 
     d: Annotated[int, _doc("Random features: input dimension of the simulated points.", ge=2)] = 100
     grid: Annotated[int, _doc("Random features: analytic points per axis.", ge=2)] = 20
@@ -293,6 +332,7 @@ class TheorySettings:
     dfa_epochs: Annotated[
         int, _doc("DFA toy (align, then memorise): epochs of each rule.", ge=1)
     ] = 400
+    convit: ConvitSettings = Field(default_factory=ConvitSettings)
 
 
 @settings_class

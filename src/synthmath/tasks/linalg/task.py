@@ -202,6 +202,19 @@ class LinalgTask(Task):
     def _tgt_vocab(self) -> Vocab:
         return make_vocab(max(self.max_dim, self.params["dim_tokens"]), self.output_encoding)
 
+    def input_grid(self) -> tuple[int, int, int] | None:
+        """The first operand's entries after its two dimension tokens, when every example is
+        one fixed square matrix size (no dim range, not rectangular) written one token per
+        entry (FP15 inputs); None otherwise (a second operand stays off the grid)."""
+        p = self.params
+        if (
+            p["dim_min"] is not None
+            or p["rectangular"]
+            or self.input_encoding.tokens_per_number != 1
+        ):
+            return None
+        return (p["dim"], p["dim"], 2)
+
     def src_vocab(self) -> Vocab:
         return self._src_vocab
 
