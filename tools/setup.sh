@@ -14,7 +14,9 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   .venv/bin/python -m pip install --quiet "$TORCH_SPEC"
 fi
 # SYNTHMATH_SLURM=1 adds the SLURM executor plugin (extra [slurm]: profiles/slurm, test_slurm.py)
+# SYNTHMATH_BASELINES=1 adds the regression baselines (extra [baselines]: pysindy, pyoperon)
 EXTRAS=dev
-if [ "${SYNTHMATH_SLURM:-0}" = 1 ]; then EXTRAS=dev,slurm; fi
+if [ "${SYNTHMATH_SLURM:-0}" = 1 ]; then EXTRAS=$EXTRAS,slurm; fi
+if [ "${SYNTHMATH_BASELINES:-0}" = 1 ]; then EXTRAS=$EXTRAS,baselines; fi
 .venv/bin/python -m pip install --quiet -e ".[$EXTRAS]"
 .venv/bin/python -c "import synthmath, torch, snakemake, mlflow; print('synthmath ready: torch', torch.__version__, '| mlflow', mlflow.__version__)"
