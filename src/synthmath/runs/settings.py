@@ -133,14 +133,28 @@ class ReportSettings:
     """The study's table and figure (``report:``). rows/cols are grid keys, ``variant``,
     ``test_set`` or a breakdown of the task (``size``; metabolic also ``network``, ``family``).
     kind threshold: per row, the smallest numeric cols value whose metric on ``test_set``
-    reaches ``threshold``."""
+    reaches ``threshold``. kind curves: the table as for a heatmap, the figure the runs' main
+    validation metric against the training step (one line per rows value, one panel per cols
+    value)."""
 
     kind: Annotated[
-        Literal["bars", "heatmap", "lines", "threshold"], _doc("bars, heatmap, lines (x = cols).")
+        Literal["bars", "heatmap", "lines", "threshold", "curves"],
+        _doc("bars, heatmap, lines (x = cols), threshold, curves (validation metric vs step)."),
     ] = "bars"
     rows: Annotated[str | None, _doc("Table rows; null: the first grid key.")] = None
     cols: Annotated[str, _doc("Table columns.")] = "test_set"
-    metric: Annotated[str | None, _doc("null: the task's main metric (e.g. acc_tol5, acc).")] = None
+    metric: Annotated[
+        str | None,
+        _doc(
+            "null: the task's main metric (e.g. acc_tol5, acc); also a training milestone: "
+            "steps_to_acc90, steps_to_acc99 (first step whose main validation metric reaches "
+            "the level; 'not reached' otherwise), final_loss (last epoch's training loss)."
+        ),
+    ] = None
+    more_metrics: Annotated[
+        list[str],
+        _doc("Further metrics, one more table each in table.md (same rows, cols, seeds)."),
+    ] = Field(default_factory=list)
     seeds: Annotated[
         str | None, _doc("Grid key aggregated in every cell (median, [min, max] range).")
     ] = None
