@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from synthmath.report.theory import dfa_figure, main, phase_space_figure, pspin_figure
+from synthmath.report.theory import (
+    degeneracy_figure,
+    dfa_figure,
+    main,
+    phase_space_figure,
+    pspin_figure,
+)
 from synthmath.theory.pspin import beta_sweep, make_pspin
 from synthmath.theory.random_features import activation
-from synthmath.train.dfa_toy import align_then_memorise
+from synthmath.train.dfa_toy import Restart, align_then_memorise
 
 
 def test_phase_space_figure_has_one_panel_per_setting_and_both_lines(tmp_path):
@@ -44,16 +50,18 @@ def test_pspin_figure_has_one_curve_per_beta():
 
 def test_theory_figures_command_writes_every_figure(tmp_path, capsys):
     args = ["--d", "10", "--pspin-n", "8", "--steps", "20", "--grid", "4", "--dfa-epochs", "2"]
+    args += ["--dfa-restarts", "2"]
     assert main([str(tmp_path), *args]) == 0
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == [
+        "dfa_degeneracy.png",
         "dfa_memorisation.png",
         "pspin_energy.png",
         "pspin_spike.png",
         "rf_phase_space_relu.png",
         "rf_phase_space_tanh.png",
     ]
-    assert capsys.readouterr().out.count(".png") == 5
+    assert capsys.readouterr().out.count(".png") == 6
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in tmp_path.iterdir())
 
 
@@ -64,3 +72,14 @@ def test_dfa_figure_has_both_rules_and_every_layer():
     assert [line.get_label() for line in left.get_lines()] == ["dfa", "bp"]
     assert [line.get_label() for line in mid.get_lines()] == ["layer1", "layer2", "all"]
     assert [line.get_label() for line in right.get_lines()] == ["layer2", "layer3"]
+
+
+def test_degeneracy_figure_has_one_point_per_restart_and_rule():
+    restarts = [Restart("dfa", s, 1e-3 * s, 0.6, 0.5 + 0.01 * s) for s in (1, 2, 3)]
+    restarts += [Restart("bp", s, 2e-3 * s, 0.01, -0.05 * s) for s in (1, 2, 3)]
+    weight, grad = degeneracy_figure(restarts, title="t").axes
+    labels = [c.get_label() for c in weight.collections]
+    assert labels == ["dfa (3 restarts)", "bp (3 restarts)"]
+    np.testing.assert_allclose(weight.collections[1].get_offsets()[:, 1], [-0.05, -0.1, -0.15])
+    np.testing.assert_allclose(grad.collections[0].get_offsets()[:, 1], [0.6] * 3)
+    assert weight.get_xscale() == "log"

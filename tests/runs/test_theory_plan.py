@@ -12,7 +12,14 @@ TINY = {"studies": {"lin": {"task": "linalg", "params": {"op": "transpose", "dim
 def test_theory_settings_are_filled_in():
     assert validate_config(TINY).theory is None
     plan = validate_config({**TINY, "theory": {"pspin_n": 40}})
-    assert plan.theory == {"d": 100, "grid": 20, "pspin_n": 40, "steps": 3000, "dfa_epochs": 400}
+    assert plan.theory == {
+        "d": 100,
+        "grid": 20,
+        "pspin_n": 40,
+        "steps": 3000,
+        "dfa_epochs": 400,
+        "dfa_restarts": 8,
+    }
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-# The theory toys' figures (config `theory:`): random-features phase space, p-spin schedules.
+# The theory toys' figures (config `theory:`): random-features phase space, p-spin schedules,
+# the DFA toys (align then memorise, degeneracy breaking).
 rule theory:
     output:
         [str(RESULTS / "theory" / name) for name in THEORY_FIGURES],

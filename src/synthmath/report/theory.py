@@ -1,6 +1,6 @@
 """Figures of the theory toys: the random-features phase space (log10 test loss over
 (N/D, P/D) with the lines N = D and N = P), the p-spin Langevin curves and direct feedback
-alignment's align-then-memorise curves."""
+alignment's align-then-memorise curves and its degeneracy breaking (random restarts)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 from synthmath.report.figures import save_figure
 from synthmath.theory.pspin import Trajectory, beta_sweep, first_step_below, make_pspin
 from synthmath.theory.random_features import Activation, activation, phase_space, simulate
-from synthmath.train.dfa_toy import ToyCurves, align_then_memorise
+from synthmath.train.dfa_toy import Restart, ToyCurves, align_then_memorise, degeneracy_breaking
 
 # The paper's Fig. 3 (d'Ascoli, Sagun, Biroli 2020): delta = 0, 0.5, 5 titled SNR inf, 2, 0.2
 DELTAS = (0.0, 0.5, 5.0)
@@ -26,7 +26,10 @@ FIGURE_NAMES = (
     "pspin_energy.png",
     "pspin_spike.png",
     "dfa_memorisation.png",
+    "dfa_degeneracy.png",
 )
+
+DEGENERACY_N = 256  # teacher-student points of the degeneracy-breaking study
 
 Overlay = Mapping[tuple[float, float], Sequence[tuple[float, float, float]]]
 
@@ -187,6 +190,41 @@ def plot_dfa(path: str | os.PathLike, curves: Mapping[str, ToyCurves], **kwargs)
     plt.close(fig)
 
 
+def degeneracy_figure(restarts: Sequence[Restart], title: str = ""):
+    """Final alignment against final training loss (log x), one point per restart, DFA and
+    backprop in two colours: left the weight alignment cos(W_2, B), right the gradient
+    alignment. The caller closes it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True, layout="constrained")
+    for ax, key, label in (
+        (axes[0], "weight_alignment", "final weight alignment cos(W_2, B)"),
+        (axes[1], "grad_alignment", "final gradient alignment (cos DFA signal, BP gradient)"),
+    ):
+        for rule, marker in (("dfa", "o"), ("bp", "s")):
+            runs = [r for r in restarts if r.rule == rule]
+            ax.scatter(
+                [r.loss for r in runs],
+                [getattr(r, key) for r in runs],
+                marker=marker,
+                label=f"{rule} ({len(runs)} restarts)",
+            )
+        ax.axhline(0.0, color="grey", lw=1, ls=":")
+        ax.set_xscale("log")
+        ax.set_xlabel("final training loss (mean 0.5 |y_hat - y|^2)")
+        ax.set_title(label, fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("alignment (cosine)")
+    axes[0].set_ylim(-1.05, 1.05)
+    axes[0].legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 def numerical_overlay(
     act: Activation, d: int, seed: int = 0, ratios: Sequence[float] = (0.1, 0.3, 1.0, 3.0, 10.0)
 ) -> dict[tuple[float, float], list[tuple[float, float, float]]]:
@@ -212,12 +250,15 @@ def write_theory_figures(
     steps: int = 3000,
     grid: int = len(RATIOS),
     dfa_epochs: int = 400,
+    dfa_restarts: int = 8,
 ) -> list[Path]:
     """The theory toys' figures: the random-features phase space (tanh, relu; analytic with
     numerical points at input dimension ``d``) and the p-spin schedules at size ``pspin_n``
     over ``steps`` steps; ``grid`` points per phase-space axis (no signal: energy; a planted matrix spike, order 2, in the 3-spin
-    noise: overlap, which a random start detects at this size, unlike a tensor spike), and DFA
-    against backprop on the memorisation task over ``dfa_epochs`` epochs."""
+    noise: overlap, which a random start detects at this size, unlike a tensor spike), DFA
+    against backprop on the memorisation task over ``dfa_epochs`` epochs, and degeneracy
+    breaking: ``dfa_restarts`` restarts of each rule on a random teacher, ``dfa_epochs``
+    epochs each."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -246,12 +287,27 @@ def write_theory_figures(
     )
     plot_dfa(path, align_then_memorise(dfa_epochs), title=title)
     written.append(path)
+    path = out / "dfa_degeneracy.png"
+    restarts = degeneracy_breaking(dfa_restarts, dfa_epochs, n=DEGENERACY_N)
+    title = (
+        f"Degeneracy breaking: 10-32-2 tanh student, random 10-4-2 teacher, {DEGENERACY_N} "
+        f"points, SGD lr 5e-3, batch 32, {dfa_epochs} epochs; one B for every restart"
+    )
+    _save(degeneracy_figure(restarts, title=title), path)
+    written.append(path)
     return written
+
+
+def _save(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    save_figure(fig, path)
+    plt.close(fig)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m synthmath.report.theory OUT_DIR [--d D] [--pspin-n N] [--steps S] [--grid G]
-    [--dfa-epochs E]``."""
+    [--dfa-epochs E] [--dfa-restarts R]``."""
     import argparse
 
     parser = argparse.ArgumentParser(description=write_theory_figures.__doc__)
@@ -262,10 +318,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--grid", type=int, default=len(RATIOS), help="phase space: points per axis"
     )
-    parser.add_argument("--dfa-epochs", type=int, default=400, help="DFA toy: epochs")
+    parser.add_argument("--dfa-epochs", type=int, default=400, help="DFA toys: epochs")
+    parser.add_argument(
+        "--dfa-restarts", type=int, default=8, help="DFA degeneracy breaking: restarts per rule"
+    )
     args = parser.parse_args(argv)
     paths = write_theory_figures(
-        args.out_dir, args.d, args.pspin_n, args.steps, args.grid, args.dfa_epochs
+        args.out_dir,
+        args.d,
+        args.pspin_n,
+        args.steps,
+        args.grid,
+        args.dfa_epochs,
+        args.dfa_restarts,
     )
     for path in paths:
         print(path)

@@ -297,16 +297,19 @@ class CasSettings:
 @settings_class
 class TheorySettings:
     """The theory toys' figures (``theory:``, spec dynamics.md): the random-features phase
-    space, the p-spin learning-rate schedules and the DFA align-then-memorise curves, written to ``<results>/theory/`` (no
-    training)."""
+    space, the p-spin learning-rate schedules and the DFA align-then-memorise curves and
+    degeneracy breaking, written to ``<results>/theory/`` (no training)."""
 
     d: Annotated[int, _doc("Random features: input dimension of the simulated points.", ge=2)] = 100
     grid: Annotated[int, _doc("Random features: analytic points per axis.", ge=2)] = 20
     pspin_n: Annotated[int, _doc("p-spin: number of spins (N^3 couplings).", ge=2, le=400)] = 150
     steps: Annotated[int, _doc("p-spin: Langevin steps per schedule.", ge=1)] = 3000
     dfa_epochs: Annotated[
-        int, _doc("DFA toy (align, then memorise): epochs of each rule.", ge=1)
+        int, _doc("DFA toys (align, then memorise; degeneracy breaking): epochs of each run.", ge=1)
     ] = 400
+    dfa_restarts: Annotated[
+        int, _doc("DFA degeneracy breaking: random restarts of each rule.", ge=1)
+    ] = 8
 
 
 @settings_class
