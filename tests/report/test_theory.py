@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from synthmath.report.study import write_summary
 from synthmath.report.theory import (
+    CAPTIONS,
+    FIGURE_NAMES,
     degeneracy_figure,
     dfa_figure,
     main,
@@ -83,3 +86,16 @@ def test_degeneracy_figure_has_one_point_per_restart_and_rule():
     np.testing.assert_allclose(weight.collections[1].get_offsets()[:, 1], [-0.05, -0.1, -0.15])
     np.testing.assert_allclose(grad.collections[0].get_offsets()[:, 1], [0.6] * 3)
     assert weight.get_xscale() == "log"
+
+
+def test_results_readme_links_every_theory_figure_with_its_captions(tmp_path):
+    assert set(CAPTIONS) == set(FIGURE_NAMES)  # a new figure needs its caption
+    readme = tmp_path / "README.md"
+    write_summary({}, [], readme, theory_paths=[tmp_path / "theory" / n for n in FIGURE_NAMES])
+    text = readme.read_text()
+    for name in FIGURE_NAMES:
+        assert f"](theory/{name})" in text
+        shows, predicts = CAPTIONS[name]
+        assert f"**Shows:** {shows}" in text and f"**Paper:** {predicts}" in text
+    write_summary({}, [], readme)
+    assert "theory/" not in readme.read_text()  # no theory section: none

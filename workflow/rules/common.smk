@@ -167,6 +167,11 @@ def get_summary_inputs(wildcards):
     return {
         "tables": [str(s.dir / "table.md") for s in PLAN.studies.values()],
         "cas": [str(PLAN.cas.md_path)] if PLAN.cas else [],
+        "theory": (
+            [str(RESULTS / "theory" / name) for name in THEORY_FIGURES]
+            if PLAN.theory is not None
+            else []
+        ),
     }
 
 

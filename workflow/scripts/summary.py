@@ -7,4 +7,5 @@ with job_log(snakemake):
         snakemake.input.tables,
         snakemake.output[0],
         cas_paths=snakemake.input.cas,
+        theory_paths=snakemake.input.theory,
     )

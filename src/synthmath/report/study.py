@@ -150,9 +150,11 @@ def write_summary(
     table_paths: Sequence[str | os.PathLike],
     out: str | os.PathLike,
     cas_paths: Sequence[str | os.PathLike] = (),
+    theory_paths: Sequence[str | os.PathLike] = (),
 ) -> None:
     """results/README.md: each study's table next to what its paper reports, then the CAS
-    baseline reports (``results/cas/<study>.md``) if any."""
+    baseline reports (``results/cas/<study>.md``) if any, then the theory toys' figures
+    (``results/theory/``), each with what it shows and what its paper predicts."""
     lines = [
         "# Results",
         "",
@@ -172,7 +174,30 @@ def write_summary(
     for path in cas_paths:
         title, _, body = Path(path).read_text().partition("\n")
         lines += [f"## {title.lstrip('# ')}", "", body.replace(TABLE_MARK + "\n", "").strip(), ""]
+    if theory_paths:
+        lines += _theory_section(theory_paths)
     write_text(out, "\n".join(lines))
+
+
+def _theory_section(paths: Sequence[str | os.PathLike]) -> list[str]:
+    """Links to the theory figures (relative to results/), with their captions."""
+    from synthmath.report.theory import CAPTIONS
+
+    lines = [
+        "## Theory toys (theory/)",
+        "",
+        "Figures of the toy models of spec dynamics.md, computed without training "
+        "(`theory:` config section).",
+        "",
+    ]
+    for path in map(Path, paths):
+        shows, predicts = CAPTIONS.get(path.name, ("", ""))
+        lines += [f"### {path.stem}", "", f"![{path.stem}](theory/{path.name})", ""]
+        if shows:
+            lines += [f"**Shows:** {shows}", ""]
+        if predicts:
+            lines += [f"**Paper:** {predicts}", ""]
+    return lines
 
 
 def _write_csv(frame, path: str | os.PathLike) -> None:

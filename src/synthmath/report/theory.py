@@ -29,6 +29,53 @@ FIGURE_NAMES = (
     "dfa_degeneracy.png",
 )
 
+#: per figure: (what it shows, what the paper predicts), for results/README.md
+CAPTIONS = {
+    "rf_phase_space_tanh.png": (
+        "Random-features ridge regression, tanh features: analytic log10 test loss over "
+        "(N/D, P/D) for lambda 0.1, 0.001 and SNR inf, 2, 0.2, with the lines N = D and N = P; "
+        "circles: simulated normal-equations solutions at D = 100 on the same colour scale.",
+        "d'Ascoli, Sagun, Biroli 2020 (Triple descent): a nonlinear peak at N = P that survives "
+        "without noise and is suppressed by regularisation, and a linear peak at N = D from "
+        "overfitting label noise, salient only at high noise (SNR 0.2); the circles should "
+        "match the colours around them.",
+    ),
+    "rf_phase_space_relu.png": (
+        "The same phase space with relu features.",
+        "The same two peaks; the activation's linear and nonlinear parts (mu1, mu*) set their "
+        "relative sizes.",
+    ),
+    "pspin_energy.png": (
+        "Spherical 3-spin Langevin dynamics without signal, eta = eta0 t^-beta: energy per "
+        "spin against the step (log x) per beta, and the first step reaching energy -1 "
+        "against beta.",
+        "d'Ascoli, Refinetti, Biroli 2022: in a rough landscape without signal, speeding up "
+        "without getting stuck in saddles needs beta < 1 (beta = 1, generally optimal in "
+        "convex problems, decays too fast here).",
+    ),
+    "pspin_spike.png": (
+        "The same with a planted spike: |overlap with the spike| against the step per beta, "
+        "and the first step reaching overlap 0.9 against beta.",
+        "With a signal: an exploration phase, then convergence once the signal is detected; "
+        "keep a large rate while exploring, then decay with beta = 1.",
+    ),
+    "dfa_memorisation.png": (
+        "Direct feedback alignment against backprop on the memorisation task (9-64-64-2 tanh "
+        "net, 1000 random targets): training loss, and the DFA run's gradient and weight "
+        "alignment per layer, against the epoch (log x).",
+        "Refinetti, d'Ascoli, Ohana, Goldt 2021: align, then memorise: the alignment rises "
+        "while the loss is still on its plateau, then the loss falls.",
+    ),
+    "dfa_degeneracy.png": (
+        "Degeneracy breaking: final weight alignment cos(W_2, B) and gradient alignment "
+        "against the final training loss, one point per random restart of a 10-32-2 student "
+        "on a random teacher, DFA and backprop (one feedback matrix B for all).",
+        "Refinetti et al. 2021: among the many low-loss solutions DFA converges to ones "
+        "maximising the alignment (high, small spread over restarts); backprop's solutions "
+        "are uncorrelated with B (alignment about 0).",
+    ),
+}
+
 DEGENERACY_N = 256  # teacher-student points of the degeneracy-breaking study
 
 Overlay = Mapping[tuple[float, float], Sequence[tuple[float, float, float]]]
