@@ -96,6 +96,8 @@ def test_heatmap_of_a_number_metric_is_not_in_percent():
     ax = figure(table, "heatmap", "steps_to_acc90", "t", percent=False).axes[0]
     assert [t.get_text() for t in ax.texts] == ["1000", "n.r.", "30000"]
     assert ax.get_images()[0].get_clim() == (1000.0, 30000.0)
+    ax = figure(table, "bars", "steps_to_acc90", "t", percent=False).axes[0]
+    assert "n.r." in [t.get_text() for t in ax.texts] and ax.get_ylim()[1] > 30000
 
 
 def test_config_accepts_milestones_and_checks_curves():

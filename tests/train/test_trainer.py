@@ -412,6 +412,20 @@ def test_without_evaluate(tmp_path):
     assert all(torch.equal(best["model"][k], v) for k, v in model.state_dict().items())
 
 
+def test_history_steps_of_an_older_checkpoint_are_filled_in(tmp_path):
+    cfg = small_cfg(max_epochs=2)
+    trainer(tmp_path, replace(cfg, max_epochs=1), evaluate=lambda m: {"valid_acc": 0.5}).fit()
+    state = load_checkpoint(tmp_path / CHECKPOINT_NAME)
+    for h in state["history"]:
+        del h["step"]  # written before history entries had their step
+    state.update(done=False, summary=None)
+    save_atomic(state, tmp_path / CHECKPOINT_NAME)
+    summary = trainer(tmp_path, cfg, evaluate=lambda m: {"valid_acc": 0.995}).fit()
+    spe = cfg.steps_per_epoch
+    assert [h["step"] for h in summary["history"]] == [spe, 2 * spe]
+    assert (summary["steps_to_acc90"], summary["steps_to_acc99"]) == (2 * spe, 2 * spe)
+
+
 def test_stray_temp_file_is_ignored_and_removed(tmp_path):
     cfg = small_cfg(max_epochs=2)
     trainer(tmp_path, replace(cfg, max_epochs=1)).fit()  # a run that finished epoch 0 ...

@@ -172,6 +172,8 @@ def figure(
                 xs, np.nan_to_num(values[:, j]), bar_width, yerr=err, label=str(table.columns[j])
             )
             ax.bar_label(bars, fmt="%.0f" if percent else "%.3g", fontsize="small")
+            for x in xs[np.isposinf(raw[:, j])]:  # a milestone never reached: no bar
+                ax.text(x, 0, "n.r.", ha="center", va="bottom", fontsize="small", color="grey")
         ax.set_xticks(range(n_rows), [str(r) for r in table.index], rotation=20, ha="right")
         ax.set_xlabel(names.rows)
         ax.set_ylabel(names.metric)
