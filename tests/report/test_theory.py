@@ -5,10 +5,19 @@ from __future__ import annotations
 import numpy as np
 
 from synthmath.report.study import write_summary
-from synthmath.report.theory import dfa_figure, main, phase_space_figure, pspin_figure
+from synthmath.report.theory import (
+    CAPTIONS,
+    FIGURE_NAMES,
+    FIGURE_PNGS,
+    degeneracy_figure,
+    dfa_figure,
+    main,
+    phase_space_figure,
+    pspin_figure,
+)
 from synthmath.theory.pspin import beta_sweep, make_pspin
 from synthmath.theory.random_features import activation
-from synthmath.train.dfa_toy import align_then_memorise
+from synthmath.train.dfa_toy import Restart, align_then_memorise
 
 
 def test_phase_space_figure_has_one_panel_per_setting_and_both_lines(tmp_path):
@@ -45,12 +54,14 @@ def test_pspin_figure_has_one_curve_per_beta():
 
 def test_theory_figures_command_writes_every_figure(tmp_path, capsys):
     args = ["--d", "10", "--pspin-n", "8", "--steps", "20", "--grid", "4", "--dfa-epochs", "2"]
+    args += ["--dfa-restarts", "2"]
     args += ["--convit-seeds", "1", "--convit-steps", "1", "--convit-fractions", "0.1"]
     assert main([str(tmp_path), *args, "--tcnn-steps", "1", "1"]) == 0
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == [
         "convit.md",
         "convit_digits.png",
+        "dfa_degeneracy.png",
         "dfa_memorisation.png",
         "pspin_energy.png",
         "pspin_spike.png",
@@ -58,7 +69,7 @@ def test_theory_figures_command_writes_every_figure(tmp_path, capsys):
         "rf_phase_space_tanh.png",
         "tcnn_digits.png",
     ]
-    assert capsys.readouterr().out.count(".png") == 7
+    assert capsys.readouterr().out.count(".png") == 8
     pngs = [p for p in tmp_path.iterdir() if p.suffix == ".png"]
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in pngs)
     report = (tmp_path / "convit.md").read_text()
@@ -90,3 +101,28 @@ def test_theory_settings_are_the_writers_keywords():
     theory = validate_config({**tiny, "theory": {}}).theory
     assert set(theory) == set(inspect.signature(write_theory_figures).parameters) - {"out_dir"}
     assert set(theory["convit"]) == set(inspect.signature(write_convit).parameters) - {"out_dir"}
+
+
+def test_degeneracy_figure_has_one_point_per_restart_and_rule():
+    restarts = [Restart("dfa", s, 1e-3 * s, 0.6, 0.5 + 0.01 * s) for s in (1, 2, 3)]
+    restarts += [Restart("bp", s, 2e-3 * s, 0.01, -0.05 * s) for s in (1, 2, 3)]
+    weight, grad = degeneracy_figure(restarts, title="t").axes
+    labels = [c.get_label() for c in weight.collections]
+    assert labels == ["dfa (3 restarts)", "bp (3 restarts)"]
+    np.testing.assert_allclose(weight.collections[1].get_offsets()[:, 1], [-0.05, -0.1, -0.15])
+    np.testing.assert_allclose(grad.collections[0].get_offsets()[:, 1], [0.6] * 3)
+    assert weight.get_xscale() == "log"
+
+
+def test_results_readme_links_every_theory_figure_with_its_captions(tmp_path):
+    assert set(CAPTIONS) == set(FIGURE_PNGS)  # a new figure needs its caption
+    assert set(FIGURE_NAMES) - set(FIGURE_PNGS) == {"convit.md"}
+    readme = tmp_path / "README.md"
+    write_summary({}, [], readme, theory_paths=[tmp_path / "theory" / n for n in FIGURE_PNGS])
+    text = readme.read_text()
+    for name in FIGURE_PNGS:
+        assert f"](theory/{name})" in text
+        shows, predicts = CAPTIONS[name]
+        assert f"**Shows:** {shows}" in text and f"**Paper:** {predicts}" in text
+    write_summary({}, [], readme)
+    assert "theory/" not in readme.read_text()  # no theory section: none

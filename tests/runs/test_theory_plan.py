@@ -13,7 +13,14 @@ def test_theory_settings_are_filled_in():
     assert validate_config(TINY).theory is None
     plan = validate_config({**TINY, "theory": {"pspin_n": 40}})
     convit = plan.theory.pop("convit")
-    assert plan.theory == {"d": 100, "grid": 20, "pspin_n": 40, "steps": 3000, "dfa_epochs": 400}
+    assert plan.theory == {
+        "d": 100,
+        "grid": 20,
+        "pspin_n": 40,
+        "steps": 3000,
+        "dfa_epochs": 400,
+        "dfa_restarts": 8,
+    }
     assert convit["fractions"] == [0.05, 0.1, 0.25, 0.5, 1.0] and convit["seeds"] == 3
     plan = validate_config({**TINY, "theory": {"convit": {"seeds": 1, "steps": 5}}})
     assert plan.theory["convit"]["seeds"] == 1 and plan.theory["convit"]["gpsa_layers"] == 1

@@ -69,6 +69,7 @@ def test_datasets_are_dataset_inputs_once_and_searchable(tracked):
     import mlflow
 
     run, uri = tracked
+    check_training_milestones(run, uri)  # here: the tracked fixture trains (12 s) once
     tracker = Tracker(uri)
     mlflow_id = RunDir(run.dir).read_mlflow_id()
     expected = [
@@ -98,6 +99,21 @@ def test_datasets_are_dataset_inputs_once_and_searchable(tracked):
         assert list(found["run_id"]) == [mlflow_id], where
     found = mlflow.search_runs(experiment_names=["s"], filter_string="dataset.name = 'other'")
     assert found.empty
+
+
+def check_training_milestones(run, uri: str) -> None:
+    """train.json's milestones reach the evaluation JSONs (with the validation curve) and
+    MLflow's final/* (a level never reached is not logged)."""
+    files = RunDir(run.dir)
+    record = json.loads(files.train_record.read_text())
+    trained = json.loads(files.eval("big").read_text())["training"]
+    assert trained["curve"]["metric"] == "valid_acc_tol5" and trained["curve"]["step"] == [2]
+    assert trained["curve"]["value"] == [record["history"][0]["valid_acc_tol5"]]
+    assert trained["final_loss"] == record["final_loss"] == record["history"][-1]["train_loss"]
+    assert trained["steps_to_acc90"] == record["steps_to_acc90"]
+    metrics = Tracker(uri).client.get_run(files.read_mlflow_id()).data.metrics
+    assert metrics["final/final_loss"] == pytest.approx(record["final_loss"])
+    assert ("final/steps_to_acc90" in metrics) == (record["steps_to_acc90"] is not None)
 
 
 def test_predict_loads_the_logged_model(tracked, capsys):

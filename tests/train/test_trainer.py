@@ -362,6 +362,10 @@ def test_early_stopping_and_best_checkpoint(tmp_path):
     assert summary["stopped_early"] and summary["epochs_run"] == 4
     assert summary["best_epoch"] == 1 and summary["best_metric"] == 0.5
     assert [h["valid_acc"] for h in summary["history"]] == [0.1, 0.5, 0.5, 0.4]
+    spe = cfg.steps_per_epoch  # validation (and its logged step) at each epoch's last step
+    assert [h["step"] for h in summary["history"]] == [spe, 2 * spe, 3 * spe, 4 * spe]
+    assert summary["steps_to_acc90"] is None and summary["steps_to_acc99"] is None
+    assert summary["final_loss"] == summary["history"][-1]["train_loss"]
     best = best_of(tmp_path)
     assert best["epoch"] == 1 and best["metrics"]["valid_acc"] == 0.5
     assert all(torch.equal(best["model"][k], v) for k, v in snapshots[1].items())
@@ -402,9 +406,24 @@ def test_without_evaluate(tmp_path):
         progress=False,
     ).fit()
     assert summary["best_metric"] is None and summary["best_epoch"] == 1
-    assert [set(h) for h in summary["history"]] == [{"epoch", "train_loss", "lr"}] * 2
+    assert [set(h) for h in summary["history"]] == [{"epoch", "step", "train_loss", "lr"}] * 2
+    assert "steps_to_acc90" not in summary and summary["final_loss"] > 0  # no evaluation
     best = best_of(tmp_path)  # the last epoch
     assert all(torch.equal(best["model"][k], v) for k, v in model.state_dict().items())
+
+
+def test_history_steps_of_an_older_checkpoint_are_filled_in(tmp_path):
+    cfg = small_cfg(max_epochs=2)
+    trainer(tmp_path, replace(cfg, max_epochs=1), evaluate=lambda m: {"valid_acc": 0.5}).fit()
+    state = load_checkpoint(tmp_path / CHECKPOINT_NAME)
+    for h in state["history"]:
+        del h["step"]  # written before history entries had their step
+    state.update(done=False, summary=None)
+    save_atomic(state, tmp_path / CHECKPOINT_NAME)
+    summary = trainer(tmp_path, cfg, evaluate=lambda m: {"valid_acc": 0.995}).fit()
+    spe = cfg.steps_per_epoch
+    assert [h["step"] for h in summary["history"]] == [spe, 2 * spe]
+    assert (summary["steps_to_acc90"], summary["steps_to_acc99"]) == (2 * spe, 2 * spe)
 
 
 def test_stray_temp_file_is_ignored_and_removed(tmp_path):

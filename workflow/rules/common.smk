@@ -8,6 +8,7 @@ from synthmath.runs.artifacts import EVAL_DIR, MODEL_NAME, TRAIN_NAME, RunDir
 from synthmath.runs.config import validate_config
 from synthmath.core.errors import ConfigError
 from synthmath.report.theory import FIGURE_NAMES as THEORY_FIGURES
+from synthmath.report.theory import FIGURE_PNGS as THEORY_PNGS
 from synthmath.report.theory import REPORT_NAME as THEORY_REPORT
 
 CONFIG_FILES = [str(p) for p in workflow.config_settings.configfiles] or ["config.yaml"]
@@ -168,9 +169,14 @@ def get_summary_inputs(wildcards):
     return {
         "tables": [str(s.dir / "table.md") for s in PLAN.studies.values()],
         "cas": [str(PLAN.cas.md_path)] if PLAN.cas else [],
-        # the ConViT / T-CNN report of the theory figures
-        "theory": (
+        # the ConViT / T-CNN report, then the theory figures (linked with their captions)
+        "theory_report": (
             [str(RESULTS / "theory" / THEORY_REPORT)] if PLAN.theory is not None else []
+        ),
+        "theory": (
+            [str(RESULTS / "theory" / name) for name in THEORY_PNGS]
+            if PLAN.theory is not None
+            else []
         ),
     }
 

@@ -1,5 +1,6 @@
 # The theory toys' figures (config `theory:`): random-features phase space, p-spin schedules,
-# DFA toy, ConViT / T-CNN on digits (with convit.md, which results/README.md includes).
+# DFA toys (align then memorise, degeneracy breaking), ConViT / T-CNN on digits (with
+# convit.md, which results/README.md includes).
 rule theory:
     output:
         [str(RESULTS / "theory" / name) for name in THEORY_FIGURES],

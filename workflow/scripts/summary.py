@@ -6,5 +6,6 @@ with job_log(snakemake):
         snakemake.params.studies,
         snakemake.input.tables,
         snakemake.output[0],
-        cas_paths=[*snakemake.input.cas, *snakemake.input.theory],
+        cas_paths=[*snakemake.input.cas, *snakemake.input.theory_report],
+        theory_paths=snakemake.input.theory,
     )

@@ -17,7 +17,9 @@ from synthmath.runs.artifacts import RunDir, load_trained
 from synthmath.runs.datasets import draw_dataset, example_digests, load_dataset
 from synthmath.runs.plan import RunSpec
 from synthmath.tasks.registry import make_task
+from synthmath.train.checkpoint import load_metadata
 from synthmath.train.device import pick_device
+from synthmath.train.milestones import training_metrics
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,11 @@ def evaluate_run(
     threads: int = 0,
     train_paths: list[str] | None = None,
 ) -> dict:
-    """Evaluate a trained run on one of its test sets; writes eval/<test>.json and logs MLflow."""
+    """Evaluate a trained run on one of its test sets; writes eval/<test>.json and logs MLflow.
+
+    The JSON also carries ``training``: the run's milestones (steps_to_acc90, steps_to_acc99,
+    final_loss; :mod:`synthmath.train.milestones`) and its validation curve, which study
+    reports read like the test metrics."""
     _set_threads(threads)
     run_dir = Path(run_dir)
     files = RunDir(run_dir)
@@ -72,6 +78,9 @@ def evaluate_run(
     )
     if spec.eval.get("drop_train_overlap"):
         summary["dropped_train_overlap"] = dropped
+    trained = load_metadata(files.model).get("summary")
+    if trained:  # the run's training milestones and validation curve, for study reports
+        summary["training"] = training_metrics(trained)
     out_path = Path(out_path) if out_path else files.eval(test_name)
     write_json(out_path, summary)
     _log_eval(spec, run_dir, test_name, summary)

@@ -93,22 +93,40 @@ def figure(
     seeds: SeedTable | None = None,
     logx: bool = False,
     labels: dict | None = None,
+    percent: bool = True,
 ):
     """Matplotlib figure of a study table: bars, heatmap or lines (x = columns); ranges over
-    seeds are drawn as error bars (bars) or shaded bands (lines). The caller closes it."""
+    seeds are drawn as error bars (bars) or shaded bands (lines). ``percent``: values are
+    fractions shown in percent on a 0-100 scale; else plain numbers on their own scale, where
+    +inf (a training milestone never reached) is left blank, "n.r." in a heatmap cell. The
+    caller closes it."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = AxisLabels.of(table, metric, labels)
-    values = 100 * table.to_numpy(dtype=float)
-    low = 100 * seeds.low.to_numpy(dtype=float) if seeds is not None else None
-    high = 100 * seeds.high.to_numpy(dtype=float) if seeds is not None else None
+    if not percent and not (labels or {}).get("metric"):
+        names = AxisLabels(names.rows, names.cols, _humanise(metric))
+    scale = 100.0 if percent else 1.0
+
+    def shown(frame: pd.DataFrame) -> np.ndarray:
+        out = scale * frame.to_numpy(dtype=float)
+        return np.where(np.isinf(out), np.nan, out)
+
+    raw = table.to_numpy(dtype=float)
+    values = shown(table)
+    low = shown(seeds.low) if seeds is not None else None
+    high = shown(seeds.high) if seeds is not None else None
     width = max(5.5, 1.0 + 0.9 * table.shape[1]) + (0 if kind == "heatmap" else 1.5)  # legend
     fig, ax = plt.subplots(figsize=(width, max(3.5, 0.6 * table.shape[0] + 2)))
     if kind == "heatmap":
-        im = ax.imshow(values, vmin=0, vmax=100, cmap="viridis", aspect="auto")
+        finite = values[np.isfinite(values)]
+        vmin, vmax = (
+            (0, 100) if percent else (finite.min(), finite.max()) if finite.size else (0, 1)
+        )
+        im = ax.imshow(values, vmin=vmin, vmax=vmax, cmap="viridis", aspect="auto")
+        dark_below = 60 if percent else (vmin + vmax) / 2  # white text on dark cells
         ax.set_xticks(
             range(table.shape[1]), [str(c) for c in table.columns], rotation=30, ha="right"
         )
@@ -116,8 +134,12 @@ def figure(
         for i in range(values.shape[0]):
             for j in range(values.shape[1]):
                 if np.isfinite(values[i, j]):
-                    color = "white" if values[i, j] < 60 else "black"
-                    ax.text(j, i, f"{values[i, j]:.0f}", ha="center", va="center", color=color)
+                    v = values[i, j]
+                    text = f"{v:.0f}" if percent or v.is_integer() else f"{v:.3g}"
+                    color = "white" if v < dark_below else "black"
+                    ax.text(j, i, text, ha="center", va="center", color=color)
+                elif np.isposinf(raw[i, j]):
+                    ax.text(j, i, "n.r.", ha="center", va="center", color="grey")
         fig.colorbar(im, ax=ax, label=names.metric)
         ax.set_xlabel(names.cols)
         ax.set_ylabel(names.rows)
@@ -134,7 +156,8 @@ def figure(
             ax.set_xticks(xs, [str(c) for c in table.columns])
         ax.set_xlabel(names.cols)
         ax.set_ylabel(names.metric)
-        ax.set_ylim(-4, 104)
+        if percent:
+            ax.set_ylim(-4, 104)
         ax.grid(alpha=0.3)
         ax.legend(title=names.rows, fontsize="small", **OUTSIDE)
     else:
@@ -148,11 +171,14 @@ def figure(
             bars = ax.bar(
                 xs, np.nan_to_num(values[:, j]), bar_width, yerr=err, label=str(table.columns[j])
             )
-            ax.bar_label(bars, fmt="%.0f", fontsize="small")
+            ax.bar_label(bars, fmt="%.0f" if percent else "%.3g", fontsize="small")
+            for x in xs[np.isposinf(raw[:, j])]:  # a milestone never reached: no bar
+                ax.text(x, 0, "n.r.", ha="center", va="bottom", fontsize="small", color="grey")
         ax.set_xticks(range(n_rows), [str(r) for r in table.index], rotation=20, ha="right")
         ax.set_xlabel(names.rows)
         ax.set_ylabel(names.metric)
-        ax.set_ylim(0, 110)  # room for the bar labels
+        if percent:
+            ax.set_ylim(0, 110)  # room for the bar labels
         ax.grid(axis="y", alpha=0.3)
         if n_cols > 1:
             ax.legend(title=names.cols, fontsize="small", **OUTSIDE)
@@ -170,11 +196,12 @@ def plot(
     seeds: SeedTable | None = None,
     logx: bool = False,
     labels: dict | None = None,
+    percent: bool = True,
 ) -> None:
     """Write :func:`figure` of the table as a PNG."""
     import matplotlib.pyplot as plt
 
-    fig = figure(table, kind, metric, title, seeds=seeds, logx=logx, labels=labels)
+    fig = figure(table, kind, metric, title, seeds=seeds, logx=logx, labels=labels, percent=percent)
     save_figure(fig, path)
     plt.close(fig)
 
@@ -221,3 +248,73 @@ def save_figure(fig, path: str | os.PathLike) -> None:
     """Write ``fig`` atomically (the format from the real name, not the temporary one)."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png")
+
+
+def curves_figure(
+    curves: pd.DataFrame,
+    rows: str,
+    cols: str,
+    title: str,
+    labels: dict | None = None,
+    levels: tuple[float, ...] = (0.9, 0.99),
+):
+    """The main validation metric against the training step (log x): one line per value of
+    ``rows`` (the median over the runs sharing it, e.g. seeds, with their range shaded), one
+    panel per value of ``cols`` (a single panel when ``cols`` is not a column of ``curves``,
+    e.g. ``test_set``); dotted lines at ``levels``. ``curves``: :func:`collect_curves`'s
+    frame. The caller closes it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = labels or {}
+    metric = curves.attrs.get("metric") or "validation metric"
+    panel_key = cols if cols in curves and cols != rows else None
+    panels = _sorted(curves[panel_key].unique()) if panel_key else [None]
+    width = 4.2 * len(panels) + 1.5
+    fig, axes = plt.subplots(1, len(panels), figsize=(width, 4), sharey=True, squeeze=False)
+    for ax, panel in zip(axes[0], panels, strict=True):
+        data = curves if panel is None else curves[curves[panel_key] == panel]
+        for i, label in enumerate(_sorted(data[rows].unique())):
+            stats = data[data[rows] == label].groupby("step")["value"].agg(["median", "min", "max"])
+            style = series_style(i)
+            style["markersize"] = min(style["markersize"], 5.0)
+            (line,) = ax.plot(stats.index, 100 * stats["median"], label=str(label), **style)
+            if (stats["min"] != stats["max"]).any():
+                ax.fill_between(
+                    stats.index,
+                    100 * stats["min"],
+                    100 * stats["max"],
+                    color=line.get_color(),
+                    alpha=0.15,
+                )
+        for level in levels:
+            ax.axhline(100 * level, color="grey", ls=":", lw=1)
+        ax.set_xscale("log")
+        ax.set_xlabel("training step")
+        ax.set_ylim(-4, 104)
+        ax.grid(alpha=0.3)
+        if panel is not None:
+            ax.set_title(f"{labels.get('cols') or _humanise(cols)} = {panel}", fontsize=10)
+    axes[0][0].set_ylabel(labels.get("metric") or f"{metric.replace('_', ' ')} (%)")
+    axes[0][-1].legend(title=labels.get("rows") or _humanise(rows), fontsize="small", **OUTSIDE)
+    fig.suptitle(wrap_title(title, width), fontsize=12)
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(curves: pd.DataFrame, rows: str, cols: str, title: str, path, **kwargs) -> None:
+    """Write :func:`curves_figure` as an image (format from the suffix)."""
+    import matplotlib.pyplot as plt
+
+    fig = curves_figure(curves, rows, cols, title, **kwargs)
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+def _sorted(values) -> list:
+    numeric = _numeric(values)
+    if numeric is None:
+        return sorted(values, key=str)
+    return [v for _, v in sorted(zip(numeric, values, strict=True), key=lambda p: p[0])]

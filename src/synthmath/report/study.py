@@ -5,8 +5,13 @@ The report spec of a study (config ``report:``) picks the rows and columns among
 metabolic networks), the metric, and the figure kind: ``bars`` (grouped bars), ``heatmap``
 (e.g. the OOD train x test grid), ``lines`` (e.g. accuracy vs test length) or ``threshold``
 (the smallest value of the column axis whose accuracy reaches a threshold, per row: e.g. the
-priming count needed at each training-set size). With ``seeds`` (a grid key, e.g.
-``training.seed``) cells are the median over seeds, shown with their range.
+priming count needed at each training-set size) or ``curves`` (the table as for a heatmap; the
+figure is each run's main validation metric against the training step, log x, one line per
+row value, one panel per column value: e.g. accuracy vs step per decay exponent beta). With
+``seeds`` (a grid key, e.g. ``training.seed``) cells are the median over seeds, shown with
+their range. Besides the task's test metrics, ``metric`` may be a training milestone of the
+runs (``steps_to_acc90``, ``steps_to_acc99``, ``final_loss``; :mod:`synthmath.train.milestones`);
+``more_metrics`` adds one table per further metric to table.md.
 """
 
 from __future__ import annotations
@@ -18,11 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from synthmath.core.files import atomic_path, write_text
-from synthmath.report.figures import plot, plot_threshold
+from synthmath.report.figures import plot, plot_curves, plot_threshold
 from synthmath.report.tables import (
     NO_VALUE,
     TABLE_MARK,
     collect,
+    collect_curves,
     is_percent,
     pivot,
     smallest_reaching,
@@ -40,7 +46,8 @@ def study_report(
 ) -> dict[str, Path]:
     """Write table.csv, table.md and figure.png of a study; returns their paths.
 
-    ``report`` keys: rows, cols, metric, kind (bars | heatmap | lines | threshold), title,
+    ``report`` keys: rows, cols, metric, kind (bars | heatmap | lines | threshold | curves),
+    more_metrics (further tables in table.md), title,
     labels (axis names: rows, cols, metric; see :mod:`synthmath.report.figures`), seeds (a grid key aggregated as median [min, max]), logx (numeric x on a log axis), and
     for kind threshold: test_set and threshold (the table gives, per row, the smallest
     column value whose accuracy on that test set reaches the threshold).
@@ -105,9 +112,15 @@ def study_report(
     if seeds is not None:
         _write_csv(seeds.low, out / "table_min.csv")
         _write_csv(seeds.high, out / "table_max.csv")
-    write_text(
-        paths["md"], body + TABLE_MARK + "\n" + to_markdown(table, metric, percent, seeds=seeds)
-    )
+    text = to_markdown(table, metric, percent, seeds=seeds)
+    for extra in report.get("more_metrics") or ():
+        text += "\n" + _table_text(frame, rows, cols, extra, bool(report.get("seeds")))
+    write_text(paths["md"], body + TABLE_MARK + "\n" + text)
+    if kind == "curves":
+        plot_curves(
+            collect_curves(eval_paths), rows, cols, title, paths["png"], labels=report.get("labels")
+        )
+        return paths
     plot(
         table,
         kind,
@@ -117,8 +130,19 @@ def study_report(
         seeds=seeds,
         logx=report.get("logx", False),
         labels=report.get("labels"),
+        percent=percent,
     )
     return paths
+
+
+def _table_text(frame, rows: str, cols: str, metric: str, with_seeds: bool) -> str:
+    """A further metric's Markdown table (``more_metrics``), with the same axes."""
+    seeds = spread(frame, rows, cols, metric) if with_seeds else None
+    table = seeds.median if seeds else pivot(frame, rows, cols, metric)
+    for t in [table] + ([seeds.low, seeds.high] if seeds else []):
+        t.index.name = rows.split(".")[-1]
+        t.columns.name = cols.split(".")[-1]
+    return to_markdown(table, metric, is_percent(frame, metric), seeds=seeds)
 
 
 def write_summary(
@@ -126,10 +150,13 @@ def write_summary(
     table_paths: Sequence[str | os.PathLike],
     out: str | os.PathLike,
     cas_paths: Sequence[str | os.PathLike] = (),
+    theory_paths: Sequence[str | os.PathLike] = (),
 ) -> None:
     """results/README.md: each study's table next to what its paper reports, then the
     reports of ``cas_paths`` (markdown, a title line first: the CAS baseline's
-    ``results/cas/<study>.md``, the theory studies' ``results/theory/convit.md``) if any."""
+    ``results/cas/<study>.md``, the theory studies' ``results/theory/convit.md``) if any, then
+    the theory toys' figures (``results/theory/``), each with what it shows and what its paper
+    predicts."""
     lines = [
         "# Results",
         "",
@@ -149,7 +176,30 @@ def write_summary(
     for path in cas_paths:
         title, _, body = Path(path).read_text().partition("\n")
         lines += [f"## {title.lstrip('# ')}", "", body.replace(TABLE_MARK + "\n", "").strip(), ""]
+    if theory_paths:
+        lines += _theory_section(theory_paths)
     write_text(out, "\n".join(lines))
+
+
+def _theory_section(paths: Sequence[str | os.PathLike]) -> list[str]:
+    """Links to the theory figures (relative to results/), with their captions."""
+    from synthmath.report.theory import CAPTIONS
+
+    lines = [
+        "## Theory toys (theory/)",
+        "",
+        "Figures of the toy models of spec dynamics.md, computed without training "
+        "(`theory:` config section).",
+        "",
+    ]
+    for path in map(Path, paths):
+        shows, predicts = CAPTIONS.get(path.name, ("", ""))
+        lines += [f"### {path.stem}", "", f"![{path.stem}](theory/{path.name})", ""]
+        if shows:
+            lines += [f"**Shows:** {shows}", ""]
+        if predicts:
+            lines += [f"**Paper:** {predicts}", ""]
+    return lines
 
 
 def _write_csv(frame, path: str | os.PathLike) -> None:

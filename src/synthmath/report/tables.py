@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,7 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from synthmath.train.milestones import LEVELS
+from synthmath.train.milestones import METRICS as TRAINING_METRICS
+from synthmath.train.milestones import NAMES as TRAINING_NAMES
+
 NO_VALUE = "-"
+NOT_REACHED = "not reached"  # a training milestone (e.g. steps_to_acc90) never reached
 
 
 TABLE_MARK = "<!-- table -->"
@@ -34,12 +40,58 @@ def collect(eval_paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
         overall = dict(summary["metrics"])
         if "seconds_per_problem" in summary:  # a timing of the whole set (eval.summary)
             overall["seconds_per_problem"] = summary["seconds_per_problem"]
-        rows.append({**base, "group": "all", "size": "all", **overall})
+        trained = _training_values(summary)
+        if trained:
+            info.update({m.name: m.info() for m in TRAINING_METRICS})
+        rows.append({**base, "group": "all", "size": "all", **overall, **trained})
         for group, per in summary.get("by_group", {}).items():
             for label, values in per.items():
                 rows.append({**base, "group": group, group: label, **values})
     frame = pd.DataFrame(rows)
     frame.attrs["metric_info"] = info
+    return frame
+
+
+def _training_values(summary: dict) -> dict[str, float]:
+    """The run's training milestones of an evaluation summary (its ``training`` section); a
+    level never reached (null) is +inf, so that medians over seeds and "smaller is better"
+    comparisons treat it as the worst value."""
+    trained = summary.get("training") or {}
+    out = {}
+    for name in TRAINING_NAMES:
+        if name in trained:
+            value = trained[name]
+            if value is None:
+                value = math.inf if name in LEVELS else math.nan
+            out[name] = float(value)
+    return out
+
+
+def collect_curves(eval_paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
+    """One row per (run, logged validation step): run_id, the grid values, ``step`` and
+    ``value`` (the run's main validation metric, named in ``frame.attrs["metric"]``), from
+    the ``training`` section of the evaluation JSONs (each run once, whatever its test sets)."""
+    rows, seen, metric = [], set(), None
+    for path in eval_paths:
+        summary = json.loads(Path(path).read_text())
+        curve = (summary.get("training") or {}).get("curve")
+        if not curve or summary["run_id"] in seen:
+            continue
+        seen.add(summary["run_id"])
+        metric = metric or curve["metric"]
+        base = {"run_id": summary["run_id"]}
+        base.update({k: _label(v) for k, v in summary.get("grid", {}).items()})
+        rows += [
+            {**base, "step": s, "value": v}
+            for s, v in zip(curve["step"], curve["value"], strict=True)
+        ]
+    if not rows:
+        raise ValueError(
+            "no validation curves in the evaluations (a `training` section with a curve); "
+            "evaluate the runs again"
+        )
+    frame = pd.DataFrame(rows)
+    frame.attrs["metric"] = metric
     return frame
 
 
@@ -142,7 +194,11 @@ def to_markdown(
     def fmt(v):
         if v is None or (isinstance(v, float) and np.isnan(v)):
             return NO_VALUE
-        return f"{100 * v:.1f}" if percent else f"{v:.4g}"
+        if np.isinf(v):
+            return NOT_REACHED if v > 0 else "-inf"
+        if percent:
+            return f"{100 * v:.1f}"
+        return f"{v:.0f}" if float(v).is_integer() and abs(v) >= 1e4 else f"{v:.4g}"
 
     index_name = table.index.name or ""
     cols = [str(c) for c in table.columns]

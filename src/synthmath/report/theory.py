@@ -1,7 +1,7 @@
 """Figures of the theory toys: the random-features phase space (log10 test loss over
 (N/D, P/D) with the lines N = D and N = P), the p-spin Langevin curves, direct feedback
-alignment's align-then-memorise curves and the ConViT / T-CNN digits studies
-(:mod:`synthmath.report.convit`, with their markdown report)."""
+alignment's align-then-memorise curves and its degeneracy breaking (random restarts), and the
+ConViT / T-CNN digits studies (:mod:`synthmath.report.convit`, with their markdown report)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from synthmath.report.convit import CONVIT_OUTPUTS, write_convit
 from synthmath.report.figures import save_figure
 from synthmath.theory.pspin import Trajectory, beta_sweep, first_step_below, make_pspin
 from synthmath.theory.random_features import Activation, activation, phase_space, simulate
-from synthmath.train.dfa_toy import ToyCurves, align_then_memorise
+from synthmath.train.dfa_toy import Restart, ToyCurves, align_then_memorise, degeneracy_breaking
 
 # The paper's Fig. 3 (d'Ascoli, Sagun, Biroli 2020): delta = 0, 0.5, 5 titled SNR inf, 2, 0.2
 DELTAS = (0.0, 0.5, 5.0)
@@ -30,9 +30,77 @@ FIGURE_NAMES = (
     "pspin_energy.png",
     "pspin_spike.png",
     "dfa_memorisation.png",
+    "dfa_degeneracy.png",
     *CONVIT_OUTPUTS,
 )
 REPORT_NAME = CONVIT_OUTPUTS[-1]
+#: the figures alone (results/README.md links them with their captions)
+FIGURE_PNGS = tuple(name for name in FIGURE_NAMES if name.endswith(".png"))
+
+#: per figure: (what it shows, what the paper predicts), for results/README.md
+CAPTIONS = {
+    "rf_phase_space_tanh.png": (
+        "Random-features ridge regression, tanh features: analytic log10 test loss over "
+        "(N/D, P/D) for lambda 0.1, 0.001 and SNR inf, 2, 0.2, with the lines N = D and N = P; "
+        "circles: simulated normal-equations solutions at D = 100 on the same colour scale.",
+        "d'Ascoli, Sagun, Biroli 2020 (Triple descent): a nonlinear peak at N = P that survives "
+        "without noise and is suppressed by regularisation, and a linear peak at N = D from "
+        "overfitting label noise, salient only at high noise (SNR 0.2); the circles should "
+        "match the colours around them.",
+    ),
+    "rf_phase_space_relu.png": (
+        "The same phase space with relu features.",
+        "The same two peaks; the activation's linear and nonlinear parts (mu1, mu*) set their "
+        "relative sizes.",
+    ),
+    "pspin_energy.png": (
+        "Spherical 3-spin Langevin dynamics without signal, eta = eta0 t^-beta: energy per "
+        "spin against the step (log x) per beta, and the first step reaching energy -1 "
+        "against beta.",
+        "d'Ascoli, Refinetti, Biroli 2022: in a rough landscape without signal, speeding up "
+        "without getting stuck in saddles needs beta < 1 (beta = 1, generally optimal in "
+        "convex problems, decays too fast here).",
+    ),
+    "pspin_spike.png": (
+        "The same with a planted spike: |overlap with the spike| against the step per beta, "
+        "and the first step reaching overlap 0.9 against beta.",
+        "With a signal: an exploration phase, then convergence once the signal is detected; "
+        "keep a large rate while exploring, then decay with beta = 1.",
+    ),
+    "dfa_memorisation.png": (
+        "Direct feedback alignment against backprop on the memorisation task (9-64-64-2 tanh "
+        "net, 1000 random targets): training loss, and the DFA run's gradient and weight "
+        "alignment per layer, against the epoch (log x).",
+        "Refinetti, d'Ascoli, Ohana, Goldt 2021: align, then memorise: the alignment rises "
+        "while the loss is still on its plateau, then the loss falls.",
+    ),
+    "dfa_degeneracy.png": (
+        "Degeneracy breaking: final weight alignment cos(W_2, B) and gradient alignment "
+        "against the final training loss, one point per random restart of a 10-32-2 student "
+        "on a random teacher, DFA and backprop (one feedback matrix B for all).",
+        "Refinetti et al. 2021: among the many low-loss solutions DFA converges to ones "
+        "maximising the alignment (high, small spread over restarts); backprop's solutions "
+        "are uncorrelated with B (alignment about 0).",
+    ),
+    "convit_digits.png": (
+        "Sample efficiency on scikit-learn's 8x8 digits: test accuracy against the fraction of "
+        "the training pool, a tiny ViT (2x2 patches) and the same network with gated positional "
+        "self-attention (GPSA, convolution-like at initialisation) in its first layer; mean "
+        "over seeds, range shaded.",
+        "d'Ascoli et al. 2021 (ConViT): the soft convolutional inductive bias helps most when "
+        "data are scarce; the gap narrows as the training set grows (ImageNet figures are out "
+        "of scope on a CPU: see convit.md).",
+    ),
+    "tcnn_digits.png": (
+        "T-CNN: a small CNN whose second convolution is converted into a GPSA layer that "
+        "computes the same function (identical outputs at conversion), then fine-tuned; test "
+        "accuracy against the fine-tuning step, beside the CNN fine-tuned alone.",
+        "d'Ascoli et al. 2022 (Transformed CNNs): the converted hybrid starts where the CNN is "
+        "and fine-tuning it can improve on the CNN; at this scale neither gains.",
+    ),
+}
+
+DEGENERACY_N = 256  # teacher-student points of the degeneracy-breaking study
 
 Overlay = Mapping[tuple[float, float], Sequence[tuple[float, float, float]]]
 
@@ -193,6 +261,41 @@ def plot_dfa(path: str | os.PathLike, curves: Mapping[str, ToyCurves], **kwargs)
     plt.close(fig)
 
 
+def degeneracy_figure(restarts: Sequence[Restart], title: str = ""):
+    """Final alignment against final training loss (log x), one point per restart, DFA and
+    backprop in two colours: left the weight alignment cos(W_2, B), right the gradient
+    alignment. The caller closes it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True, layout="constrained")
+    for ax, key, label in (
+        (axes[0], "weight_alignment", "final weight alignment cos(W_2, B)"),
+        (axes[1], "grad_alignment", "final gradient alignment (cos DFA signal, BP gradient)"),
+    ):
+        for rule, marker in (("dfa", "o"), ("bp", "s")):
+            runs = [r for r in restarts if r.rule == rule]
+            ax.scatter(
+                [r.loss for r in runs],
+                [getattr(r, key) for r in runs],
+                marker=marker,
+                label=f"{rule} ({len(runs)} restarts)",
+            )
+        ax.axhline(0.0, color="grey", lw=1, ls=":")
+        ax.set_xscale("log")
+        ax.set_xlabel("final training loss (mean 0.5 |y_hat - y|^2)")
+        ax.set_title(label, fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("alignment (cosine)")
+    axes[0].set_ylim(-1.05, 1.05)
+    axes[0].legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 def numerical_overlay(
     act: Activation, d: int, seed: int = 0, ratios: Sequence[float] = (0.1, 0.3, 1.0, 3.0, 10.0)
 ) -> dict[tuple[float, float], list[tuple[float, float, float]]]:
@@ -218,14 +321,17 @@ def write_theory_figures(
     steps: int = 3000,
     grid: int = len(RATIOS),
     dfa_epochs: int = 400,
+    dfa_restarts: int = 8,
     convit: Mapping[str, Any] | None = None,
 ) -> list[Path]:
     """The theory toys' figures: the random-features phase space (tanh, relu; analytic with
     numerical points at input dimension ``d``) and the p-spin schedules at size ``pspin_n``
     over ``steps`` steps; ``grid`` points per phase-space axis (no signal: energy; a planted matrix spike, order 2, in the 3-spin
-    noise: overlap, which a random start detects at this size, unlike a tensor spike), and DFA
-    against backprop on the memorisation task over ``dfa_epochs`` epochs; the ConViT / T-CNN
-    digits studies with the settings ``convit`` (``theory.convit``; None: the defaults)."""
+    noise: overlap, which a random start detects at this size, unlike a tensor spike), DFA
+    against backprop on the memorisation task over ``dfa_epochs`` epochs, degeneracy
+    breaking: ``dfa_restarts`` restarts of each rule on a random teacher, ``dfa_epochs``
+    epochs each; the ConViT / T-CNN digits studies with the settings ``convit``
+    (``theory.convit``; None: the defaults)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -254,14 +360,29 @@ def write_theory_figures(
     )
     plot_dfa(path, align_then_memorise(dfa_epochs), title=title)
     written.append(path)
+    path = out / "dfa_degeneracy.png"
+    restarts = degeneracy_breaking(dfa_restarts, dfa_epochs, n=DEGENERACY_N)
+    title = (
+        f"Degeneracy breaking: 10-32-2 tanh student, random 10-4-2 teacher, {DEGENERACY_N} "
+        f"points, SGD lr 5e-3, batch 32, {dfa_epochs} epochs; one B for every restart"
+    )
+    _save(degeneracy_figure(restarts, title=title), path)
+    written.append(path)
     written += write_convit(out, **(convit or {}))
     return written
 
 
+def _save(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    save_figure(fig, path)
+    plt.close(fig)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m synthmath.report.theory OUT_DIR [--d D] [--pspin-n N] [--steps S] [--grid G]
-    [--dfa-epochs E] [--convit-seeds K] [--convit-steps S] [--convit-fractions F ..]
-    [--tcnn-steps PRE FINE]``."""
+    [--dfa-epochs E] [--dfa-restarts R] [--convit-seeds K] [--convit-steps S]
+    [--convit-fractions F ..] [--tcnn-steps PRE FINE]``."""
     import argparse
 
     parser = argparse.ArgumentParser(description=write_theory_figures.__doc__)
@@ -272,7 +393,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--grid", type=int, default=len(RATIOS), help="phase space: points per axis"
     )
-    parser.add_argument("--dfa-epochs", type=int, default=400, help="DFA toy: epochs")
+    parser.add_argument("--dfa-epochs", type=int, default=400, help="DFA toys: epochs")
+    parser.add_argument(
+        "--dfa-restarts", type=int, default=8, help="DFA degeneracy breaking: restarts per rule"
+    )
     parser.add_argument("--convit-seeds", type=int, default=3, help="ConViT: seeds")
     parser.add_argument("--convit-steps", type=int, default=500, help="ConViT: steps per run")
     parser.add_argument(
@@ -299,7 +423,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "tcnn_finetune_steps": args.tcnn_steps[1],
     }
     paths = write_theory_figures(
-        args.out_dir, args.d, args.pspin_n, args.steps, args.grid, args.dfa_epochs, convit
+        args.out_dir,
+        args.d,
+        args.pspin_n,
+        args.steps,
+        args.grid,
+        args.dfa_epochs,
+        args.dfa_restarts,
+        convit,
     )
     for path in paths:
         print(path)

@@ -18,6 +18,7 @@ import numpy as np
 from synthmath.core.errors import ConfigError
 from synthmath.core.task import Task
 from synthmath.tasks.registry import make_task
+from synthmath.train.milestones import NAMES as TRAINING_NAMES
 
 #: examples sampled per dataset to estimate its longest sequence
 SAMPLE_SIZE = 64
@@ -87,7 +88,10 @@ def task_metrics(task: Task) -> list[str]:
 
 
 def check_metric(where: str, task: Task, metric: str) -> None:
-    """``metric`` is one the task's evaluation reports."""
+    """``metric`` is one the task's evaluation reports, or a training milestone of the run
+    (:mod:`synthmath.train.milestones`: steps_to_acc90, steps_to_acc99, final_loss)."""
+    if metric in TRAINING_NAMES:
+        return
     allowed = task_metrics(task)
     base, _, k = metric.partition("@")  # acc@10: the best of the top 10 hypotheses (a beam)
     beam = re.fullmatch(r"(rank_)?(.+)_beam([1-9][0-9]*)", base)  # eval.beam_sizes metrics
@@ -96,7 +100,8 @@ def check_metric(where: str, task: Task, metric: str) -> None:
             return
     if base not in allowed or (k and (base in EVAL_METRICS or not (k.isdigit() and int(k) >= 1))):
         raise ConfigError(
-            f"{where}: unknown metric {metric!r}; allowed: {', '.join(allowed)} "
+            f"{where}: unknown metric {metric!r}; allowed: {', '.join(allowed)}, "
+            f"{', '.join(TRAINING_NAMES)} "
             "(or name@k, the best of the top k hypotheses of a beam; name_beam<b> and "
             "rank_<main metric>_beam<b> with eval.beam_sizes)"
         )

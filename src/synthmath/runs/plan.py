@@ -471,6 +471,8 @@ def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySp
         report["rows"] = keys[0] if keys else "test_set"
     _check_report(where, report, keys, task_cls.group_names, list(test_sets))
     check_metric(f"{where}.report.metric", first, report["metric"])
+    for i, extra in enumerate(report.get("more_metrics") or ()):
+        check_metric(f"{where}.report.more_metrics[{i}]", first, extra)
     return StudySpec(
         name=name,
         task=study["task"],
@@ -505,6 +507,11 @@ def _check_report(
         raise ConfigError(
             f"{where}.report.test_set: unknown test set {report['test_set']!r}; "
             f"allowed: {', '.join(test_sets)}"
+        )
+    if report["kind"] == "curves" and report["rows"] not in keys:
+        raise ConfigError(
+            f"{where}.report.rows: kind curves draws one line per value of a grid key; "
+            f"{report['rows']!r} is not one (allowed: {', '.join(keys) or '(no grid keys)'})"
         )
     if report["kind"] == "threshold" and report["rows"] == report["cols"]:
         raise ConfigError(f"{where}.report: kind threshold needs different rows and cols")

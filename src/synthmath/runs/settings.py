@@ -133,14 +133,28 @@ class ReportSettings:
     """The study's table and figure (``report:``). rows/cols are grid keys, ``variant``,
     ``test_set`` or a breakdown of the task (``size``; metabolic also ``network``, ``family``).
     kind threshold: per row, the smallest numeric cols value whose metric on ``test_set``
-    reaches ``threshold``."""
+    reaches ``threshold``. kind curves: the table as for a heatmap, the figure the runs' main
+    validation metric against the training step (one line per rows value, one panel per cols
+    value)."""
 
     kind: Annotated[
-        Literal["bars", "heatmap", "lines", "threshold"], _doc("bars, heatmap, lines (x = cols).")
+        Literal["bars", "heatmap", "lines", "threshold", "curves"],
+        _doc("bars, heatmap, lines (x = cols), threshold, curves (validation metric vs step)."),
     ] = "bars"
     rows: Annotated[str | None, _doc("Table rows; null: the first grid key.")] = None
     cols: Annotated[str, _doc("Table columns.")] = "test_set"
-    metric: Annotated[str | None, _doc("null: the task's main metric (e.g. acc_tol5, acc).")] = None
+    metric: Annotated[
+        str | None,
+        _doc(
+            "null: the task's main metric (e.g. acc_tol5, acc); also a training milestone: "
+            "steps_to_acc90, steps_to_acc99 (first step whose main validation metric reaches "
+            "the level; 'not reached' otherwise), final_loss (last epoch's training loss)."
+        ),
+    ] = None
+    more_metrics: Annotated[
+        list[str],
+        _doc("Further metrics, one more table each in table.md (same rows, cols, seeds)."),
+    ] = Field(default_factory=list)
     seeds: Annotated[
         str | None, _doc("Grid key aggregated in every cell (median, [min, max] range).")
     ] = None
@@ -322,16 +336,20 @@ class ConvitSettings:
 @settings_class
 class TheorySettings:
     """The theory toys' figures (``theory:``, spec dynamics.md): the random-features phase
-    space, the p-spin learning-rate schedules, the DFA align-then-memorise curves and the
-    ConViT / T-CNN digits studies, written to ``<results>/theory/`` (no workflow runs)."""
+    space, the p-spin learning-rate schedules, the DFA align-then-memorise curves and
+    degeneracy breaking, and the ConViT / T-CNN digits studies, written to
+    ``<results>/theory/`` (no workflow runs)."""
 
     d: Annotated[int, _doc("Random features: input dimension of the simulated points.", ge=2)] = 100
     grid: Annotated[int, _doc("Random features: analytic points per axis.", ge=2)] = 20
     pspin_n: Annotated[int, _doc("p-spin: number of spins (N^3 couplings).", ge=2, le=400)] = 150
     steps: Annotated[int, _doc("p-spin: Langevin steps per schedule.", ge=1)] = 3000
     dfa_epochs: Annotated[
-        int, _doc("DFA toy (align, then memorise): epochs of each rule.", ge=1)
+        int, _doc("DFA toys (align, then memorise; degeneracy breaking): epochs of each run.", ge=1)
     ] = 400
+    dfa_restarts: Annotated[
+        int, _doc("DFA degeneracy breaking: random restarts of each rule.", ge=1)
+    ] = 8
     convit: ConvitSettings = Field(default_factory=ConvitSettings)
 
 

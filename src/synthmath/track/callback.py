@@ -8,7 +8,8 @@ One metric namespace (each quantity under one name; steps are optimizer steps):
 - ``train/epoch_loss`` (mean per target token over the epoch) and ``valid/<metric>`` (the
   validation set: the task's metrics and ``valid/loss``): at the last step of each epoch;
 - ``final/<key>``: the training summary (best_metric, best_epoch, epochs_run, steps,
-  train_time_s), at step 0;
+  train_time_s, and :mod:`synthmath.train.milestones`' steps_to_acc90, steps_to_acc99, absent
+  when never reached, and final_loss), at step 0;
 - ``test/<test set>/<metric>`` and ``test/<test set>/<group>_<label>/<metric>``: logged by
   the evaluation jobs (:mod:`synthmath.jobs.evaluate`).
 """

@@ -96,6 +96,19 @@ def load_weights(
     return {k: v.to(device) for k, v in tensors.items()}, meta
 
 
+def load_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The metadata of a :func:`save_weights` file, without reading its tensors."""
+    path = Path(path)
+    try:
+        with safe_open(path, framework="pt", device="cpu") as f:
+            meta = json.loads((f.metadata() or {})[META_KEY])
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{path}: not a synthmath weights file: {err}") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: unknown weights format {meta!r:.60}")
+    return meta
+
+
 def load_state_into(model: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
     """``model.load_state_dict(state)``; a mismatch is a :class:`CheckpointError` naming
     ``path`` (e.g. weights of a model with other settings)."""

@@ -10,6 +10,10 @@ memorisation task, with the gradient and weight alignments along training.
   :func:`teacher_student` (a random teacher net of the same shape, tanh).
 - :func:`train_toy`: SGD on the summed squared loss 0.5 |y_hat - y|^2 (the released grids:
   lr 1e-3, batch 32), returning curves of the loss and of both alignments.
+- :func:`align_then_memorise` (the memorisation study) and :func:`degeneracy_breaking`
+  (random restarts of a 2-layer student on a random teacher, by DFA and by backprop: among
+  the many low-loss solutions of an over-parameterised student, DFA converges to ones aligned
+  with its feedback matrix, backprop to ones uncorrelated with it).
 
 Weight alignment (MLP): cos(vec W_l, vec(B_l^T B_(l-1))) for hidden layers l >= 2 and
 cos(vec W_L, vec B_(L-1)) for the output layer.
@@ -38,7 +42,10 @@ class DFANet(nn.Module):
         activation: str = "relu",
         seed: int = 0,
         feedback: str = "gaussian",
+        feedback_seed: int | None = None,
     ):
+        """Weights from ``seed``; the feedback matrices from ``feedback_seed`` (default:
+        ``seed``), so that restarts can share one B."""
         super().__init__()
         if len(sizes) < 3:
             raise ValueError(f"sizes: need at least one hidden layer (got {list(sizes)})")
@@ -56,7 +63,8 @@ class DFANet(nn.Module):
         self.points = nn.ModuleList(
             DFAPoint(size, f"layer{i + 1}") for i, size in enumerate(sizes[1:-1])
         )
-        self.dfa = DFA(list(self.points), sizes[-1], seed, feedback)
+        fb_seed = seed if feedback_seed is None else feedback_seed
+        self.dfa = DFA(list(self.points), sizes[-1], fb_seed, feedback)
 
     def forward(self, x: Tensor) -> Tensor:
         h = x
@@ -194,3 +202,55 @@ def align_then_memorise(
         }
     finally:
         torch.set_num_threads(threads)
+
+
+@dataclass(frozen=True)
+class Restart:
+    """The end of one restart of :func:`degeneracy_breaking`."""
+
+    rule: str
+    seed: int
+    loss: float  # final training loss, mean over examples of 0.5 |y_hat - y|^2
+    grad_alignment: float  # cos(DFA signal, backprop gradient) at the hidden layer
+    weight_alignment: float  # cos(W_2, B_1): the output weights against the feedback matrix
+
+
+def degeneracy_breaking(
+    restarts: int = 8,
+    epochs: int = 200,
+    d: int = 10,
+    hidden: int = 32,
+    teacher_hidden: int = 4,
+    n: int = 500,
+    lr: float = 5e-3,
+    seed: int = 0,
+) -> list[Restart]:
+    """Degeneracy breaking (Refinetti et al. 2021): a 2-layer tanh student of width ``hidden``
+    fits ``n`` points of a random tanh teacher of width ``teacher_hidden`` (d inputs, 2
+    outputs) by DFA and by backprop from ``restarts`` random initialisations (seeds
+    ``seed + 1 + r``, batch orders seeded by r); every student has the same feedback matrix B
+    (only DFA uses it). Both rules reach a low loss; DFA's solutions have a high weight and
+    gradient alignment with B and a small spread, backprop's are uncorrelated with B (about 0,
+    spread ~ 1 / sqrt(2 hidden)). SGD on the summed loss, batch 32. One thread, put back."""
+    sizes = (d, hidden, 2)
+    x, y = teacher_student(n, (d, teacher_hidden, 2), seed=seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    out = []
+    try:
+        for rule in ("dfa", "bp"):
+            for r in range(restarts):
+                net = DFANet(sizes, "tanh", seed=seed + 1 + r, feedback_seed=seed)
+                curves = train_toy(net, x, y, rule, epochs, lr=lr, measure_at=[epochs], seed=r)
+                out.append(
+                    Restart(
+                        rule,
+                        seed + 1 + r,
+                        curves.loss[-1],
+                        curves.grad_alignment["all"][-1],
+                        curves.weight_alignment["layer2"][-1],
+                    )
+                )
+    finally:
+        torch.set_num_threads(threads)
+    return out

@@ -76,6 +76,7 @@ from synthmath.train.config import TrainConfig
 from synthmath.train.device import amp_dtype, resolve_device
 from synthmath.train.langevin import LangevinNoise
 from synthmath.train.loss import Batch, sequence_loss
+from synthmath.train.milestones import milestones
 from synthmath.train.prefetch import Prefetcher
 from synthmath.train.schedule import lr_factor
 
@@ -372,7 +373,7 @@ class Trainer:
             "lr": self._last_lr,  # of the epoch's last step
         }
         metrics.update(self._run_evaluate())
-        self.history.append({"epoch": epoch, **metrics})
+        self.history.append({"epoch": epoch, "step": self.global_step, **metrics})
         improved = self.evaluate is None  # without evaluation, the best is the last epoch
         if self.evaluate is not None:
             if self.main_metric not in metrics:
@@ -442,6 +443,7 @@ class Trainer:
             "stopped_early": self.stopped_early,
             "train_time_s": self._train_time(),
             "history": [dict(h) for h in self.history],
+            **milestones(self.history, self.main_metric if self.evaluate is not None else None),
         }
 
     # ---- state and checkpoints ----------------------------------------------------------
@@ -494,6 +496,10 @@ class Trainer:
         self.best_metric, self.best_epoch = state["best_metric"], state["best_epoch"]
         self.bad_epochs, self.stopped_early = state["bad_epochs"], state["stopped_early"]
         self.history = [dict(h) for h in state["history"]]
+        step = 0
+        for h in self.history:  # checkpoints written before history entries had their step
+            step += self.steps_in_epoch(h["epoch"])
+            h.setdefault("step", step)
         self._epoch_loss_sum, self._epoch_tokens = state["epoch_loss_sum"], state["epoch_tokens"]
         win = state["window"]
         if self.is_main:  # rank 0 saved the whole window's sums; the others restart at 0
