@@ -269,3 +269,10 @@ def test_cli_fit_odeformer_prints_the_system_r2_and_plots(tiny, tmp_path, capsys
         assert err == f"synthmath: error: {message}\n" or message in err.splitlines()[0]
     assert main(["fit", "odeformer", str(path)]) == 2
     assert "task 'odeformer' needs a trained model: --run" in capsys.readouterr().err
+
+
+def test_a_binary_file_is_not_a_csv(tmp_path):
+    path = tmp_path / "traj.csv"
+    path.write_bytes(b"t,x\n\xff\xfe\x00\x81,1\n")
+    with pytest.raises(DataError, match=f"^{path}: not a text CSV file$"):
+        ode.read_trajectory(path)

@@ -36,6 +36,9 @@ rtol 0.05, atol 1e-3); the same from the generalisation start (``gen_*``); ``rec
 predicted, against the answer in the scaled coordinates). ``rerank: true`` first orders each n-best list by sum_d RMSE_d / std_d of
 the hypothesis integrated from the first observed state on the observed points (ODEFormer's
 selection; it sees only the noisy observations).
+
+A trained model fits a user's CSV trajectory through :meth:`OdeformerTask.fit_file`
+(``synthmath fit odeformer``; :mod:`~synthmath.tasks.regression.ode_inference`).
 """
 
 from __future__ import annotations
