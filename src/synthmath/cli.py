@@ -15,11 +15,13 @@ synthmath known odebench [--id 56] [--json]     (benchmark ODE systems: odebench
 synthmath baseline sindy odebench --noise 0,0.01 --subsample 0,0.5 [--out results.csv]
 synthmath fit boolean table.csv [--run results/<study>/<run_id>] [--beam 10]
 synthmath fit symreg points.csv --run results/<study>/<run_id> [--target y] [--plot fit.png]
+synthmath fit odeformer trajectory.csv --run RUN [--time t] [--beam 10 | --sample 50 --temperature 0.1] [--plot fit.png]
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import logging
 import sys
@@ -297,13 +299,28 @@ def cmd_fit(args) -> int:
     if task.name != args.task:
         raise ConfigError(f"fit: {args.run} is a model of task {task.name!r}, not {args.task!r}")
     _require(task, "predict_file", "fit")
+    # task-specific options: (flag, value), keyed by the name fit_file takes
+    extras = {
+        "target": ("--target", args.target),
+        "time_column": ("--time", args.time),
+        "sampling": ("--sample", args.sample),
+        "temperature": ("--temperature", args.temperature),
+    }
+    given = {key: value for key, (_, value) in extras.items() if value is not None}
     if not hasattr(task, "fit_file"):
-        given = [f"--{k}" for k in ("target", "plot") if getattr(args, k) is not None]
-        if given:
-            raise ConfigError(f"fit: {given[0]} is not an option of task {task.name!r}")
-        print(task.predict_file(model, args.file, beam_size=args.beam), end="")
+        flags = [extras[key][0] for key in given] + (["--plot"] if args.plot else [])
+        if flags:
+            raise ConfigError(f"fit: {flags[0]} is not an option of task {task.name!r}")
+        beam = 10 if args.beam is None else args.beam
+        print(task.predict_file(model, args.file, beam_size=beam), end="")
         return 0
-    fitted = task.fit_file(model, args.file, beam_size=args.beam, target=args.target)
+    accepted = inspect.signature(task.fit_file).parameters
+    for key in given:
+        if key not in accepted:
+            raise ConfigError(f"fit: {extras[key][0]} is not an option of task {task.name!r}")
+    if args.beam is not None:
+        given["beam_size"] = args.beam
+    fitted = task.fit_file(model, args.file, **given)
     print(fitted.text(), end="")
     if args.plot:
         from synthmath.report.fits import plot_file_fit
@@ -509,15 +526,24 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser(
         "fit",
         help="a formula for a table file (tasks that can: boolean, a 0/1 CSV; symreg, a CSV "
-        "of points with a header)",
+        "of points with a header; odeformer, a CSV trajectory with a header)",
     )
     f.add_argument("task")
     f.add_argument("file")
     f.add_argument("--run", help="a trained run directory (or runs:/<id>); default: exact fit")
-    f.add_argument("--beam", type=int, default=10)
+    f.add_argument(
+        "--beam", type=int, help="beam size (default 10; odeformer: 50 samples unless given)"
+    )
     f.add_argument("--json", action="store_true", help="exact fit: print one JSON object")
     f.add_argument("--target", help="symreg: the output column (default: y, else the last)")
-    f.add_argument("--plot", help="symreg: write predicted vs observed (and y(x) in 1-D) here")
+    f.add_argument("--time", help="odeformer: the time column (default: t, else the first)")
+    f.add_argument("--sample", type=int, help="odeformer: decode N samples (default 50)")
+    f.add_argument("--temperature", type=float, help="odeformer: sampling temperature (0.1)")
+    f.add_argument(
+        "--plot",
+        help="symreg: predicted vs observed (and y(x) in 1-D); odeformer: the data and the "
+        "fitted trajectory per component; written here",
+    )
     f.set_defaults(fn=cmd_fit)
     return p
 

@@ -1,7 +1,10 @@
-"""The figure of ``synthmath fit symreg --plot``: a fitted expression against the points.
+"""The figures of ``synthmath fit symreg|odeformer --plot``.
 
-Left: predicted vs observed values (the diagonal is a perfect fit). Right, for one input:
-the observed points and the expression as a curve over the inputs' range.
+symreg, a fitted expression against the points: left, predicted vs observed values (the
+diagonal is a perfect fit); right, for one input, the observed points and the expression as
+a curve over the inputs' range. odeformer, a fitted system against the trajectory: one panel
+per component, the observed points and the system integrated from the first observed state
+on a fine grid of the observed time span.
 """
 
 from __future__ import annotations
@@ -59,8 +62,48 @@ def plot_fit(
     plt.close(fig)
 
 
+def plot_trajectory(
+    path: str | os.PathLike,
+    times: np.ndarray,
+    values: np.ndarray,
+    fine_times: np.ndarray,
+    fitted: np.ndarray,
+    *,
+    names: list[str],
+    time_name: str = "t",
+    labels: list[str] | None = None,
+    title: str = "",
+) -> None:
+    """Write one panel per component (``values[:, k]`` observed, ``fitted[:, k]`` at
+    ``fine_times``; non-finite fitted values are not drawn) to ``path`` atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    dim = values.shape[1]
+    fig, axes = plt.subplots(dim, 1, figsize=(7, 2.4 * dim + 0.6), sharex=True, squeeze=False)
+    for k, ax in enumerate(axes[:, 0]):
+        ax.scatter(times, values[:, k], s=9, alpha=0.7, label="data")
+        ax.plot(fine_times, fitted[:, k], color="C1", linewidth=1.2, label="fitted system")
+        ax.set_ylabel(names[k])
+        if labels:
+            ax.set_title(labels[k], fontsize=8, loc="left")
+    axes[-1, 0].set_xlabel(time_name)
+    axes[0, 0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+
+
 def plot_file_fit(fitted: Any, path: str | os.PathLike) -> None:
-    """The figure of a :class:`~synthmath.tasks.regression.inference.FileFit`."""
+    """The figure of a :class:`~synthmath.tasks.regression.inference.FileFit` or a
+    :class:`~synthmath.tasks.regression.ode_inference.TrajectoryFit`."""
+    if hasattr(fitted, "trajectory"):
+        plot_trajectory_fit(fitted, path)
+        return
     reg, points = fitted.regressor, fitted.points
     plot_fit(
         path,
@@ -72,3 +115,30 @@ def plot_file_fit(fitted: Any, path: str | os.PathLike) -> None:
         y_name=points.target,
         title=f"{points.target} = {reg.expression_}  (R^2 {reg.r2_:.4g})",
     )
+
+
+#: points of the fitted trajectory's curve
+FINE_POINTS = 500
+
+
+def plot_trajectory_fit(fitted: Any, path: str | os.PathLike) -> None:
+    """The figure of a :class:`~synthmath.tasks.regression.ode_inference.TrajectoryFit`."""
+    reg, traj = fitted.regressor, fitted.trajectory
+    fine = np.linspace(traj.times[0], traj.times[-1], FINE_POINTS)
+    named = fitted.named(digits=4)
+    labels = [f"{name}' = {_short(str(e))}" for name, e in zip(traj.names, named, strict=True)]
+    plot_trajectory(
+        path,
+        traj.times,
+        traj.values,
+        fine,
+        reg.predict(fine),
+        names=traj.names,
+        time_name=traj.time_name,
+        labels=labels,
+        title=f"{fitted.path}: R^2 {reg.r2_:.4g}",
+    )
+
+
+def _short(text: str, limit: int = 110) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

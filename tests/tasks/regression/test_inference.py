@@ -247,5 +247,7 @@ def test_cli_fit_symreg_prints_expression_r2_and_plots(tiny, tmp_path, capsys, m
     # errors: one line naming the file, exit 2
     assert main(["fit", "symreg", str(path), "--run", str(run_dir), "--target", "v"]) == 2
     assert f"synthmath: error: {path}: no column 'v'" in capsys.readouterr().err
+    assert main(["fit", "symreg", str(path), "--run", str(run_dir), "--time", "t"]) == 2
+    assert "fit: --time is not an option of task 'symreg'" in capsys.readouterr().err
     assert main(["fit", "symreg", str(path)]) == 2
     assert "task 'symreg' needs a trained model: --run" in capsys.readouterr().err

@@ -23,7 +23,6 @@ refinement"; E2E's ``SymbolicTransformerRegressor``), numpy and scipy only.
 
 from __future__ import annotations
 
-import csv
 import math
 import time
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from synthmath.expressions.operators import Tree, float_token, infix, is_variabl
 from synthmath.expressions.sympy_bridge import to_sympy
 from synthmath.tasks.regression import symreg_gen as gen
 from synthmath.tasks.regression.fitting import REFINE_MODES, r2, select
+from synthmath.tasks.regression.tables import read_table
 
 
 def select_features(x: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
@@ -238,54 +238,21 @@ class Points:
 def read_points(path: str | Path, target: str | None = None) -> Points:
     """A CSV of points with a header line of column names: the ``target`` column (default
     ``y`` when there is one, else the last column) is the output, the others the inputs.
-    A :class:`DataError` naming the file (and row and column) for every problem."""
-    path = Path(path)
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            lines = [(n, row) for n, row in enumerate(csv.reader(handle), 1) if any(row)]
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not a text CSV file") from None
-    if not lines:
-        raise DataError(f"{path}: empty file (expected a header line, then one point per line)")
-    names = [v.strip() for v in lines[0][1]]
-    if all(_number(v) is not None for v in names):
-        raise DataError(f"{path}: line 1 must be a header of column names, got numbers")
-    if len(set(names)) != len(names) or "" in names:
-        raise DataError(f"{path}: column names must be distinct and not empty: {names}")
-    if len(names) < 2:
-        raise DataError(f"{path}: need at least 2 columns (inputs, then the target)")
-    target = target or ("y" if "y" in names else names[-1])
-    if target not in names:
-        raise DataError(f"{path}: no column {target!r} (columns: {', '.join(names)})")
-    rows = []
-    for r, (number, row) in enumerate(lines[1:], 1):
-        if len(row) != len(names):
-            raise DataError(
-                f"{path}: row {r} (line {number}) has {len(row)} columns, expected {len(names)}"
-            )
-        values = []
-        for name, cell in zip(names, row, strict=True):
-            value = _number(cell.strip())
-            where = f"{path}: row {r} (line {number}), column {name!r}"
-            if value is None:
-                raise DataError(f"{where}: not a number: {cell.strip()!r}")
-            if not math.isfinite(value):
-                raise DataError(f"{where}: not finite: {cell.strip()!r}")
-            values.append(value)
-        rows.append(values)
-    if len(rows) < 2:
-        raise DataError(f"{path}: {len(rows)} row(s) of points; need at least 2")
-    data = np.array(rows, dtype=np.float64)
-    k = names.index(target)
-    inputs = [j for j in range(len(names)) if j != k]
-    return Points(data[:, inputs], data[:, k], [names[j] for j in inputs], target)
+    A :class:`DataError` naming the file (and row and column) for every problem
+    (:func:`~synthmath.tasks.regression.tables.read_table`)."""
+    chosen: list[str] = []
 
+    def check(names: list[str]) -> None:
+        chosen.append(target or ("y" if "y" in names else names[-1]))
+        if chosen[0] not in names:
+            raise DataError(f"{path}: no column {chosen[0]!r} (columns: {', '.join(names)})")
 
-def _number(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
+    table = read_table(path, check_names=check)
+    k = table.names.index(chosen[0])
+    inputs = [j for j in range(len(table.names)) if j != k]
+    return Points(
+        table.data[:, inputs], table.data[:, k], [table.names[j] for j in inputs], chosen[0]
+    )
 
 
 @dataclass

@@ -36,6 +36,9 @@ rtol 0.05, atol 1e-3); the same from the generalisation start (``gen_*``); ``rec
 predicted, against the answer in the scaled coordinates). ``rerank: true`` first orders each n-best list by sum_d RMSE_d / std_d of
 the hypothesis integrated from the first observed state on the observed points (ODEFormer's
 selection; it sees only the noisy observations).
+
+A trained model fits a user's CSV trajectory through :meth:`OdeformerTask.fit_file`
+(``synthmath fit odeformer``; :mod:`~synthmath.tasks.regression.ode_inference`).
 """
 
 from __future__ import annotations
@@ -82,6 +85,7 @@ class OdeformerTask(NBestTask):
 
     name = "odeformer"
     input_kind = "point_set"  # ODEFormer's encoder has no positions; t is a feature
+    capabilities = frozenset({"predict_file"})
     group_names = ("dim", "ops", "noise", "subsample", "system")
     RAW_ARRAYS = (
         "times", "clean", "gen_clean", "n_points", "obs_times", "obs_values", "n_obs", "dim",
@@ -389,6 +393,30 @@ class OdeformerTask(NBestTask):
                 for name, value in row.items():
                     out[name][i, j] = value
         return out
+
+    # ---- a user's trajectory --------------------------------------------------------------
+    def fit_file(
+        self,
+        model: Any,
+        path: str,
+        *,
+        time_column: str | None = None,
+        beam_size: int | None = None,
+        sampling: int | None = None,
+        temperature: float | None = None,
+    ):
+        """A trained model's system for a CSV trajectory (time column default ``t``, else the
+        first): :func:`~synthmath.tasks.regression.ode_inference.fit_file`."""
+        from synthmath.tasks.regression.ode_inference import fit_file
+
+        return fit_file(
+            model, self, path, time_column=time_column, beam_size=beam_size,
+            sampling=sampling, temperature=temperature,
+        )  # fmt: skip
+
+    def predict_file(self, model: Any, path: str, beam_size: int | None = None) -> str:
+        """The text of :meth:`fit_file` (``beam_size`` None: 50 samples at temperature 0.1)."""
+        return self.fit_file(model, path, beam_size=beam_size).text()
 
     def groups(self, raw: RawBatch) -> dict[str, np.ndarray]:
         return {
