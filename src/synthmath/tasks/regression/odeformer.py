@@ -52,8 +52,8 @@ import numpy as np
 
 from synthmath.core.errors import ConfigError, DataError
 from synthmath.core.metrics import Metric
-from synthmath.core.task import NBestTask, Param, RawBatch, nbest_shape
-from synthmath.core.vocab import PAD, Vocab
+from synthmath.core.task import Param, RawBatch, nbest_shape
+from synthmath.core.vocab import Vocab
 from synthmath.expressions.errors import ExprParseError
 from synthmath.expressions.operators import infix, is_variable
 from synthmath.expressions.prefix import PrefixCodec
@@ -63,6 +63,7 @@ from synthmath.tasks.regression import odeformer_gen as gen
 from synthmath.tasks.regression import odeformer_scoring as scoring
 from synthmath.tasks.regression.benchmarks import BENCHMARKS, integrate, load_benchmark
 from synthmath.tasks.regression.odeformer_scale import Scale
+from synthmath.tasks.regression.points import PointsTask
 
 MAX_ATTEMPTS = 2000
 #: the stream of an example's corruption (attempt numbers stay below MAX_ATTEMPTS)
@@ -80,11 +81,11 @@ def _between(low: float, high: float):
     return lambda v: None if low <= v <= high else f"must be in {low}..{high}"
 
 
-class OdeformerTask(NBestTask):
+class OdeformerTask(PointsTask):
     """ODE systems from one trajectory (see module docstring)."""
 
     name = "odeformer"
-    input_kind = "point_set"  # ODEFormer's encoder has no positions; t is a feature
+    # input_kind "point_set" (PointsTask): ODEFormer's encoder has no positions; t is a feature
     capabilities = frozenset({"predict_file"})
     group_names = ("dim", "ops", "noise", "subsample", "system")
     RAW_ARRAYS = (
@@ -258,23 +259,10 @@ class OdeformerTask(NBestTask):
 
     # ---- tokens -------------------------------------------------------------------------
     @cached_property
-    def _src_vocab(self) -> Vocab:
-        return Vocab(self.codec.encoding.vocabulary())
-
-    @cached_property
     def _tgt_vocab(self) -> Vocab:
         return Vocab(
             [*self.codec.vocabulary(OUTPUT_OPS, gen.variables(self.config.max_dim)), SEPARATOR]
         )
-
-    def src_vocab(self) -> Vocab:
-        return self._src_vocab
-
-    def tgt_vocab(self) -> Vocab:
-        return self._tgt_vocab
-
-    def tokens_per_point(self) -> int:
-        return self.codec.encoding.tokens_per_number * (self.config.max_dim + 1)
 
     def scale(self, raw: RawBatch, i: int) -> Scale | None:
         """Example i's rescaling (``rescale``), from its observations; None without."""
@@ -296,14 +284,8 @@ class OdeformerTask(NBestTask):
             )
         x = np.pad(x, ((0, 0), (0, 0), (0, self.config.max_dim - x.shape[2])))
         values = np.concatenate([times[:, :, None], x], axis=2)
-        vocab = self._src_vocab
-        table = np.array([vocab.index[t] for t in self.codec.encoding.vocabulary()])
-        ids = table[self.codec.encoding.encode_ids(values)]  # (n, P, D + 1, 3)
         unused = np.arange(self.config.max_dim + 1)[None, :] > np.asarray(raw["dim"])[:, None]
-        ids[np.broadcast_to(unused[:, None, :], ids.shape[:3])] = PAD
-        ids = ids.reshape(len(counts), width, -1)
-        ids[np.arange(width)[None, :] >= counts[:, None]] = PAD
-        return ids.astype(np.int32), counts
+        return self.encode_rows(values, unused, counts)
 
     def answer_tokens(self, trees: Sequence[tuple[str, ...]]) -> list[str]:
         out: list[str] = []

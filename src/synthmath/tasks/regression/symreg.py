@@ -56,8 +56,8 @@ import numpy as np
 
 from synthmath.core.errors import ConfigError, DataError
 from synthmath.core.metrics import Metric
-from synthmath.core.task import NBestTask, Param, RawBatch, nbest_shape
-from synthmath.core.vocab import PAD, Vocab
+from synthmath.core.task import Param, RawBatch, nbest_shape
+from synthmath.core.vocab import Vocab
 from synthmath.expressions.errors import ExprParseError
 from synthmath.expressions.operators import PRESETS, infix
 from synthmath.expressions.prefix import PrefixCodec
@@ -65,6 +65,7 @@ from synthmath.expressions.shards import attempt_rng
 from synthmath.tasks.regression import symreg_bench as bench
 from synthmath.tasks.regression import symreg_gen as gen
 from synthmath.tasks.regression.fitting import REFINE_MODES, acc_tau, r2, select, symbolic_recovery
+from synthmath.tasks.regression.points import PointsTask
 
 MAX_ATTEMPTS = 1000
 TAUS = (0.1, 0.01, 0.001)
@@ -77,12 +78,11 @@ def _between(low: float, high: float):
     return lambda v: None if low <= v <= high else f"must be in {low}..{high}"
 
 
-class SymregTask(NBestTask):
+class SymregTask(PointsTask):
     """End-to-end symbolic regression (see module docstring)."""
 
     name = "symreg"
     #: an unordered set: no encoder positions (E2E's encoder has none)
-    input_kind = "point_set"
     group_names = ("dim", "ops", "problem")
     capabilities = frozenset({"predict_file"})
     RAW_ARRAYS = ("x", "y", "n_points", "dim", "tree", "n_ops")
@@ -205,23 +205,10 @@ class SymregTask(NBestTask):
 
     # ---- tokens -------------------------------------------------------------------------
     @cached_property
-    def _src_vocab(self) -> Vocab:
-        return Vocab(self.codec.encoding.vocabulary())
-
-    @cached_property
     def _tgt_vocab(self) -> Vocab:
         preset = PRESETS["e2e"]
         ops = [*preset.binary, *preset.unary]
         return Vocab(self.codec.vocabulary(ops, gen.variables(self.config.max_dim)))
-
-    def src_vocab(self) -> Vocab:
-        return self._src_vocab
-
-    def tgt_vocab(self) -> Vocab:
-        return self._tgt_vocab
-
-    def tokens_per_point(self) -> int:
-        return self.codec.encoding.tokens_per_number * (self.config.max_dim + 1)
 
     def encode_src(self, raw: RawBatch) -> tuple[np.ndarray, np.ndarray]:
         counts = np.asarray(raw["n_points"], dtype=np.int64)
@@ -233,15 +220,9 @@ class SymregTask(NBestTask):
             )
         x = np.pad(x, ((0, 0), (0, 0), (0, self.config.max_dim - x.shape[2])))
         values = np.concatenate([x, raw["y"][:, :width, None]], axis=2)
-        vocab = self._src_vocab
-        table = np.array([vocab.index[t] for t in self.codec.encoding.vocabulary()])
-        ids = table[self.codec.encoding.encode_ids(values)]  # (n, P, D + 1, 3)
         unused = np.arange(self.config.max_dim + 1)[None, :] >= raw["dim"][:, None]
         unused[:, -1] = False  # y
-        ids[np.broadcast_to(unused[:, None, :], ids.shape[:3])] = PAD
-        ids = ids.reshape(len(counts), width, -1)
-        ids[np.arange(width)[None, :] >= counts[:, None]] = PAD
-        return ids.astype(np.int32), counts
+        return self.encode_rows(values, unused, counts)
 
     def encode_tgt(self, raw: RawBatch) -> tuple[np.ndarray, np.ndarray]:
         return self._tgt_vocab.padded_ids(self.codec.encode_many(raw["tree"]))
