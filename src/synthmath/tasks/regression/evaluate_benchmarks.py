@@ -31,10 +31,10 @@ import numpy as np
 from synthmath.core.errors import ConfigError
 from synthmath.core.task import RawBatch, Task
 from synthmath.expressions.operators import infix
+from synthmath.tasks.registry import make_task
 from synthmath.tasks.regression import baseline_methods as methods
 from synthmath.tasks.regression.benchmarks import BENCHMARKS
 from synthmath.tasks.regression.symreg_bench import SYMREG_BENCHMARKS
-from synthmath.tasks.registry import make_task
 
 #: ODE-system baselines (task odeformer) and function baselines (task symreg)
 ODE_METHODS = ("sindy", "pysindy")
