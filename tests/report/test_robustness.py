@@ -107,3 +107,17 @@ def test_other_kinds_show_the_model_and_list_the_baselines(tmp_path):
     assert table.loc["baseline:sindy", "odebench_n0_s0"] == pytest.approx(
         value("baseline:sindy", "odebench", 0.0, 0.0)
     )
+
+
+def test_the_summary_shows_further_reports_after_the_main_table(tmp_path):
+    from synthmath.report.study import write_summary
+
+    study = tmp_path / "ode"
+    study.mkdir()
+    (study / "table.md").write_text("# ode\n\n<!-- table -->\nMAIN TABLE\n")
+    (study / "table-robust.md").write_text("# ode\n\n<!-- table -->\nROBUST TABLE\n")
+    info = {"ode": {"task": "odeformer", "paper": "P", "more": [("robust", "faster")]}}
+    write_summary(info, [study / "table.md"], tmp_path / "README.md")
+    text = (tmp_path / "README.md").read_text()
+    assert text.index("MAIN TABLE") < text.index("### ode: robust") < text.index("ROBUST TABLE")
+    assert "**Paper:** faster" in text and "(ode/figure-robust.png)" in text

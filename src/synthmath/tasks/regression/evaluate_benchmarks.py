@@ -31,9 +31,10 @@ import numpy as np
 from synthmath.core.errors import ConfigError
 from synthmath.core.task import RawBatch, Task
 from synthmath.expressions.operators import infix
-from synthmath.tasks.registry import make_task
 from synthmath.tasks.regression import baseline_methods as methods
 from synthmath.tasks.regression.benchmarks import BENCHMARKS
+from synthmath.tasks.regression.odeformer import OdeformerTask
+from synthmath.tasks.regression.symreg import SymregTask
 from synthmath.tasks.regression.symreg_bench import SYMREG_BENCHMARKS
 
 #: ODE-system baselines (task odeformer) and function baselines (task symreg)
@@ -63,7 +64,7 @@ def benchmark_set(
             raise ConfigError(f"{method} runs on {', '.join(BENCHMARKS)}, not {benchmark!r}")
         params = {"benchmark": benchmark, "noise": noise, "subsample": subsample,
                   "rescale": rescale} | ({"max_points": n_points} if n_points else {})  # fmt: skip
-        task = make_task("odeformer", params)
+        task = OdeformerTask(**params)
         problems = task.benchmark_problems()
         ids = [system.id for system, _, _ in problems]
         chosen = _chosen(systems, ids)
@@ -75,7 +76,7 @@ def benchmark_set(
     if benchmark not in SYMREG_BENCHMARKS or benchmark == "none":
         allowed = ", ".join(b for b in SYMREG_BENCHMARKS if b != "none")
         raise ConfigError(f"{method} runs on {allowed}, not {benchmark!r}")
-    task = make_task("symreg", {"benchmark": benchmark, "noise": noise})
+    task = SymregTask(benchmark=benchmark, noise=noise)
     raw = task.sample(len(task.problems), rng)
     chosen = _chosen(systems, list(range(1, len(task.problems) + 1)))
     raw = {k: v[chosen] for k, v in raw.items()}
