@@ -114,3 +114,17 @@ def test_bad_report_lists_name_the_key(second, message):
     cfg["studies"]["ode"]["report"] = [{"kind": "bars", "rows": "dim"}, second]
     with pytest.raises(ConfigError, match=message):
         validate_config(cfg)
+
+
+def test_scoring_options_of_a_test_set_reach_its_evaluation():
+    """A non-data parameter of a test set (symreg's refine) is not part of its dataset; the
+    run spec carries it for the evaluate job (and run specs without any are as before)."""
+    plan = validate_config(config())
+    run = plan.studies["sr"].runs[0]
+    assert "refine" not in run.test_sets["strogatz"].params
+    assert run.test_options == {"strogatz": {"refine": "e2e"}}
+    assert run.test_params("strogatz")["refine"] == "e2e"
+    assert run.test_params("id")["refine"] == "none"
+    assert type(run).from_json(run.to_json()) == run
+    ode = plan.studies["ode"].runs[0]
+    assert ode.test_options == {} and "test_options" not in ode.to_json()

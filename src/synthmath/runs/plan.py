@@ -148,13 +148,25 @@ class RunSpec:
     config_hash: str = ""
     prime_data: DatasetSpec | None = None  # priming examples mixed into the training set
     results: str = DEFAULT_RESULTS  # the results root
+    #: per test set, its task parameters that are not data parameters and differ from the
+    #: run's (scoring options such as symreg's refine): the test set's DatasetSpec holds only
+    #: the data parameters, the evaluation applies these on top
+    test_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def dir(self) -> Path:
         return Path(self.results) / self.study / self.run_id
 
     def to_json(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        if not out["test_options"]:  # run specs without options read as before the field
+            del out["test_options"]
+        return out
+
+    def test_params(self, test: str) -> dict[str, Any]:
+        """The task parameters of test set ``test``: the run's, the test set's data
+        parameters, its scoring options."""
+        return {**self.params, **self.test_sets[test].params, **self.test_options.get(test, {})}
 
     @classmethod
     def from_json(cls, obj: dict) -> RunSpec:
@@ -327,7 +339,7 @@ def build_plan(config: dict) -> Plan:
     if config.get("cas") is not None:
         plan.cas = _expand_cas(config["cas"], plan)
     for name, given in (config.get("baselines") or {}).items():
-        for spec in _expand_baselines(name, given, config, plan):
+        for spec in _expand_baselines(name, given, plan):
             plan.baselines[f"{name}/{spec.method}"] = spec
     if config.get("theory") is not None:
         given = config["theory"]
@@ -387,7 +399,7 @@ def _expand_cas(cas: dict, plan: Plan) -> CasSpec:
     )
 
 
-def _expand_baselines(name: str, given: dict, config: dict, plan: Plan) -> list[BaselineSpec]:
+def _expand_baselines(name: str, given: dict, plan: Plan) -> list[BaselineSpec]:
     """``baselines.<study>`` -> one spec per method over the chosen test sets of the study,
     the datasets its runs are tested on (the runs must share them)."""
     from synthmath.tasks.regression.baseline_methods import check_method
@@ -409,13 +421,11 @@ def _expand_baselines(name: str, given: dict, config: dict, plan: Plan) -> list[
                 f"{where}.test_sets: study {name!r} has no test set {test!r}; "
                 f"allowed: all, {', '.join(study.test_sets)}"
             )
-    overrides = (config["studies"][name].get("test_sets") or {"id": {}}) if study.runs else {}
     datasets: dict[str, DatasetSpec] = {}
     params: dict[str, dict] = {}
-    task_cls = get_task_class(study.task)
     for run in study.runs:
         for test in chosen:
-            full = task_cls.validate_params({**run.params, **(overrides[test] or {})})
+            full = run.test_params(test)
             ds = run.test_sets[test]
             if datasets.setdefault(test, ds).id != ds.id or params.setdefault(test, full) != full:
                 raise ConfigError(
@@ -533,6 +543,7 @@ def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySp
         prime_data = _prime_dataset(study["task"], full, data, where, root)
         tests = {}
         test_params = {}
+        test_options: dict[str, dict] = {}
         for test_name, overrides in test_sets.items():
             tparams = {**full, **(overrides or {})}
             test_params[test_name] = task_cls.validate_params(
@@ -542,6 +553,13 @@ def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySp
             tests[test_name] = make_dataset(
                 study["task"], tparams, ev["size"], ev["seed"], 1, "test", root
             )
+            options = {
+                k: v
+                for k, v in test_params[test_name].items()
+                if not task_cls.PARAMS[k].data and v != full[k]
+            }
+            if options:
+                test_options[test_name] = options
         check_lengths(where, study["task"], full, test_params, secs["model"], secs["training"])
         run = RunSpec(
             study=name,
@@ -561,6 +579,7 @@ def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySp
             config_hash=stable_hash(shaping, 12),
             prime_data=prime_data,
             results=root,
+            test_options=test_options,
         )
         runs.append(run)
         plan.runs[f"{name}/{run_id}"] = run
