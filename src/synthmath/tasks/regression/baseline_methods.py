@@ -139,8 +139,8 @@ def tokens(task: Task, trees: tuple[Tree, ...] | None) -> list[str]:
 
 def rounding_effect(task: Task, raw: RawBatch, answers: MethodAnswers) -> dict[str, Any]:
     """How much rounding the fits to ``P10000`` changes their scores: each fit and its tokens
-    read back, scored the same direct way (odeformer: the reconstruction R^2 of
-    :func:`~synthmath.tasks.regression.odeformer_scoring.score_system`; symreg: R^2 on the
+    read back, scored the same direct way (odeformer: the reconstruction R^2, integrated as
+    the task does; symreg: R^2 on the
     input points against the truth, without ``refine``/``extrapolation_scale``):
     ``mean_abs_r2_change`` over the fits, ``main_changed`` the examples whose accuracy at the
     main level (R^2 >= 0.9, resp. 0.99) differs."""
@@ -172,13 +172,9 @@ def _r2(task: Task, raw: RawBatch, i: int, trees=None, hypothesis=None) -> float
             trees = trees if hypothesis is None else task.parse_system(hypothesis, dim)
             scale = task.scale(raw, i)
             original = trees if scale is None else scale.from_scaled(trees)
-            problem = scoring.Problem(
-                truth=task.truth(raw, i),
-                full=task.trajectory(raw, i),
-                gen=task.trajectory(raw, i, "gen_clean"),
-                observed=task.observed(raw, i),
-            )
-            return float(scoring.score_system(original, problem, task.solver_args())["r2"])
+            times, clean = task.trajectory(raw, i)
+            pred = scoring.solve(original, clean[0], times, task.solver_args())
+            return scoring.r2_weighted(clean, pred) if pred is not None else 0.0
         from synthmath.tasks.regression import symreg_gen
         from synthmath.tasks.regression.fitting import r2
 
