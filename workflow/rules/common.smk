@@ -36,6 +36,8 @@ wildcard_constraints:
     study=r"[A-Za-z][A-Za-z0-9_]*",
     run=r"[A-Za-z0-9_.+-]+",
     test=r"[A-Za-z0-9_-]+",
+    method=r"[a-z]+",
+    name=r"[A-Za-z0-9_-]+",
 
 
 def all_outputs():
@@ -44,6 +46,9 @@ def all_outputs():
         outs += [
             str(study.dir / name) for name in ("table.csv", "table.md", "figure.png")
         ]
+        for name in study.more_reports:  # config `report:` as a list
+            files = study.report_files(name)
+            outs += [str(files[k]) for k in ("csv", "md", "png")]
     if PLAN.cas:
         outs += [str(PLAN.cas.json_path), str(PLAN.cas.md_path)]
     if PLAN.theory is not None:
@@ -141,21 +146,52 @@ def get_study(wildcards):
 
 
 def get_study_evals(wildcards):
+    # the runs' evaluations, then the baselines' (config `baselines:`), if any
     study = get_study(wildcards)
-    return [str(RunDir(run.dir).eval(t)) for run in study.runs for t in study.test_sets]
+    evals = [
+        str(RunDir(run.dir).eval(t)) for run in study.runs for t in study.test_sets
+    ]
+    for spec in PLAN.baselines.values():
+        if spec.study == study.name:
+            evals += [str(spec.eval_path(t)) for t in spec.test_sets]
+    return evals
+
+
+def get_baseline(wildcards):
+    key = f"{wildcards.study}/{wildcards.method}"
+    spec = PLAN.baselines.get(key)
+    if spec is None or wildcards.test not in spec.test_sets:
+        raise WorkflowError(
+            f"no baseline {wildcards.method!r} of test set {wildcards.test!r} of study "
+            f"{wildcards.study!r} in the current config (baselines:)"
+        )
+    return spec
+
+
+def get_baseline_inputs(wildcards):
+    # the test shards the study's evaluate jobs read
+    spec = get_baseline(wildcards)
+    return [str(p) for p in spec.test_sets[wildcards.test].shard_paths()]
+
+
+def get_baseline_params(wildcards):
+    return get_baseline(wildcards).job_json(wildcards.test)
 
 
 def get_report_params(wildcards):
     study = get_study(wildcards)
+    name = getattr(wildcards, "name", None)
+    if name is not None and name not in study.more_reports:
+        raise WorkflowError(f"study {study.name!r} has no report named {name!r}")
     return {
-        "report": study.report,
+        "report": study.more_reports[name] if name else study.report,
         "description": study.description,
         "tracking_uri": PLAN.tracking_uri if PLAN.tracking_enabled else None,
     }
 
 
 def get_summary_params(wildcards):
-    return {
+    out = {
         name: {
             "description": s.description,
             "paper": s.report.get("paper", ""),
@@ -163,11 +199,22 @@ def get_summary_params(wildcards):
         }
         for name, s in PLAN.studies.items()
     }
+    for name, s in PLAN.studies.items():
+        if s.more_reports:  # further reports: (name, paper), shown after the main table
+            out[name]["more"] = [
+                (n, r.get("paper") or "") for n, r in s.more_reports.items()
+            ]
+    return out
 
 
 def get_summary_inputs(wildcards):
     return {
         "tables": [str(s.dir / "table.md") for s in PLAN.studies.values()],
+        "more_tables": [
+            str(s.report_files(n)["md"])
+            for s in PLAN.studies.values()
+            for n in s.more_reports
+        ],
         "cas": [str(PLAN.cas.md_path)] if PLAN.cas else [],
         # the ConViT / T-CNN report, then the theory figures (linked with their captions)
         "theory_report": (

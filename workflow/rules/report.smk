@@ -24,6 +24,24 @@ rule report:
         "../scripts/report.py"
 
 
+# A further report of a study (config `report:` as a list): table-<name>.* and figure-<name>.png.
+rule report_named:
+    input:
+        get_study_evals,
+    output:
+        csv=str(RESULTS / "{study}" / "table-{name}.csv"),
+        md=str(RESULTS / "{study}" / "table-{name}.md"),
+        png=str(RESULTS / "{study}" / "figure-{name}.png"),
+    log:
+        str(RESULTS / "logs" / "report" / "{study}-{name}.log"),
+    conda:
+        "../envs/synthmath.yaml"
+    params:
+        spec=get_report_params,
+    script:
+        "../scripts/report.py"
+
+
 # results/README.md: every study's table (and the CAS baseline) beside what the paper reports.
 rule summary:
     input:

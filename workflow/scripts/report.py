@@ -5,11 +5,14 @@ from synthmath.track.study_run import log_report
 with job_log(snakemake):
     spec = snakemake.params.spec
     study = snakemake.wildcards.study
+    name = getattr(snakemake.wildcards, "name", None)  # a further report (rule report_named)
     paths = study_report(
         study,
         spec["report"],
         snakemake.input,
         snakemake.output.csv.rsplit("/", 1)[0],
         spec["description"],
+        name=name,
     )
-    log_report(spec["tracking_uri"], study, paths, paths["csv"])
+    prefix = f"table-{name}" if name else "table"
+    log_report(spec["tracking_uri"], study, paths, paths["csv"], prefix=prefix)

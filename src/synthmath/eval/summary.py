@@ -146,6 +146,25 @@ def evaluate(
     return summary
 
 
+def summarize_answers(
+    task: Task,
+    raw: RawBatch,
+    nbest: Sequence[Sequence[Sequence[str]]],
+    seconds: float,
+    beam_sizes: Sequence[int] = (),
+) -> dict:
+    """The summary of answers that did not come from a model (a baseline method's, with the
+    wall time ``seconds`` it took in all): the same fields as :func:`evaluate`'s, so reports
+    read both alike. Each width of ``beam_sizes`` adds ``<metric>_beam<b>`` over the first b
+    hypotheses given (a method with one answer per example: that answer)."""
+    summary = summarize(task, raw, nbest)
+    summary["seconds_per_problem"] = round(seconds / max(raw_len(raw), 1), 6)
+    summary["metric_info"]["seconds_per_problem"] = SECONDS_PER_PROBLEM_INFO
+    for width in beam_sizes:
+        add_beam_summary(summary, task, raw, nbest, width)
+    return summary
+
+
 def add_beam_summary(
     summary: dict, task: Task, raw: RawBatch, nbest: Sequence[Sequence[Sequence[str]]], width: int
 ) -> None:

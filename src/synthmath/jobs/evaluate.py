@@ -48,7 +48,8 @@ def evaluate_run(
     if test_name not in spec.test_sets:
         raise KeyError(f"{run_dir}: no test set {test_name!r}; it has {', '.join(spec.test_sets)}")
     ds = spec.test_sets[test_name]
-    test_task = make_task(spec.task, {**spec.params, **ds.params})
+    options = spec.test_options.get(test_name, {})  # scoring options (e.g. symreg's refine)
+    test_task = make_task(spec.task, spec.test_params(test_name))
     raw = load_dataset(test_paths, ds, test_task)[0] if test_paths else draw_dataset(test_task, ds)
     dropped = 0
     if spec.eval.get("drop_train_overlap"):
@@ -72,7 +73,7 @@ def evaluate_run(
         test_set=test_name,
         dataset=ds.id,
         grid=spec.grid,
-        test_params=ds.params,
+        test_params={**ds.params, **options},
         beam_size=spec.eval["beam_size"],
         seconds=round(time.time() - t0, 2),
     )

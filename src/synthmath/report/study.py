@@ -21,10 +21,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from synthmath.core.files import atomic_path, write_text
 from synthmath.report.figures import plot, plot_curves, plot_threshold
+from synthmath.report.robustness import robustness_report
 from synthmath.report.tables import (
+    MODEL,
     NO_VALUE,
     TABLE_MARK,
     collect,
@@ -43,8 +46,10 @@ def study_report(
     eval_paths: Sequence[str | os.PathLike],
     out_dir: str | os.PathLike,
     description: str = "",
+    name: str | None = None,
 ) -> dict[str, Path]:
-    """Write table.csv, table.md and figure.png of a study; returns their paths.
+    """Write table.csv, table.md and figure.png of a study; returns their paths (a further
+    report of the study, ``name``: table-<name>.csv, table-<name>.md, figure-<name>.png).
 
     ``report`` keys: rows, cols, metric, kind (bars | heatmap | lines | threshold | curves),
     more_metrics (further tables in table.md), title,
@@ -54,11 +59,24 @@ def study_report(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    frame = collect(eval_paths)
     metric = report.get("metric", "acc_tol5")
-    percent = is_percent(frame, metric)
     kind = report.get("kind", "bars")
+    title = report.get("title") or f"{study}: {metric}"
+    body = f"# {study}\n\n{description}\n\n" if description else f"# {study}\n\n"
+    tail = f"-{name}" if name else ""
+    paths = {
+        "csv": out / f"table{tail}.csv",
+        "md": out / f"table{tail}.md",
+        "png": out / f"figure{tail}.png",
+        "all": out / f"results{tail}.csv",
+    }
+    if kind == "robustness":
+        robustness_report(report, eval_paths, paths, body, title)
+        return paths
+    frame = collect(eval_paths)
     rows, cols = report["rows"], report["cols"]
+    frame, others = _split_methods(frame, rows, cols)
+    percent = is_percent(frame, metric)
     if kind == "threshold":
         test_set = report.get("test_set")
         if test_set is not None:
@@ -70,16 +88,8 @@ def study_report(
     for t in [table] + ([seeds.low, seeds.high] if seeds else []):
         t.index.name = rows.split(".")[-1]
         t.columns.name = cols.split(".")[-1]
-    paths = {
-        "csv": out / "table.csv",
-        "md": out / "table.md",
-        "png": out / "figure.png",
-        "all": out / "results.csv",
-    }
     with atomic_path(paths["all"]) as tmp:
-        frame.to_csv(tmp, index=False)
-    title = report.get("title") or f"{study}: {metric}"
-    body = f"# {study}\n\n{description}\n\n" if description else f"# {study}\n\n"
+        (pd.concat([frame, others]) if len(others) else frame).to_csv(tmp, index=False)
     if kind == "threshold":
         threshold = float(report.get("threshold", 0.9))
         smallest = smallest_reaching(table, threshold)
@@ -110,11 +120,12 @@ def study_report(
         return paths
     _write_csv(table, paths["csv"])
     if seeds is not None:
-        _write_csv(seeds.low, out / "table_min.csv")
-        _write_csv(seeds.high, out / "table_max.csv")
+        _write_csv(seeds.low, out / f"table{tail}_min.csv")
+        _write_csv(seeds.high, out / f"table{tail}_max.csv")
     text = to_markdown(table, metric, percent, seeds=seeds)
     for extra in report.get("more_metrics") or ():
         text += "\n" + _table_text(frame, rows, cols, extra, bool(report.get("seeds")))
+    text += _baseline_text(frame, others, rows, cols, [metric, *(report.get("more_metrics") or ())])
     write_text(paths["md"], body + TABLE_MARK + "\n" + text)
     if kind == "curves":
         plot_curves(
@@ -133,6 +144,45 @@ def study_report(
         percent=percent,
     )
     return paths
+
+
+def _split_methods(frame: pd.DataFrame, rows: str, cols: str):
+    """(the model's rows, the baselines' rows): the table and figure show the model; the
+    baselines get tables of their own in table.md, unless ``method`` is a table axis."""
+    if "method" in (rows, cols) or "method" not in frame:
+        return frame, frame.iloc[0:0]
+    model = frame["method"] == MODEL
+    return frame[model], frame[~model]
+
+
+def _baseline_text(
+    frame: pd.DataFrame, others: pd.DataFrame, rows: str, cols: str, metrics: list[str]
+) -> str:
+    """Each baseline's tables (same axes and metrics as the model's; a grid key axis, which
+    a baseline does not have, reads its method), then the inference-time table."""
+    if others.empty:
+        return ""
+    text = ""
+    for method in sorted(others["method"].unique()):
+        part = others[others["method"] == method].copy()
+        for axis in (rows, cols):
+            if axis not in part or part[axis].isna().all():
+                part[axis] = method
+        part.attrs = frame.attrs
+        for metric in metrics:
+            if metric in part and part[metric].notna().any():
+                text += f"\n**{method}**: " + _table_text(part, rows, cols, metric, False)
+    both = pd.concat([frame, others])
+    both = both[both["group"] == "all"]
+    if "seconds_per_problem" in both:
+        timing = both.pivot_table(
+            index="method", columns="test_set", values="seconds_per_problem", aggfunc="mean"
+        )
+        timing.index.name, timing.columns.name = "method", "test_set"
+        text += "\nInference time per problem (s):\n\n" + to_markdown(
+            timing, "seconds_per_problem", percent=False
+        )
+    return text
 
 
 def _table_text(frame, rows: str, cols: str, metric: str, with_seeds: bool) -> str:
@@ -173,6 +223,14 @@ def write_summary(
         text = Path(table_path).read_text() if Path(table_path).exists() else ""
         table = text.split(TABLE_MARK, 1)[-1]
         lines += ["**Ours:**", "", table.strip(), "", f"![{name}]({name}/figure.png)", ""]
+        for more, paper in info.get("more") or ():  # further reports of the study
+            path = Path(table_path).parent / f"table-{more}.md"
+            text = path.read_text() if path.exists() else ""
+            lines += [f"### {name}: {more}", ""]
+            if paper:
+                lines += [f"**Paper:** {paper}", ""]
+            lines += [text.split(TABLE_MARK, 1)[-1].strip(), ""]
+            lines += [f"![{name} {more}]({name}/figure-{more}.png)", ""]
     for path in cas_paths:
         title, _, body = Path(path).read_text().partition("\n")
         lines += [f"## {title.lstrip('# ')}", "", body.replace(TABLE_MARK + "\n", "").strip(), ""]

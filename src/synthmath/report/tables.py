@@ -21,10 +21,13 @@ NOT_REACHED = "not reached"  # a training milestone (e.g. steps_to_acc90) never 
 
 
 TABLE_MARK = "<!-- table -->"
+#: the ``method`` of a run's evaluations (a baseline's: ``baseline:<method>``)
+MODEL = "model"
 
 
 def collect(eval_paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
-    """One row per (run, test set, group label) with grid values and metrics.
+    """One row per (run, test set, group label) with grid values and metrics; with baseline
+    evaluations among them, ``method``: :data:`MODEL` for a run's, ``baseline:<method>``.
 
     Rows with ``group == "all"`` hold the overall metrics; others the per-group breakdown.
     The metrics' declarations (``metric_info`` of the summaries) go to
@@ -36,6 +39,8 @@ def collect(eval_paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
         summary = json.loads(Path(path).read_text())
         info.update(summary.get("metric_info", {}))
         base = {"run_id": summary["run_id"], "test_set": summary["test_set"], "n": summary["n"]}
+        if "method" in summary:  # a baseline's: baseline:<method> (runs' files have none)
+            base["method"] = summary["method"]
         base.update({k: _label(v) for k, v in summary.get("grid", {}).items()})
         overall = dict(summary["metrics"])
         if "seconds_per_problem" in summary:  # a timing of the whole set (eval.summary)
@@ -48,6 +53,8 @@ def collect(eval_paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
             for label, values in per.items():
                 rows.append({**base, "group": group, group: label, **values})
     frame = pd.DataFrame(rows)
+    if "method" in frame:
+        frame["method"] = frame["method"].fillna(MODEL)
     frame.attrs["metric_info"] = info
     return frame
 

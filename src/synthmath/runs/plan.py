@@ -33,6 +33,7 @@ from synthmath.runs.checks import check_lengths, check_metric
 from synthmath.runs.settings import (
     DEFAULT_RESULTS,
     SECTIONS,
+    BaselineSettings,
     CasSettings,
     ConvitSettings,
     DataSettings,
@@ -147,13 +148,25 @@ class RunSpec:
     config_hash: str = ""
     prime_data: DatasetSpec | None = None  # priming examples mixed into the training set
     results: str = DEFAULT_RESULTS  # the results root
+    #: per test set, its task parameters that are not data parameters and differ from the
+    #: run's (scoring options such as symreg's refine): the test set's DatasetSpec holds only
+    #: the data parameters, the evaluation applies these on top
+    test_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def dir(self) -> Path:
         return Path(self.results) / self.study / self.run_id
 
     def to_json(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        if not out["test_options"]:  # run specs without options read as before the field
+            del out["test_options"]
+        return out
+
+    def test_params(self, test: str) -> dict[str, Any]:
+        """The task parameters of test set ``test``: the run's, the test set's data
+        parameters, its scoring options."""
+        return {**self.params, **self.test_sets[test].params, **self.test_options.get(test, {})}
 
     @classmethod
     def from_json(cls, obj: dict) -> RunSpec:
@@ -175,10 +188,22 @@ class StudySpec:
     report: dict[str, Any]
     test_sets: list[str]
     results: str = DEFAULT_RESULTS
+    #: further reports of the same evaluations (config ``report:`` as a list), by name
+    more_reports: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def dir(self) -> Path:
         return Path(self.results) / self.name
+
+    def report_files(self, name: str | None = None) -> dict[str, Path]:
+        """The files of the main report (``name`` None) or of a named further one."""
+        tail = f"-{name}" if name else ""
+        return {
+            "csv": self.dir / f"table{tail}.csv",
+            "md": self.dir / f"table{tail}.md",
+            "png": self.dir / f"figure{tail}.png",
+            "all": self.dir / f"results{tail}.csv",
+        }
 
 
 @dataclass
@@ -219,6 +244,42 @@ class CasSpec:
 
 
 @dataclass
+class BaselineSpec:
+    """A classic baseline of a study (config ``baselines:``): one method answers the study's
+    test sets (the very datasets its evaluate jobs read), scored by the task with the test
+    set's parameters; ``results/baselines/<study>/<method>/<test>.json``, an evaluation
+    summary like a run's."""
+
+    study: str
+    method: str
+    task: str
+    test_sets: dict[str, DatasetSpec]
+    test_params: dict[str, dict[str, Any]]  # the full task parameters of each test set
+    size: int | None = None
+    max_time: int = 10
+    seed: int = 0
+    select: bool = True
+    beam_sizes: list[int] = field(default_factory=list)  # the runs' eval.beam_sizes
+    results: str = DEFAULT_RESULTS
+
+    @property
+    def dir(self) -> Path:
+        return Path(self.results) / "baselines" / self.study / self.method
+
+    def eval_path(self, test: str) -> Path:
+        return self.dir / f"{test}.json"
+
+    def job_json(self, test: str) -> dict:
+        """What shapes one test set's result (the job's params)."""
+        return {
+            "study": self.study, "method": self.method, "task": self.task, "test_set": test,
+            "dataset": asdict(self.test_sets[test]), "params": self.test_params[test],
+            "size": self.size, "max_time": self.max_time, "seed": self.seed,
+            "select": self.select, "beam_sizes": self.beam_sizes,
+        }  # fmt: skip
+
+
+@dataclass
 class Plan:
     studies: dict[str, StudySpec] = field(default_factory=dict)
     datasets: dict[str, DatasetSpec] = field(default_factory=dict)
@@ -228,6 +289,7 @@ class Plan:
     system_metrics: bool = False  # tracking.system_metrics: not part of a run's spec
     results: str = DEFAULT_RESULTS  # every output lives under this folder
     cas: CasSpec | None = None  # the CAS baseline, when configured
+    baselines: dict[str, BaselineSpec] = field(default_factory=dict)  # "<study>/<method>"
     theory: dict | None = None  # the theory figures' settings (all keys), when configured
 
     @property
@@ -276,6 +338,9 @@ def build_plan(config: dict) -> Plan:
         plan.studies[name] = _expand_study(name, study, defaults, plan)
     if config.get("cas") is not None:
         plan.cas = _expand_cas(config["cas"], plan)
+    for name, given in (config.get("baselines") or {}).items():
+        for spec in _expand_baselines(name, given, plan):
+            plan.baselines[f"{name}/{spec.method}"] = spec
     if config.get("theory") is not None:
         given = config["theory"]
         if isinstance(given, dict) and isinstance(given.get("convit"), dict):
@@ -332,6 +397,58 @@ def _expand_cas(cas: dict, plan: Plan) -> CasSpec:
         runs={p: runs[p] for p in order},
         results=plan.results,
     )
+
+
+def _expand_baselines(name: str, given: dict, plan: Plan) -> list[BaselineSpec]:
+    """``baselines.<study>`` -> one spec per method over the chosen test sets of the study,
+    the datasets its runs are tested on (the runs must share them)."""
+    from synthmath.tasks.regression.baseline_methods import check_method
+
+    where = f"baselines.{name}"
+    settings = _json(BaselineSettings, build(BaselineSettings, given or {}, where))
+    study = plan.studies.get(name)
+    if study is None:
+        raise ConfigError(
+            f"{where}: unknown or disabled study {name!r}; allowed: "
+            f"{', '.join(plan.studies) or '(none)'}"
+        )
+    for i, method in enumerate(settings["methods"]):
+        check_method(method, study.task, f"{where}.methods[{i}]")
+    chosen = study.test_sets if settings["test_sets"] == "all" else settings["test_sets"]
+    for test in chosen:
+        if test not in study.test_sets:
+            raise ConfigError(
+                f"{where}.test_sets: study {name!r} has no test set {test!r}; "
+                f"allowed: all, {', '.join(study.test_sets)}"
+            )
+    datasets: dict[str, DatasetSpec] = {}
+    params: dict[str, dict] = {}
+    for run in study.runs:
+        for test in chosen:
+            full = run.test_params(test)
+            ds = run.test_sets[test]
+            if datasets.setdefault(test, ds).id != ds.id or params.setdefault(test, full) != full:
+                raise ConfigError(
+                    f"{where}.test_sets: the runs of {name!r} have different {test!r} test "
+                    "sets (their parameters differ); a baseline answers one per test set"
+                )
+    beams = (study.runs[0].eval.get("beam_sizes") or []) if study.runs else []
+    return [
+        BaselineSpec(
+            study=name,
+            method=method,
+            task=study.task,
+            test_sets=datasets,
+            test_params=params,
+            size=settings["size"],
+            max_time=settings["max_time"],
+            seed=settings["seed"],
+            select=settings["select"],
+            beam_sizes=list(beams),
+            results=plan.results,
+        )  # fmt: skip
+        for method in settings["methods"]
+    ]
 
 
 def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySpec:
@@ -426,6 +543,7 @@ def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySp
         prime_data = _prime_dataset(study["task"], full, data, where, root)
         tests = {}
         test_params = {}
+        test_options: dict[str, dict] = {}
         for test_name, overrides in test_sets.items():
             tparams = {**full, **(overrides or {})}
             test_params[test_name] = task_cls.validate_params(
@@ -435,6 +553,13 @@ def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySp
             tests[test_name] = make_dataset(
                 study["task"], tparams, ev["size"], ev["seed"], 1, "test", root
             )
+            options = {
+                k: v
+                for k, v in test_params[test_name].items()
+                if not task_cls.PARAMS[k].data and v != full[k]
+            }
+            if options:
+                test_options[test_name] = options
         check_lengths(where, study["task"], full, test_params, secs["model"], secs["training"])
         run = RunSpec(
             study=name,
@@ -454,6 +579,7 @@ def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySp
             config_hash=stable_hash(shaping, 12),
             prime_data=prime_data,
             results=root,
+            test_options=test_options,
         )
         runs.append(run)
         plan.runs[f"{name}/{run_id}"] = run
@@ -461,60 +587,94 @@ def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySp
             if ds is not None:
                 plan.datasets[ds.id] = ds
     first = task_cls(**(runs[0].params if runs else base_params))
-    report = {
-        "kind": "bars",
-        "cols": "test_set",
-        "metric": first.main_metric(),  # the task's own, e.g. acc_tol5 or acc
-        **(study.get("report") or {}),
-    }
-    if "rows" not in report:
-        report["rows"] = keys[0] if keys else "test_set"
-    _check_report(where, report, keys, task_cls.group_names, list(test_sets))
-    check_metric(f"{where}.report.metric", first, report["metric"])
-    for i, extra in enumerate(report.get("more_metrics") or ()):
-        check_metric(f"{where}.report.more_metrics[{i}]", first, extra)
+    given = study.get("report") or {}
+    reports = [
+        _report(f"{where}.report" + (f"[{i}]" if isinstance(given, list) else ""), one or {},
+                keys, task_cls, first, list(test_sets))
+        for i, one in enumerate(given if isinstance(given, list) else [given])
+    ]  # fmt: skip
+    extra: dict[str, dict] = {}
+    for i, report in enumerate(reports[1:], start=1):
+        if not report.get("name"):
+            raise ConfigError(f"{where}.report[{i}].name: missing (every report after the first)")
+        if report["name"] in extra:
+            raise ConfigError(f"{where}.report[{i}].name: {report['name']!r} is used twice")
+        extra[report["name"]] = report
     return StudySpec(
         name=name,
         task=study["task"],
         description=study.get("description", ""),
         grid_keys=keys,
         runs=runs,
-        report=report,
+        report=reports[0],
         test_sets=list(test_sets),
         results=plan.results,
+        more_reports=extra,
     )
 
 
+def _report(
+    where: str, given: dict, keys: list[str], task_cls: type, task, test_sets: list[str]
+) -> dict:
+    """One report of a study with its defaults filled in, checked."""
+    report = {
+        "kind": "bars",
+        "cols": "test_set",
+        "metric": task.main_metric(),  # the task's own, e.g. acc_tol5 or acc
+        **given,
+    }
+    if "rows" not in report:
+        report["rows"] = keys[0] if keys else "test_set"
+    _check_report(where, report, keys, task_cls, test_sets)
+    check_metric(f"{where}.metric", task, report["metric"])
+    for i, extra in enumerate(report.get("more_metrics") or ()):
+        check_metric(f"{where}.more_metrics[{i}]", task, extra)
+    return report
+
+
 def _check_report(
-    where: str, report: dict, keys: list[str], groups: tuple[str, ...], test_sets: list[str]
+    where: str, report: dict, keys: list[str], task_cls: type, test_sets: list[str]
 ) -> None:
-    """Report axes must be grid keys, ``test_set`` or one of the task's breakdowns."""
-    axes = [*keys, "test_set", *groups]
+    """Report axes must be grid keys, ``test_set``, ``method`` or one of the task's
+    breakdowns; kind robustness: task parameters."""
+    if report["kind"] == "robustness":
+        report.setdefault("panels", "benchmark")
+        report["panels"] = report["panels"] or "benchmark"
+        for axis in ("rows", "cols", "panels"):
+            if report[axis] not in task_cls.PARAMS:
+                raise ConfigError(
+                    f"{where}.{axis}: kind robustness needs a parameter of task "
+                    f"{task_cls.name!r}, got {report[axis]!r}; allowed: {', '.join(task_cls.PARAMS)}"
+                )
+        if len({report["rows"], report["cols"], report["panels"]}) < 3:
+            raise ConfigError(f"{where}: kind robustness needs different rows, cols, panels")
+        return
+    axes = [*keys, "test_set", "method", *task_cls.group_names]
     for axis in ("rows", "cols"):
         if report[axis] not in axes:
             raise ConfigError(
-                f"{where}.report.{axis}: unknown value {report[axis]!r}; allowed: {', '.join(axes)}"
+                f"{where}.{axis}: unknown value {report[axis]!r}; allowed: {', '.join(axes)}"
             )
     if report.get("seeds") is not None:
         if report["seeds"] not in keys:
             raise ConfigError(
-                f"{where}.report.seeds: {report['seeds']!r} is not a grid key; "
+                f"{where}.seeds: {report['seeds']!r} is not a grid key; "
                 f"allowed: {', '.join(keys) or '(no grid keys)'}"
             )
         if report["seeds"] in (report["rows"], report["cols"]):
-            raise ConfigError(f"{where}.report.seeds: {report['seeds']!r} is also a table axis")
+            raise ConfigError(f"{where}.seeds: {report['seeds']!r} is also a table axis")
     if report.get("test_set") is not None and report["test_set"] not in test_sets:
         raise ConfigError(
-            f"{where}.report.test_set: unknown test set {report['test_set']!r}; "
+            f"{where}.test_set: unknown test set {report['test_set']!r}; "
             f"allowed: {', '.join(test_sets)}"
         )
     if report["kind"] == "curves" and report["rows"] not in keys:
         raise ConfigError(
-            f"{where}.report.rows: kind curves draws one line per value of a grid key; "
+            f"{where}.rows: kind curves draws one line per value of a grid key; "
             f"{report['rows']!r} is not one (allowed: {', '.join(keys) or '(no grid keys)'})"
         )
     if report["kind"] == "threshold" and report["rows"] == report["cols"]:
-        raise ConfigError(f"{where}.report: kind threshold needs different rows and cols")
+        raise ConfigError(f"{where}: kind threshold needs different rows and cols")
 
 
 def _check_grid(where: str, grid: dict, overrides: list, keys: list[str]) -> None:

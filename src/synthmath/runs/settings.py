@@ -2,7 +2,7 @@
 
 The model and training settings live in their own layers (:class:`ModelSettings` in
 :mod:`synthmath.nn.config`, :class:`TrainConfig` in :mod:`synthmath.train.config`); this module
-adds the data, evaluation, report, tracking, study and CAS-baseline settings and composes them into the
+adds the data, evaluation, report, tracking, study, CAS-baseline and baseline settings and composes them into the
 config file's shape. ``workflow/schemas/config.schema.yaml`` is generated from these classes
 (tests check that the committed file is up to date):
 
@@ -135,11 +135,18 @@ class ReportSettings:
     kind threshold: per row, the smallest numeric cols value whose metric on ``test_set``
     reaches ``threshold``. kind curves: the table as for a heatmap, the figure the runs' main
     validation metric against the training step (one line per rows value, one panel per cols
-    value)."""
+    value). kind robustness: rows, cols and panels are task parameters of the test sets (e.g.
+    subsample, noise, benchmark), the baselines (``baselines:``) drawn beside the model. A
+    study with baselines may use ``method`` as an axis; otherwise its table shows the model
+    and table.md adds each baseline's tables and the inference times."""
 
     kind: Annotated[
-        Literal["bars", "heatmap", "lines", "threshold", "curves"],
-        _doc("bars, heatmap, lines (x = cols), threshold, curves (validation metric vs step)."),
+        Literal["bars", "heatmap", "lines", "threshold", "curves", "robustness"],
+        _doc(
+            "bars, heatmap, lines (x = cols), threshold, curves (validation metric vs step), "
+            "robustness (metric vs the test-set parameter cols, one line per value of the "
+            "parameter rows, one panel per value of panels, per method: model and baselines)."
+        ),
     ] = "bars"
     rows: Annotated[str | None, _doc("Table rows; null: the first grid key.")] = None
     cols: Annotated[str, _doc("Table columns.")] = "test_set"
@@ -158,12 +165,23 @@ class ReportSettings:
     seeds: Annotated[
         str | None, _doc("Grid key aggregated in every cell (median, [min, max] range).")
     ] = None
+    panels: Annotated[
+        str | None, _doc("robustness: the test-set parameter of the panels (null: benchmark).")
+    ] = None
     logx: Annotated[bool, _doc("lines: numeric columns on a log x-axis.")] = False
     test_set: Annotated[str | None, _doc("threshold: the test set the metric is read on.")] = None
     threshold: Annotated[float, _doc("threshold: the accuracy to reach.", ge=0, le=1)] = 0.9
     title: Annotated[str | None, _doc("Figure title (wrapped to the figure width).")] = None
     labels: Annotated[ReportLabels | None, _doc("Axis names in the figure.")] = None
     paper: Annotated[str | None, _doc("What the paper reports for this study (README).")] = None
+    name: Annotated[
+        str | None,
+        _doc(
+            "In a list of reports, every report after the first: its files are "
+            "table-<name>.csv/.md and figure-<name>.png (the first writes table.md, figure.png).",
+            pattern=r"^[A-Za-z0-9_-]+$",
+        ),
+    ] = None
 
 
 @settings_class
@@ -255,7 +273,13 @@ class Study(Sections):
         ),
     ] = Field(default_factory=lambda: {"id": {}})
     init_from: Annotated[InitFrom | None, _doc("Start from a run of another study.")] = None
-    report: ReportSettings = Field(default_factory=ReportSettings)
+    report: Annotated[
+        ReportSettings | list[ReportSettings],
+        _doc(
+            "The study's table and figure, or a list of reports of the same evaluations: the "
+            "first is the study's table.md / figure.png, each further one has a name."
+        ),
+    ] = Field(default_factory=ReportSettings)
 
 
 #: the problems the CAS baseline may solve (prim_fwd too, though SymPy built it)
@@ -292,6 +316,40 @@ class CasSettings:
             json_schema_extra={"uniqueItems": True},
         ),
     ] = Field(default_factory=lambda: ["prim_bwd", "ode1", "ode2"])
+
+
+#: the classic baselines a study may run (task: sindy, pysindy -> odeformer; operon -> symreg)
+BASELINE_METHODS = ("sindy", "pysindy", "operon")
+
+
+@settings_class
+class BaselineSettings:
+    """Classic baselines of one study (``baselines: {<study>: ...}``): each method answers the
+    study's test sets (the very shards its evaluate jobs read) and the task scores it as it
+    scores the model; the study report shows them beside the model."""
+
+    methods: Annotated[
+        list[Literal[BASELINE_METHODS]],
+        _doc(
+            "sindy, pysindy (task odeformer), operon (task symreg); pysindy and operon need "
+            "the extra `baselines`.",
+            min_length=1,
+            json_schema_extra={"uniqueItems": True},
+        ),
+    ]
+    test_sets: Annotated[
+        Literal["all"] | list[str],
+        _doc("The study's test sets answered: all, or a list of their names."),
+    ] = "all"
+    size: Annotated[
+        int | None,
+        _doc("Answer only the first `size` examples of each test set (null: all).", ge=1),
+    ] = None
+    max_time: Annotated[int, _doc("operon: seconds per problem (a wall cap).", ge=1)] = 10
+    seed: Annotated[int, _doc("operon's random seed.", ge=0)] = 0
+    select: Annotated[
+        bool, _doc("sindy, pysindy: choose the hyperparameters on the last 30% of the points.")
+    ] = True
 
 
 @settings_class
@@ -376,6 +434,13 @@ class Config:
         _doc(
             "The SymPy baseline of a symbolic study (absent or null: none).",
             # no schema default: a validator filling defaults would fill null's object branch
+            json_schema_extra=lambda schema: schema.pop("default", None),
+        ),
+    ] = None
+    baselines: Annotated[
+        dict[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")], BaselineSettings] | None,
+        _doc(
+            "Study name -> its classic baselines (absent or null: none).",
             json_schema_extra=lambda schema: schema.pop("default", None),
         ),
     ] = None

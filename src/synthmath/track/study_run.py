@@ -10,9 +10,14 @@ import pandas as pd
 
 
 def log_report(
-    tracking_uri: str | None, study: str, paths: dict[str, Path], table_path: Path
+    tracking_uri: str | None,
+    study: str,
+    paths: dict[str, Path],
+    table_path: Path,
+    prefix: str = "table",
 ) -> None:
-    """Log the study's table and figure as artifacts of a study-level MLflow run."""
+    """Log the study's table and figure as artifacts of a study-level MLflow run, the table's
+    cells as metrics ``<prefix>/<row>/<col>`` (a further report: ``table-<name>``)."""
     if not tracking_uri:
         return
     from synthmath.track.mlflow import Tracker, git_commit
@@ -34,6 +39,6 @@ def log_report(
     for r, row in table.iterrows():
         for c, v in row.items():
             if np.isfinite(v):
-                rows.append((re.sub(r"[^A-Za-z0-9_\-./ ]", "_", f"table/{r}/{c}"), float(v), 0))
+                rows.append((re.sub(r"[^A-Za-z0-9_\-./ ]", "_", f"{prefix}/{r}/{c}"), float(v), 0))
     tracker.log_metrics(run_id, rows)
     tracker.end_run(run_id)

@@ -1,19 +1,21 @@
-"""Baselines on the benchmark systems, scored as the spec's "Scoring" section says.
+"""``synthmath baseline``: a classic baseline on a benchmark, through the task's own test set
+and scoring (one code path with the workflow's ``baselines:``; no corruption or metric of its
+own).
 
-ODE systems (methods :data:`ODE_METHODS`; benchmarks ``strogatz`` and ``odebench``): for each
-system, noise level g and subsampling rate r, the clean trajectory from the first initial
-condition (the benchmark's solver and grid) is corrupted (:func:`corrupt`, seeded),
-the method fits the whole system, and the fit is integrated (bounded solver: a failure scores
-0) from the first *observed* state over the clean times from there on: **reconstruction**
-R^2 (variance-weighted over dimensions) and accuracy at R^2 >= 0.9 / 0.99; then both systems
-from the second initial condition: **generalisation**. Fit time per problem.
+ODE systems (methods ``sindy``, ``pysindy``; benchmarks ``strogatz``, ``odebench``): for each
+noise level g and dropped share r, the ``odeformer`` task's benchmark test set (its problems:
+ODEBench's systems from their first initial condition, generalising to the second; Strogatz's
+7 systems from each of 4 starts; integrated by the benchmark's solver on ``max_points`` times,
+corrupted by the task, seeded) is answered by
+:func:`~synthmath.tasks.regression.baseline_methods.answer` and scored by ``task.score``:
+reconstruction R^2 (variance-weighted) and accuracy at 0.9 / 0.99, generalisation, recovery...
 
-Functions (method ``operon``; benchmark ``strogatz``): the 14 component regressions as PMLB's
-ODE-Strogatz builds them (x = the states of the system's 4 trajectories of 100 points,
-y = the component's true derivative there), a seeded 75/25 train/test split, noise on the
-training targets y(1 + g eps); test R^2, acc at 0.99/0.999, symbolic recovery, complexity.
+Functions (method ``operon``; benchmarks ``strogatz``, ``feynman``): the ``symreg`` task's
+benchmark test set (one example per problem: 200 standardised points, noise on y), scored
+on the input points against the noiseless truth (R^2, acc at 0.99 / 0.999, Acc_tau,
+recovery, complexity).
 
-Rows are written as CSV and strict JSON (with the fitted trees as prefix tokens).
+Rows (one per problem and level) are written as CSV and strict JSON (with the answers).
 """
 
 from __future__ import annotations
@@ -21,55 +23,77 @@ from __future__ import annotations
 import csv
 import json
 import math
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from synthmath.core.errors import ConfigError
-from synthmath.expressions import numeric
-from synthmath.expressions.operators import Tree, infix
-from synthmath.tasks.regression import baselines
-from synthmath.tasks.regression.benchmarks import integrate, load_benchmark
-from synthmath.tasks.regression.fitting import r2, symbolic_recovery
+from synthmath.core.task import RawBatch, Task
+from synthmath.expressions.operators import infix
+from synthmath.tasks.regression import baseline_methods as methods
+from synthmath.tasks.regression.benchmarks import BENCHMARKS
+from synthmath.tasks.regression.odeformer import OdeformerTask
+from synthmath.tasks.regression.symreg import SymregTask
+from synthmath.tasks.regression.symreg_bench import SYMREG_BENCHMARKS
 
-#: ODE-system baselines: (times, states, select) -> one tree per component
+#: ODE-system baselines (task odeformer) and function baselines (task symreg)
 ODE_METHODS = ("sindy", "pysindy")
-#: function baselines: (x, y, seed, max_time) -> tree
 FUNCTION_METHODS = ("operon",)
-R2_LEVELS_ODE = (0.9, 0.99)
-R2_LEVELS_FUNCTION = (0.99, 0.999)
 
 
-def corrupt(
-    times: np.ndarray, traj: np.ndarray, noise: float, subsample: float,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """ODEFormer's corruption, seeded: drop round(subsample * n) of the points (at random,
-    order kept), then multiplicative noise x (1 + noise * eps), eps ~ N(0, 1)."""
-    n = len(times)
-    keep = np.sort(rng.choice(n, n - int(round(subsample * n)), replace=False))
-    kept = np.asarray(traj, dtype=np.float64)[keep]
-    return np.asarray(times)[keep], kept * (1.0 + noise * rng.standard_normal(kept.shape))
+def benchmark_set(
+    method: str,
+    benchmark: str,
+    noise: float = 0.0,
+    subsample: float = 0.0,
+    systems: Sequence[int] | None = None,
+    seed: int = 0,
+    n_points: int | None = None,
+    rescale: bool = False,
+) -> tuple[Task, RawBatch, list[dict]]:
+    """The task of ``method``, its benchmark test set at these levels (``systems``: ODE
+    system ids, or 1-based problem numbers of a function benchmark; None: all) and a label
+    per example (system or problem)."""
+    if method not in ODE_METHODS + FUNCTION_METHODS:
+        allowed = ", ".join(ODE_METHODS + FUNCTION_METHODS)
+        raise ConfigError(f"unknown baseline {method!r}; allowed: {allowed}")
+    rng = np.random.default_rng(seed)
+    if method in ODE_METHODS:
+        if benchmark not in BENCHMARKS:
+            raise ConfigError(f"{method} runs on {', '.join(BENCHMARKS)}, not {benchmark!r}")
+        params = {"benchmark": benchmark, "noise": noise, "subsample": subsample,
+                  "rescale": rescale} | ({"max_points": n_points} if n_points else {})  # fmt: skip
+        task = OdeformerTask(**params)
+        problems = task.benchmark_problems()
+        ids = [system.id for system, _, _ in problems]
+        chosen = _chosen(systems, ids)
+        raw = task.to_raw([task.benchmark_example(i) for i in chosen], int(rng.integers(2**62)))
+        labels = [
+            {"system": ids[i], "name": problems[i][0].name, "start": problems[i][1]} for i in chosen
+        ]
+        return task, raw, labels
+    if benchmark not in SYMREG_BENCHMARKS or benchmark == "none":
+        allowed = ", ".join(b for b in SYMREG_BENCHMARKS if b != "none")
+        raise ConfigError(f"{method} runs on {allowed}, not {benchmark!r}")
+    task = SymregTask(benchmark=benchmark, noise=noise)
+    raw = task.sample(len(task.problems), rng)
+    chosen = _chosen(systems, list(range(1, len(task.problems) + 1)))
+    raw = {k: v[chosen] for k, v in raw.items()}
+    labels = [{"system": i + 1, "name": task.problems[i].name} for i in chosen]
+    return task, raw, labels
 
 
-def _ode_fit(method: str, select: bool) -> Callable[[np.ndarray, np.ndarray], tuple[Tree, ...]]:
-    if method not in ODE_METHODS:
-        raise ConfigError(f"unknown ODE baseline {method!r}; allowed: {', '.join(ODE_METHODS)}")
-    fit = baselines.sindy_fit if method == "sindy" else baselines.pysindy_fit
-    if method == "pysindy":
-        baselines.require("pysindy")
-    if select:
-        return lambda t, x: baselines.sindy_select(t, x, fit=fit)[0]
-    return lambda t, x: fit(t, x, baselines.SindyConfig())
+def _chosen(systems: Sequence[int] | None, ids: list[int]) -> list[int]:
+    if not systems:
+        return list(range(len(ids)))
+    missing = sorted(set(systems) - set(ids))
+    if missing:
+        raise ConfigError(f"--systems: no system {missing[0]} (ids {min(ids)}..{max(ids)})")
+    return [i for i, v in enumerate(ids) if v in set(systems)]
 
 
-def _rng(seed: int, system_id: int, noise: float, subsample: float) -> np.random.Generator:
-    return np.random.default_rng([seed, system_id, round(noise * 1e6), round(subsample * 1e6)])
-
-
-def evaluate_ode(
+def evaluate(
     method: str,
     benchmark: str,
     noises: Sequence[float] = (0.0,),
@@ -78,138 +102,53 @@ def evaluate_ode(
     seed: int = 0,
     select: bool = True,
     n_points: int | None = None,
+    max_time: int = 10,
     progress: Callable[[dict], None] | None = None,
 ) -> list[dict]:
-    """One row per (system, noise, subsample); see the module docstring. ``n_points``:
-    points per clean trajectory (default the benchmark's: ODEBench 512, Strogatz 100)."""
-    fit = _ode_fit(method, select)
-    bench = load_benchmark(benchmark)
-    chosen = [bench.system(i) for i in systems] if systems else list(bench.systems)
+    """One row per (problem, noise, subsample): the task's scores of the method's answer
+    (see the module docstring). Function benchmarks have no subsampling (only 0)."""
+    if method in FUNCTION_METHODS and any(s != 0 for s in subsamples):
+        raise ConfigError("--subsample: function benchmarks have no subsampling (use 0)")
     rows = []
-    for system in chosen:
-        clean = integrate(system, system.initial_conditions[0], bench.solver, n_points)
-        other = integrate(system, system.initial_conditions[1], bench.solver, n_points)
-        for noise in noises:
-            for subsample in subsamples:
-                rng = _rng(seed, system.id, noise, subsample)
-                times, states = corrupt(clean.times, clean.states, noise, subsample, rng)
-                row = {
-                    "benchmark": benchmark, "method": method, "system": system.id,
-                    "name": system.name, "dim": system.dim, "noise": noise,
-                    "subsample": subsample, "seed": seed, "n_points": len(times),
-                }  # fmt: skip
-                start = time.perf_counter()
-                try:
-                    trees = fit(times, states)
-                    error = ""
-                except (ValueError, np.linalg.LinAlgError, RuntimeError) as err:
-                    trees, error = None, str(err)
-                row["fit_time_s"] = time.perf_counter() - start
-                rec = gen = 0.0
-                if trees is not None:
-                    on = clean.times >= times[0]
-                    pred = baselines.simulate(trees, states[0], clean.times[on], t0=times[0])
-                    rec = baselines.trajectory_r2(clean.states[on], pred)
-                    pred = baselines.simulate(trees, other.states[0], other.times)
-                    gen = baselines.trajectory_r2(other.states, pred)
-                row |= {"r2_rec": rec, "r2_gen": gen}
-                for level in R2_LEVELS_ODE:
-                    row[f"acc_rec_{level}"] = float(rec >= level)
-                    row[f"acc_gen_{level}"] = float(gen >= level)
-                row["equations"] = " | ".join(infix(t) for t in trees) if trees else ""
-                row["prefix"] = " | ".join(" ".join(t) for t in trees) if trees else ""
-                row["error"] = error
+    for noise in noises:
+        for subsample in subsamples:
+            task, raw, labels = benchmark_set(
+                method, benchmark, noise, subsample, systems, seed, n_points
+            )
+            answers = methods.answer(method, task, raw, seed=seed, max_time=max_time,
+                                     select=select)  # fmt: skip
+            scores = task.score(raw, answers.hypotheses)
+            for i, label in enumerate(labels):
+                row = {"benchmark": benchmark, "method": method, **label,
+                       "dim": int(raw["dim"][i]), "noise": noise, "subsample": subsample,
+                       "seed": seed}  # fmt: skip
+                if "n_obs" in raw:
+                    row["n_points"] = int(raw["n_obs"][i])
+                row["fit_time_s"] = answers.seconds[i]
+                row |= {name: float(values[i, 0]) for name, values in scores.items()}
+                fit = answers.fits[i]
+                row["equations"] = " | ".join(infix(t) for t in fit) if fit else ""
+                row["prefix"] = " ".join(answers.hypotheses[i][0])
+                row["error"] = answers.errors[i]
                 rows.append(row)
                 if progress:
                     progress(row)
     return rows
 
 
-def strogatz_regressions(
-    n_points: int | None = None,
-) -> list[tuple[int, int, np.ndarray, np.ndarray, Tree]]:
-    """``(system id, component, x, y, truth)`` of the 14 Strogatz component regressions."""
-    bench = load_benchmark("strogatz")
-    out = []
-    for system in bench.systems:
-        x = np.concatenate(
-            [
-                integrate(system, y0, bench.solver, n_points).states
-                for y0 in system.initial_conditions
-            ]
-        )
-        env = {f"x_{j}": x[:, j] for j in range(system.dim)}
-        for j, tree in enumerate(system.trees):
-            y = np.broadcast_to(numeric.compile(tree)(env), (len(x),)).astype(np.float64)
-            out.append((system.id, j, x, y, tree))
-    return out
-
-
-def evaluate_functions(
-    method: str,
-    benchmark: str = "strogatz",
-    noises: Sequence[float] = (0.0,),
-    systems: Sequence[int] | None = None,
-    seed: int = 0,
-    max_time: int = 10,
-    progress: Callable[[dict], None] | None = None,
-    **fit_args,
-) -> list[dict]:
-    """One row per (component regression, noise); see the module docstring."""
-    if method not in FUNCTION_METHODS:
-        allowed = ", ".join(FUNCTION_METHODS)
-        raise ConfigError(f"unknown function baseline {method!r}; allowed: {allowed}")
-    if benchmark != "strogatz":
-        raise ConfigError(f"function baselines run on strogatz, not {benchmark!r}")
-    from synthmath.tasks.regression.baselines_gp import operon_fit
-
-    baselines.require("pyoperon")
-    rows = []
-    for system_id, comp, x, y, truth in strogatz_regressions():
-        if systems and system_id not in systems:
-            continue
-        for noise in noises:
-            rng = _rng(seed, 100 * system_id + comp, noise, 0.0)
-            order = rng.permutation(len(y))
-            train, test = order[: 3 * len(y) // 4], order[3 * len(y) // 4 :]
-            y_train = y[train] * (1.0 + noise * rng.standard_normal(len(train)))
-            row = {
-                "benchmark": benchmark, "method": method, "system": system_id,
-                "component": comp, "noise": noise, "seed": seed,
-            }  # fmt: skip
-            start = time.perf_counter()
-            tree = operon_fit(x[train], y_train, seed=seed, max_time=max_time, **fit_args)
-            row["fit_time_s"] = time.perf_counter() - start
-            env = {f"x_{j}": x[test, j] for j in range(x.shape[1])}
-            y_hat = np.broadcast_to(numeric.compile(tree)(env), (len(test),))
-            score = r2(y[test], y_hat)
-            row["r2"] = score
-            for level in R2_LEVELS_FUNCTION:
-                row[f"acc_r2_{level}"] = float(score >= level)
-            variables = tuple(f"x_{j}" for j in range(x.shape[1]))
-            row["recovery"] = float(symbolic_recovery(tree, truth, variables))
-            row["complexity"] = len(tree)
-            row["equation"] = infix(tree)
-            row["prefix"] = " ".join(tree)
-            rows.append(row)
-            if progress:
-                progress(row)
-    return rows
-
-
 # ---- summary and files -------------------------------------------------------------------
 def summarize(rows: list[dict]) -> list[dict]:
-    """Means by (noise, subsample): R^2 clipped at 0, the accuracies, recovery, fit time."""
+    """Means by (noise, subsample): the accuracies, R^2 clipped at 0, recovery, fit time."""
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
-        groups.setdefault((row["noise"], row.get("subsample", 0.0)), []).append(row)
+        groups.setdefault((row["noise"], row["subsample"]), []).append(row)
     out = []
     for (noise, subsample), group in sorted(groups.items()):
         summary = {"noise": noise, "subsample": subsample, "n": len(group)}
         for key in group[0]:
-            if key.startswith(("r2", "acc", "recovery")) or key == "fit_time_s":
-                values = [max(row[key], 0.0) if key.startswith("r2") else row[key] for row in group]
-                summary[key] = float(np.mean(values))
+            if key.startswith(("acc", "recovery")) or key in ("r2_zero", "gen_r2_zero"):
+                summary[key] = float(np.mean([row[key] for row in group]))
+        summary["fit_time_s"] = float(np.mean([row["fit_time_s"] for row in group]))
         out.append(summary)
     return out
 
