@@ -68,6 +68,10 @@ def nbest_shape(hypotheses: Sequence[Sequence[Sequence[str]]]) -> tuple[int, int
     return n, k
 
 
+#: :meth:`Task.answer_limit` of answers bounded only by the model's positions
+ANY_LENGTH = 1 << 30
+
+
 class Task(ABC):
     """Base class of a task family; families are listed in :mod:`synthmath.tasks.registry`.
 
@@ -184,6 +188,14 @@ class Task(ABC):
         non-PAD targets only.
         """
 
+    def answer_limit(self) -> int | None:
+        """The most answer tokens a decoded hypothesis may have, for tasks whose right answers
+        can be longer than the reference (an equivalent expression, formula or system); None
+        (the default): fixed-format answers, so decoding stops a little past the test set's
+        longest reference (:func:`synthmath.eval.predict.decode_steps`); :data:`ANY_LENGTH`:
+        as many as the model's positions allow."""
+        return None
+
     # ---- scoring --------------------------------------------------------------------------
     @abstractmethod
     def metrics(self) -> tuple[Metric, ...]:
@@ -287,7 +299,13 @@ class Task(ABC):
 
 class NBestTask(Task):
     """A task whose scoring looks at whole n-best lists (:meth:`score`, e.g. verification
-    that deduplicates or reranks hypotheses): a single prediction is scored as a list of one."""
+    that deduplicates or reranks hypotheses): a single prediction is scored as a list of one.
+    These tasks score an answer by what it computes (a derivative, a rolled-forward sequence,
+    a truth table, R^2), so a right answer can be longer than the reference: decoding may use
+    every position of the model (:meth:`answer_limit`)."""
+
+    def answer_limit(self) -> int | None:
+        return ANY_LENGTH
 
     @abstractmethod
     def score(

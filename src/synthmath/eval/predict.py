@@ -16,6 +16,22 @@ from synthmath.core.vocab import PAD
 from synthmath.train.batches import EncodedSet
 
 
+def decode_steps(task: Task, encoded: EncodedSet, model: torch.nn.Module) -> int:
+    """The most tokens decoded per hypothesis (EOS included).
+
+    Fixed-format answers (:meth:`Task.answer_limit` None): the test set's longest reference
+    answer plus EOS and two tokens of slack (``encoded.max_tgt_len`` counts BOS and EOS). Tasks
+    whose right answers can be longer than the reference (an equivalent expression) allow their
+    own limit, so such an answer is not cut and scored wrong; both within the model's positions
+    (BOS and every fed token)."""
+    longest = encoded.max_tgt_len + 1
+    limit = task.answer_limit()
+    positions = getattr(getattr(model, "cfg", None), "max_len", None)
+    if limit is None or positions is None:
+        return longest
+    return max(longest, min(limit + 1, int(positions)))
+
+
 @torch.inference_mode()
 def predict_nbest(
     model: torch.nn.Module,
@@ -45,7 +61,7 @@ def predict_nbest(
     n = len(encoded)
     predictions: list[list[list[str]] | None] = [None] * n
     order = np.argsort(encoded.src_len, kind="stable")  # similar lengths batch together
-    max_len = encoded.max_tgt_len + 1
+    max_len = decode_steps(task, encoded, model)
     arch = getattr(getattr(model, "cfg", None), "arch", "encoder_decoder")
     aligned = task.model_kind == "encoder_only"
     if aligned and arch != "encoder_only":
