@@ -21,7 +21,6 @@ Rows (one per problem and level) are written as CSV and strict JSON (with the an
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from synthmath.core.errors import ConfigError
+from synthmath.core.files import atomic_open, write_json
 from synthmath.core.task import RawBatch, Task
 from synthmath.expressions.operators import infix
 from synthmath.tasks.regression import baseline_methods as methods
@@ -166,13 +166,12 @@ def write_results(rows: list[dict], out: str | Path) -> tuple[Path, Path]:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = out.with_suffix(".csv"), out.with_suffix(".json")
-    with csv_path.open("w", newline="", encoding="utf-8") as handle:
+    with atomic_open(csv_path, "w") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else [])
         writer.writeheader()
         writer.writerows(rows)
     clean = [{k: _finite(v) for k, v in row.items()} for row in rows]
-    payload = {"rows": clean, "summary": summarize(rows)}
-    json_path.write_text(json.dumps(payload, allow_nan=False, indent=1), encoding="utf-8")
+    write_json(json_path, {"rows": clean, "summary": summarize(rows)})
     return csv_path, json_path
 
 
