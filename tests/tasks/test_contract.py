@@ -104,6 +104,8 @@ def check_contract(task: Task, n: int = 6) -> None:
     for m in accuracies:
         assert first["metrics"][m.summary_name] == 1.0
     json.dumps(summarize(task, raw, [[e] for e in exact]), allow_nan=False)
+    # a model that gets everything wrong (an untrained one) still writes strict JSON
+    json.dumps(summarize(task, raw, [[bad] for bad in GARBAGE[:1]] * n), allow_nan=False)
 
     for i in range(n):
         ex = task.to_json(raw, i)

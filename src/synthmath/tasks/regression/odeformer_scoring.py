@@ -44,8 +44,8 @@ METRICS = (
            "number"),
     Metric("gen_r2_zero", "generalisation R^2 clipped at 0", "mean", True, "number"),
     Metric.fraction("integrable", "the system integrates on the whole grid"),
-    Metric("term_diff", "missing plus extra additive terms / the truth's", "mean", False,
-           "number"),
+    Metric("term_diff", "missing plus extra additive terms / the truth's (median: failures "
+           "are inf)", "median", False, "number"),
     Metric("complexity", "prefix nodes of the hypothesis", "median", False, "number"),
     Metric("parse_error", "not a well-formed system of the right dimension", "mean", False,
            "percent"),
