@@ -114,6 +114,7 @@ def test_tiny_end_to_end(tmp_path):
     studies = (
         "tiny_ops", "tiny_ood", "tiny_grow", "tiny_metab", "tiny_known", "tiny_arith",
         "tiny_symbolic", "tiny_differential", "tiny_boolean", "tiny_recur", "tiny_symreg",
+        "tiny_odeformer",
     )  # fmt: skip
     for study in studies:
         for name in ("table.csv", "table.md", "figure.png"):
@@ -122,11 +123,17 @@ def test_tiny_end_to_end(tmp_path):
     evals = sorted(results.glob("*/*/eval/*.json"))
     # tiny_ops: 2 runs x 1 test set; tiny_ood: 2 x 2; tiny_grow 1; tiny_metab 2 x 2;
     # tiny_known 1; tiny_arith 2; tiny_symbolic 2 x 2; tiny_differential 2 x 1; tiny_boolean 2;
-    # tiny_recur 1 x 2; tiny_symreg 1 x 2
-    assert len(evals) == 2 * 1 + 2 * 2 + 1 + 2 * 2 + 1 + 2 + 2 * 2 + 2 * 1 + 2 + 2 + 2
+    # tiny_recur 1 x 2; tiny_symreg 1 x 2; tiny_odeformer 1 x 2
+    assert len(evals) == 2 * 1 + 2 * 2 + 1 + 2 * 2 + 1 + 2 + 2 * 2 + 2 * 1 + 2 + 2 + 2 + 2
     symreg = json.loads(next(results.glob("tiny_symreg/*/eval/strogatz.json")).read_text())
     assert {"acc_r2_0.99_beam2", "recovery", "r2_zero"} <= set(symreg["metrics"])
     assert len(symreg["by_group"]["problem"]) == 8 and symreg["seconds_per_problem"] > 0
+    assert "strogatz_lv1" in (results / "tiny_symreg" / "table-problems.md").read_text()
+    assert (results / "tiny_symreg" / "figure-problems.png").stat().st_size > 0
+    # the baseline, scored by the task on the model's test shards, in the study's table
+    sindy = json.loads((results / "baselines/tiny_odeformer/sindy/n10_s50.json").read_text())
+    assert sindy["method"] == "baseline:sindy" and "acc_r2_0.9" in sindy["metrics"]
+    assert "baseline:sindy" in (results / "tiny_odeformer" / "table.md").read_text()
     differential = json.loads(next(results.glob("tiny_differential/*/eval/id.json")).read_text())
     assert "acc" in differential["metrics"] and set(differential["by_group"]["size"]) <= {"2", "3"}
     recur = json.loads(next(results.glob("tiny_recur/*/eval/classic.json")).read_text())
