@@ -170,11 +170,8 @@ class SymbolicRegressor:
         order = rng.permutation(n)
         return np.array_split(order, math.ceil(n / self.max_bag))[: self.n_bags]
 
-    @torch.inference_mode()
     def _decode(self, z: np.ndarray, y: np.ndarray, bags: list[np.ndarray]) -> list[list[str]]:
         """Every hypothesis of every bag (rows of ``z``, ``y``), as target tokens."""
-        from synthmath.eval.decoding import beam_decode, greedy_decode, sample_decode
-
         width, dim = max(len(b) for b in bags), z.shape[1]
         raw = {
             "x": np.zeros((len(bags), width, dim)),
@@ -184,27 +181,7 @@ class SymbolicRegressor:
         }
         for i, bag in enumerate(bags):
             raw["x"][i, : len(bag)], raw["y"][i, : len(bag)] = z[bag], y[bag]
-        ids, _ = self.task.encode_src(raw)
-        device = next(self.model.parameters()).device
-        src = torch.from_numpy(ids.astype(np.int64)).to(device)
-        max_len = self.max_len or self.model.cfg.max_len
-        if self.sampling > 0:
-            generator = torch.Generator(device).manual_seed(self.seed)
-            out, lengths = sample_decode(
-                self.model, src, self.sampling, max_len, self.temperature, generator
-            )
-        elif self.beam_size > 1:
-            out, lengths = beam_decode(self.model, src, self.beam_size, max_len)
-        else:
-            out, lengths = greedy_decode(self.model, src, max_len)
-            out, lengths = out[:, None], lengths[:, None]
-        vocab = self.task.tgt_vocab()
-        out, lengths = out.cpu().numpy(), lengths.cpu().numpy()
-        return [
-            vocab.to_tokens(out[b, k, : lengths[b, k]])
-            for b in range(out.shape[0])
-            for k in range(out.shape[1])
-        ]
+        return [hyp for row in decode_candidates(self, raw) for hyp in row]
 
     # ---- results ------------------------------------------------------------------------
     def _fitted(self) -> None:
@@ -227,6 +204,37 @@ class SymbolicRegressor:
 
 
 # ---- CSV files ----------------------------------------------------------------------------
+@torch.inference_mode()
+def decode_candidates(regressor: Any, raw: dict[str, np.ndarray]) -> list[list[list[str]]]:
+    """Each encoded row's hypotheses as target tokens, decoded as ``regressor`` says (its
+    ``model``, ``task``, ``sampling`` and ``temperature`` with its ``seed``, else a beam of
+    ``beam_size``, else greedy; at most ``max_len`` tokens, default the model's positions):
+    the decoding :class:`SymbolicRegressor` and ``ODERegressor`` share."""
+    from synthmath.eval.decoding import beam_decode, greedy_decode, sample_decode
+
+    model = regressor.model
+    ids, _ = regressor.task.encode_src(raw)
+    device = next(model.parameters()).device
+    src = torch.from_numpy(ids.astype(np.int64)).to(device)
+    max_len = regressor.max_len or model.cfg.max_len
+    if regressor.sampling > 0:
+        generator = torch.Generator(device).manual_seed(regressor.seed)
+        out, lengths = sample_decode(
+            model, src, regressor.sampling, max_len, regressor.temperature, generator
+        )
+    elif regressor.beam_size > 1:
+        out, lengths = beam_decode(model, src, regressor.beam_size, max_len)
+    else:
+        out, lengths = greedy_decode(model, src, max_len)
+        out, lengths = out[:, None], lengths[:, None]
+    vocab = regressor.task.tgt_vocab()
+    out, lengths = out.cpu().numpy(), lengths.cpu().numpy()
+    return [
+        [vocab.to_tokens(out[b, k, : lengths[b, k]]) for k in range(out.shape[1])]
+        for b in range(out.shape[0])
+    ]
+
+
 @dataclass
 class Points:
     x: np.ndarray  # (rows, inputs)

@@ -41,6 +41,7 @@ from synthmath.core.errors import ConfigError, DataError
 from synthmath.expressions.errors import ExprParseError
 from synthmath.expressions.operators import Tree, infix
 from synthmath.expressions.sympy_bridge import to_sympy
+from synthmath.tasks.regression.inference import decode_candidates
 from synthmath.tasks.regression.odeformer_scale import Scale
 from synthmath.tasks.regression.odeformer_scoring import r2_weighted, snmse, solve
 from synthmath.tasks.regression.tables import read_table
@@ -160,28 +161,9 @@ class ODERegressor:
         self.fit_seconds_ = time.perf_counter() - start
         return self
 
-    @torch.inference_mode()
     def _decode(self, raw: dict[str, np.ndarray]) -> list[list[str]]:
         """The model's hypotheses for the encoded observations, as target tokens."""
-        from synthmath.eval.decoding import beam_decode, greedy_decode, sample_decode
-
-        ids, _ = self.task.encode_src(raw)
-        device = next(self.model.parameters()).device
-        src = torch.from_numpy(ids.astype(np.int64)).to(device)
-        max_len = self.max_len or self.model.cfg.max_len
-        if self.sampling > 0:
-            generator = torch.Generator(device).manual_seed(self.seed)
-            out, lengths = sample_decode(
-                self.model, src, self.sampling, max_len, self.temperature, generator
-            )
-        elif self.beam_size > 1:
-            out, lengths = beam_decode(self.model, src, self.beam_size, max_len)
-        else:
-            out, lengths = greedy_decode(self.model, src, max_len)
-            out, lengths = out[:, None], lengths[:, None]
-        vocab = self.task.tgt_vocab()
-        out, lengths = out.cpu().numpy(), lengths.cpu().numpy()
-        return [vocab.to_tokens(out[0, k, : lengths[0, k]]) for k in range(out.shape[1])]
+        return decode_candidates(self, raw)[0]
 
     # ---- results ------------------------------------------------------------------------
     def _fitted(self) -> None:
