@@ -15,6 +15,11 @@ from each codebase's own generator and encoder; their sequence lengths are asser
   ``generate`` / ``generate_beam`` (length penalty 1, early stopping), synthmath with
   ``greedy_decode`` / ``beam_decode`` in fp32 (the evaluation's precision) and bf16 weights.
   Beam 10 and 50 (the symbolic families' widths) run on synthmath's side only.
+  ``GFLOP/ex``: our model FLOPs per example (``synthmath.nn.flops.decode_flops``: encoder,
+  cross-attention keys/values once, then every step of every hypothesis). ``ceiling x LAWT``:
+  the examples/s of a decoder that ran those FLOPs at the measured matmul peak of the
+  precision, over LAWT's: an upper bound for any decoder computing them on this machine
+  (decoding's thin matmuls and memory-bound attention run below that peak).
 - Training: LAWT's ``Trainer.enc_dec_step`` (its Adam, clipping at 5, fp32) on pre-built
   batches, against synthmath's Trainer (bench_gpu_speed.measure: fresh model, warm-up steps,
   then timed steps) in fp32 and in the default precision ("auto": bf16 autocast on a CPU with
@@ -117,7 +122,8 @@ class CpuWatch:
         if busy is None or self.busy is None:
             return None
         others = (busy - self.busy) / self.hz - (own - self.own)
-        return max(0.0, 100.0 * others / ((wall - self.wall) * (os.cpu_count() or 1)))
+        share = 100.0 * others / ((wall - self.wall) * (os.cpu_count() or 1))
+        return min(100.0, max(0.0, share))  # jiffies are 1/hz s: a short span can overshoot
 
 
 def alternate(sides: dict[str, Callable[[], float]], repeats: int) -> dict[str, dict]:
@@ -168,9 +174,10 @@ def decoding(args, shape: Shape, peer_lib) -> list[dict]:
     import numpy as np
     import torch
 
-    from synthmath.core.vocab import EOS
+    from synthmath.core.vocab import EOS, PAD
     from synthmath.eval.decoding import beam_decode, greedy_decode
     from synthmath.nn.config import ModelConfig
+    from synthmath.nn.flops import decode_flops
     from synthmath.nn.model import Transformer
     from synthmath.tasks.registry import make_task
     from synthmath.train.batches import EncodedSet
@@ -209,10 +216,15 @@ def decoding(args, shape: Shape, peer_lib) -> list[dict]:
                 f"{shape.label}: target lengths differ: LAWT {len2.tolist()[:4]}, synthmath {answer + 2}"
             )
     rows = []
+    cfg = models[args.dtypes[0]].cfg
     for mode, beam, batch in modes:
         srcs = [
             encoded.batch(np.arange(i * batch, (i + 1) * batch))[0] for i in range(args.batches)
         ]
+        src_lens = np.concatenate([(src != PAD).sum(1).numpy() for src in srcs])
+        # model FLOPs of one example, as our decoders compute them (LAWT computes the same
+        # matmuls but projects onto its joint vocabulary)
+        flops = decode_flops(cfg, src_lens, answer + 1, beam) / len(src_lens)
 
         def ours(model=None, srcs=srcs, beam=beam):
             for src in srcs:
@@ -245,6 +257,7 @@ def decoding(args, shape: Shape, peer_lib) -> list[dict]:
                 "mode": mode,
                 "batch": batch,
                 "steps": answer + 1,
+                "flops_per_example": flops,
                 "sides": results,
             }
         )
@@ -337,17 +350,26 @@ def _others(results: dict) -> str:
     return "-" if worst is None else f"{worst:.0f}"
 
 
-def decoding_table(rows: list[dict], dtypes: list[str]) -> tuple[list[str], list[list]]:
-    header = ["model", "mode", "batch", "steps", "LAWT fp32 ex/s"]
+def decoding_table(
+    rows: list[dict], dtypes: list[str], peaks: dict[str, float]
+) -> tuple[list[str], list[list]]:
+    """One line per model and mode. ``ceiling``: the examples/s of a decoder that ran our model
+    FLOPs at the measured matmul peak of the precision (2048 x 2048 matmuls; decoding's
+    thin matmuls and memory-bound attention run below it), over LAWT's: no implementation
+    that computes these FLOPs at that precision can pass this ratio on this machine."""
+    header = ["model", "mode", "batch", "steps", "GFLOP/ex", "LAWT fp32 ex/s"]
     for d in dtypes:
-        header += [f"ours {d} ex/s", f"{d} x LAWT"]
+        header += [f"ours {d} ex/s", f"{d} x LAWT", f"{d} ceiling x LAWT"]
     header.append("others' CPU % (max)")
     table = []
     for r in rows:
         res = r["sides"]
-        line = [r["model"], r["mode"], r["batch"], r["steps"], _median(res, "LAWT fp32")]
+        flops = r["flops_per_example"]
+        line = [r["model"], r["mode"], r["batch"], r["steps"], flops / 1e9]
+        line.append(_median(res, "LAWT fp32"))
         for d in dtypes:
-            line += [_median(res, f"ours {d}"), _ratio(res, f"ours {d}")]
+            ceiling = peaks[d] / flops / res["LAWT fp32"]["median"] if "LAWT fp32" in res else "-"
+            line += [_median(res, f"ours {d}"), _ratio(res, f"ours {d}"), ceiling]
         table.append(line + [_others(res)])
     return header, table
 
@@ -517,7 +539,7 @@ def run(args: argparse.Namespace) -> dict:
     if out["decoding"]:
         print_table(
             f"Decoding, examples/s (encoder + decoding, answer + 1 steps), {where}",
-            *decoding_table(out["decoding"], args.dtypes),
+            *decoding_table(out["decoding"], args.dtypes, peaks),
         )
     if out["training"]:
         names = ", ".join(f"{p} = {out['training'][0]['dtypes'][p]}" for p in args.precisions)

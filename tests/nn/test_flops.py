@@ -22,6 +22,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from synthmath.core.vocab import BOS
 from synthmath.nn.config import ModelConfig
 from synthmath.nn.flops import (
+    decode_flops,
     flops_breakdown,
     forward_flops,
     measured_matmul_peak,
@@ -152,3 +153,35 @@ def test_peaks():
     start = time.perf_counter()
     peak = measured_matmul_peak(torch.device("cpu"), torch.float32, n=64, repeats=2, min_time=0.01)
     assert peak > 0 and time.perf_counter() - start < 2.0
+
+
+@pytest.mark.parametrize(("positions", "beams"), [("learned", 3), ("rotary", 1)])
+def test_decode_flops_counts_what_the_decoders_compute(beams, positions):
+    """Greedy and beam decoding over the KV cache (EOS suppressed: exactly ``steps`` steps),
+    counted by FlopCounterMode, against the analytic count; sources of different lengths."""
+    from synthmath.core.vocab import EOS
+    from synthmath.eval.decoding import beam_decode, greedy_decode
+
+    cfg = make_config(positions=positions, n_dec_layers=2)
+    model = model_for(cfg)
+    with torch.no_grad():
+        model.head.bias[EOS] = -1e9
+    gen = torch.Generator().manual_seed(3)
+    steps = 7
+    for S in (12, 5):  # one at a time: a padded batch computes its padding
+        src = tokens(gen, 2, S, SRC_V)
+        counter = FlopCounterMode(display=False)
+        with sdpa_kernel(SDPBackend.MATH), counter:
+            if beams == 1:
+                _, lengths = greedy_decode(model, src, max_len=steps)
+            else:
+                _, lengths = beam_decode(model, src, beams, max_len=steps)
+        assert (lengths == steps).all()
+        assert decode_flops(cfg, [S, S], steps, beams) == counter.get_total_flops()
+
+
+def test_decode_flops_rejects_what_it_does_not_count():
+    with pytest.raises(ValueError, match="rpe_k"):
+        decode_flops(make_config(positions="rpe_k"), [4], 3)
+    with pytest.raises(ValueError, match="beams >= 1"):
+        decode_flops(make_config(), [4], 3, beams=0)

@@ -22,7 +22,7 @@ hypothesis can still beat its best finished one, whatever comes next (exact for
 ``length_penalty >= 0`` and for negative ones too: the bound takes the worse length).
 
 Computation is in the model's dtype (fp32 unless the caller wraps the call in autocast);
-log-probabilities are taken in fp32.
+log-probabilities and the argmax are taken in fp32.
 """
 
 from __future__ import annotations
@@ -78,7 +78,8 @@ def greedy_decode(model: Transformer, src: Tensor, max_len: int) -> tuple[Tensor
         done = torch.zeros(B, dtype=torch.bool, device=device)
         tok = torch.full((B, 1), BOS, dtype=torch.long, device=device)
         for t in range(max_len):
-            nxt = model.decode_step(tok, cache)[:, -1].argmax(-1)  # (B,)
+            # argmax in fp32: exact for bf16 logits too, and CPU bf16 argmax is slow
+            nxt = model.decode_step(tok, cache)[:, -1].float().argmax(-1)  # (B,)
             nxt.masked_fill_(done, PAD)
             out[:, t] = nxt
             ended = nxt == EOS

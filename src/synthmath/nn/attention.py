@@ -118,7 +118,7 @@ class CrossAttention(nn.Module):
         k, v = kv.permute(2, 0, 3, 1, 4).contiguous().unbind(0)  # each (B, H, S, hs)
         return k, v  # contiguous: decoding steps reuse them without copies
 
-    def forward(self, x: Tensor, k: Tensor, v: Tensor, keep: Tensor) -> Tensor:
+    def forward(self, x: Tensor, k: Tensor, v: Tensor, keep: Tensor | None) -> Tensor:
         rows, T, D = x.shape
         B = k.size(0)
         g = rows // B  # decoder rows per source (beams)
@@ -144,7 +144,8 @@ class KVCache:
         self, cross_kv: list[tuple[Tensor, Tensor]], cross_keep: Tensor, rows: int, max_len: int
     ):
         self.cross_kv = cross_kv  # per layer, (B, H, S, hs) each
-        self.cross_keep = cross_keep  # (B, 1, 1, S) bool, True = attend
+        # (B, 1, 1, S) bool, True = attend; None when no source position is padding (no mask)
+        self.cross_keep = None if bool(cross_keep.all()) else cross_keep
         self.rows, self.max_len, self.length = rows, max_len, 0
         n_layers = len(cross_kv)
         self.kv: list[list[Tensor | None]] = [[None, None] for _ in range(n_layers)]  # current k, v

@@ -112,6 +112,32 @@ def train_flops(cfg: ModelConfig, src_lens: Lengths, tgt_lens: Lengths | None = 
     return 3 * forward_flops(cfg, src_lens, tgt_lens)
 
 
+def decode_flops(cfg: ModelConfig, src_lens: Lengths, steps: int, beams: int = 1) -> int:
+    """Model FLOPs of encoding a batch and decoding ``steps`` tokens for ``beams`` hypotheses
+    of each example over a KV cache (greedy: ``beams=1``), as :mod:`synthmath.eval.decoding`
+    computes them: the encoder over each source, each decoder layer's cross-attention keys and
+    values once per source, then per step and hypothesis the new position's projections,
+    attention over the ``t`` positions fed so far (``4 t D``) and over the source
+    (``4 S D``), FFN and output layer. Absolute and rotary / ALiBi positions only (the
+    ``rpe_*`` distance products of a decoding step are not counted here).
+    """
+    if cfg.arch != "encoder_decoder":
+        raise ValueError("decode_flops: an encoder_decoder model decodes")
+    if cfg.positions in ("rpe_k", "rpe_kq"):
+        raise ValueError(f"decode_flops: positions {cfg.positions!r} are not counted")
+    if steps < 0 or beams < 1:
+        raise ValueError(f"decode_flops: steps >= 0 and beams >= 1, got {steps}, {beams}")
+    S = _lengths(src_lens, "src_lens")
+    D, F, V, L = cfg.d_model, cfg.ff_size, cfg.tgt_vocab_size, cfg.n_dec_layers
+    encoder = flops_breakdown(cfg, S, np.zeros_like(S))["encoder"]
+    cross_kv = L * int((4 * S * D * D).sum())
+    fed = steps * (steps + 1) // 2  # sum over steps of the positions attended (BOS included)
+    per_layer = steps * (8 * D * D + 4 * D * D + 4 * D * F) + 4 * D * fed
+    per_hypothesis = L * (per_layer * len(S) + 4 * D * steps * int(S.sum()))
+    head = 2 * D * V * steps * len(S)
+    return encoder + cross_kv + beams * (per_hypothesis + head)
+
+
 def _precision_key(dtype: torch.dtype) -> str:
     if dtype in (torch.bfloat16, torch.float16):
         return "bf16"

@@ -110,7 +110,7 @@ class DecoderBlock(nn.Module):
         x: Tensor,
         cross_k: Tensor,
         cross_v: Tensor,
-        cross_keep: Tensor,
+        cross_keep: Tensor | None,
         cache: KVCache | None = None,
         layer_idx: int = 0,
     ) -> Tensor:
