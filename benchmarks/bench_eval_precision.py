@@ -7,7 +7,9 @@ set greedy and with beam 5 with the fp32 weights and with a bf16 copy
 (:func:`synthmath.eval.precision.model_in`, as evaluation does with ``eval.precision: bf16``)
 and prints: test-set size, accuracy (the task's main metric, acc_tol5) in each precision, the
 share of identical greedy answers, of identical beam-5 top answers and of identical beam-5
-lists, and the decoding times. bf16 is fast only on CPUs with native bf16 (AVX512-BF16, AMX)
+lists, the share of examples whose answers are scored alike (both right or both wrong: two
+numeric answers may differ in a last digit and both be within tolerance), and the decoding
+times. bf16 is fast only on CPUs with native bf16 (AVX512-BF16, AMX)
 and on GPUs; elsewhere it is emulated and slower than fp32.
 
     PYTHONPATH=src nice .venv/bin/python benchmarks/bench_eval_precision.py \\
@@ -133,7 +135,7 @@ def main(argv=None) -> dict:
         from safetensors.torch import load_file
 
         model.load_state_dict(load_file(args.load))
-        seconds, loss = 0.0, float("nan")
+        seconds, loss = 0.0, None
     else:
         seconds, loss = train(model, task, args)
     if args.save:
@@ -150,9 +152,10 @@ def main(argv=None) -> dict:
         decode(m, task, EncodedSet(task, task.sample(8, np.random.default_rng(7))), 2, 8)  # warm
         greedy, t_greedy = decode(m, task, encoded, 1, args.greedy_batch)
         beam, t_beam = decode(m, task, encoded, args.beam, args.beam_batch)
-        acc = task.score(raw, greedy)[main_metric][:, 0].mean()
-        acc_beam = task.score(raw, [hyps[:1] for hyps in beam])[main_metric][:, 0].mean()
-        out[name] = dict(greedy=greedy, beam=beam, acc=float(acc), acc_beam=float(acc_beam),
+        hits = task.score(raw, greedy)[main_metric][:, 0]  # per example: right or not
+        hits_beam = task.score(raw, [hyps[:1] for hyps in beam])[main_metric][:, 0]
+        out[name] = dict(greedy=greedy, beam=beam, hits=hits, hits_beam=hits_beam,
+                         acc=float(hits.mean()), acc_beam=float(hits_beam.mean()),
                          t_greedy=t_greedy, t_beam=t_beam)  # fmt: skip
     f, b = out["fp32"], out["bf16"]
     figures = {
@@ -169,6 +172,8 @@ def main(argv=None) -> dict:
         f"acc_beam{args.beam}_fp32": f["acc_beam"],
         f"acc_beam{args.beam}_bf16": b["acc_beam"],
         "same_greedy": share(f["greedy"], b["greedy"]),
+        "same_verdict_greedy": float((f["hits"] == b["hits"]).mean()),
+        f"same_verdict_beam{args.beam}_top": float((f["hits_beam"] == b["hits_beam"]).mean()),
         f"same_beam{args.beam}_top": share([h[0] for h in f["beam"]], [h[0] for h in b["beam"]]),
         f"same_beam{args.beam}_lists": share(f["beam"], b["beam"]),
         "greedy_seconds_fp32": f["t_greedy"],
@@ -179,39 +184,24 @@ def main(argv=None) -> dict:
         "machine": machine(),
     }
     pct = lambda x: f"{100 * x:.1f}%"  # noqa: E731
+    beam = f"beam{args.beam}"
     print_table(
         f"{figures['task']}, {figures['model']}, "
         + (f"loaded from {args.load}, " if args.load else f"{args.steps} steps ({seconds:.0f} s), ")
         + f"{args.n_test} test examples, {args.threads} thread(s); {machine()}",
-        ["", "fp32", "bf16", "same answers"],
+        ["", "fp32", "bf16", "same answers", f"same {main_metric} verdict"],
         [
-            [f"{main_metric}, greedy", pct(f["acc"]), pct(b["acc"]), pct(figures["same_greedy"])],
-            [
-                f"{main_metric}, beam {args.beam} top",
-                pct(f["acc_beam"]),
-                pct(b["acc_beam"]),
-                pct(figures[f"same_beam{args.beam}_top"]),
-            ],
-            [
-                f"beam {args.beam}: every hypothesis",
-                "",
-                "",
-                pct(figures[f"same_beam{args.beam}_lists"]),
-            ],
-            [
-                "greedy decoding (s)",
-                f"{f['t_greedy']:.2f}",
-                f"{b['t_greedy']:.2f}",
-                f"bf16 {f['t_greedy'] / b['t_greedy']:.2f}x",
-            ],
-            [
-                f"beam {args.beam} decoding (s)",
-                f"{f['t_beam']:.2f}",
-                f"{b['t_beam']:.2f}",
-                f"bf16 {f['t_beam'] / b['t_beam']:.2f}x",
-            ],
-        ],  # fmt: skip
-    )
+            [f"{main_metric}, greedy", pct(f["acc"]), pct(b["acc"]),
+             pct(figures["same_greedy"]), pct(figures["same_verdict_greedy"])],
+            [f"{main_metric}, beam {args.beam} top", pct(f["acc_beam"]), pct(b["acc_beam"]),
+             pct(figures[f"same_{beam}_top"]), pct(figures[f"same_verdict_{beam}_top"])],
+            [f"beam {args.beam}: every hypothesis", "", "", pct(figures[f"same_{beam}_lists"]), ""],
+            ["greedy decoding (s)", f"{f['t_greedy']:.2f}", f"{b['t_greedy']:.2f}",
+             f"bf16 {f['t_greedy'] / b['t_greedy']:.2f}x", ""],
+            [f"beam {args.beam} decoding (s)", f"{f['t_beam']:.2f}", f"{b['t_beam']:.2f}",
+             f"bf16 {f['t_beam'] / b['t_beam']:.2f}x", ""],
+        ],
+    )  # fmt: skip
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2, allow_nan=False) + "\n")
     return figures

@@ -9,7 +9,9 @@ The summary is what the workflow stores in ``eval/<test_set>.json`` and what rep
 With a beam of k > 1, ``metrics`` also hold ``<name>@k`` (the best of the top k hypotheses)
 and examples their ``hypotheses``.
 
-:func:`evaluate` adds ``seconds_per_problem``: the wall time of decoding the set with the main
+:func:`evaluate` records ``precision``, the weights' precision decoding ran in (fp32, or bf16
+with ``eval.precision`` bf16 or auto: :mod:`synthmath.eval.precision`), and adds
+``seconds_per_problem``: the wall time of decoding the set with the main
 beam and scoring it (the task's selection and refinement included, e.g. symreg's BFGS), over
 the number of examples; the extra widths of ``beam_sizes`` are not counted. Machine- and
 load-dependent (the evaluation's device and threads): a timing to compare within one machine,
