@@ -3,8 +3,8 @@
 Measured agreement (the model below, its 1000-example test set, 1 CPU thread, torch 2.13,
 AVX512-BF16 CPU): greedy 99.7%, beam 3 top answers 99.8%, exact-match accuracy 92.1% fp32 /
 92.2% bf16. The assertions leave margin (98%, accuracy within 1.5 points); a wrong cast fails
-them (weights rounded to fp8 e4m3 instead of bf16: 96.2% greedy agreement). Larger models: README, Studies and configs
-(``benchmarks/bench_eval_precision.py``).
+them (weights rounded to fp8 e4m3 instead of bf16: 96.2% greedy agreement). Larger models:
+README, "Studies and configs" (``benchmarks/bench_eval_precision.py``).
 """
 
 from __future__ import annotations

@@ -122,8 +122,8 @@ def _log_eval(spec: RunSpec, run_dir: Path, test_name: str, summary: dict) -> No
 
     tracker = Tracker(spec.tracking_uri)
     tracker.log_datasets(mlflow_id, [(test_name, spec.test_sets[test_name])])
-    # what eval.precision resolved to on this machine (auto: bf16 or fp32)
-    tracker.set_tags(mlflow_id, {f"test/{test_name}/precision": summary["precision"]})
+    if "precision" in summary:  # what eval.precision resolved to on this machine (auto)
+        tracker.set_tags(mlflow_id, {f"test/{test_name}/precision": summary["precision"]})
     rows = [(f"test/{test_name}/{k}", v, 0) for k, v in summary["metrics"].items() if _finite(v)]
     for group, per in summary["by_group"].items():
         for label, values in per.items():
