@@ -123,7 +123,8 @@ class EvalSettings:
             "Weights the test sets are decoded with (a bf16 copy of the trained model; "
             "log-probabilities and argmax stay fp32). auto: bf16 on CUDA and on CPUs with "
             "native bf16 (AVX512-BF16, AMX), else fp32. fp32 results are bit-identical and "
-            "portable across CPUs; bf16 ones may differ in a few answers (README, Studies and configs)."
+            "portable across CPUs; bf16 may change some answers (mostly in a last digit), "
+            "rarely whether they are right (README, Studies and configs)."
         ),
     ] = DEFAULT_EVAL_PRECISION
 
