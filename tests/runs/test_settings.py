@@ -215,3 +215,19 @@ def test_empty_task_is_a_one_line_error(tmp_path):
         load_config(config)
     with pytest.raises(ConfigError, match="studies.tiny_ops.task: empty; allowed: .*linalg"):
         build_plan(changed({"studies.tiny_ops.task": ""}))
+
+
+# ---- eval.precision ----------------------------------------------------------------------------
+def test_eval_precision_is_checked_and_left_out_of_specs_at_its_default():
+    with pytest.raises(ConfigError, match=r"studies\.tiny_ops\.eval\.precision: unknown value"):
+        validate_config(changed({"studies.tiny_ops.eval.precision": "fp16"}))
+    base = build_plan(copy.deepcopy(CI))
+    assert all("precision" not in run.eval for run in base.runs.values())  # specs as before
+    spelled = build_plan(changed({"defaults.eval.precision": "fp32"}))
+    assert {k: r.to_json() for k, r in spelled.runs.items()} == {
+        k: r.to_json() for k, r in base.runs.items()
+    }
+    bf16 = build_plan(changed({"studies.tiny_ops.eval.precision": "bf16"}))
+    assert set(bf16.runs) == set(base.runs)  # an evaluation setting: same runs, same ids
+    for key, run in bf16.runs.items():
+        assert run.eval.get("precision") == ("bf16" if key.startswith("tiny_ops/") else None)

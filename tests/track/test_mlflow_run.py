@@ -70,6 +70,7 @@ def test_datasets_are_dataset_inputs_once_and_searchable(tracked):
 
     run, uri = tracked
     check_training_milestones(run, uri)  # here: the tracked fixture trains (12 s) once
+    check_precision(run, uri)
     tracker = Tracker(uri)
     mlflow_id = RunDir(run.dir).read_mlflow_id()
     expected = [
@@ -99,6 +100,17 @@ def test_datasets_are_dataset_inputs_once_and_searchable(tracked):
         assert list(found["run_id"]) == [mlflow_id], where
     found = mlflow.search_runs(experiment_names=["s"], filter_string="dataset.name = 'other'")
     assert found.empty
+
+
+def check_precision(run, uri: str) -> None:
+    """eval.precision (default fp32, left out of the spec) in MLflow's params, and what it
+    resolved to in each evaluation JSON and in a tag per test set."""
+    assert "precision" not in run.eval
+    data = Tracker(uri).client.get_run(RunDir(run.dir).read_mlflow_id()).data
+    assert data.params["eval.precision"] == "fp32"
+    for test in ("id", "big"):
+        assert json.loads(RunDir(run.dir).eval(test).read_text())["precision"] == "fp32"
+        assert data.tags[f"test/{test}/precision"] == "fp32"
 
 
 def check_training_milestones(run, uri: str) -> None:

@@ -248,7 +248,7 @@ def predict_encoder_only(
         raise ValueError("predict_encoder_only needs an encoder_only model")
     src = src.to(model.head.weight.device)
     with _eval_mode(model):
-        ids = model(src).argmax(-1)  # (B, S)
+        ids = model(src).float().argmax(-1)  # (B, S); in fp32 as greedy_decode's
         S = ids.size(1)
         end = (src == PAD) if aligned else (ids == PAD) | (ids == EOS) | (src == PAD)
         lengths = torch.where(end.any(dim=1), end.int().argmax(dim=1), S)

@@ -9,7 +9,9 @@ The summary is what the workflow stores in ``eval/<test_set>.json`` and what rep
 With a beam of k > 1, ``metrics`` also hold ``<name>@k`` (the best of the top k hypotheses)
 and examples their ``hypotheses``.
 
-:func:`evaluate` adds ``seconds_per_problem``: the wall time of decoding the set with the main
+:func:`evaluate` records ``precision``, the weights' precision decoding ran in (fp32, or bf16
+with ``eval.precision`` bf16 or auto: :mod:`synthmath.eval.precision`), and adds
+``seconds_per_problem``: the wall time of decoding the set with the main
 beam and scoring it (the task's selection and refinement included, e.g. symreg's BFGS), over
 the number of examples; the extra widths of ``beam_sizes`` are not counted. Machine- and
 load-dependent (the evaluation's device and threads): a timing to compare within one machine,
@@ -31,6 +33,7 @@ from synthmath.core.files import finite_or_none
 from synthmath.core.metrics import Metric, at_k
 from synthmath.core.raw import raw_len, take
 from synthmath.core.task import RawBatch, Task
+from synthmath.eval.precision import model_in, resolve_precision
 from synthmath.eval.predict import predict_nbest
 from synthmath.train.batches import EncodedSet
 
@@ -115,13 +118,18 @@ def evaluate(
     beam_sizes: Sequence[int] = (),
     device: str | torch.device = "cpu",
     progress: bool = False,
+    precision: str = "fp32",
 ) -> dict:
     """Decode and score ``raw``; returns the summary dict (see module docstring).
 
     Each width b of ``beam_sizes`` decodes the set again with a beam of b (1: greedy) and adds
     :func:`beam_summary`'s ``<metric>_beam<b>`` values (the paper's "beam 10": solved if any of
-    the 10 hypotheses of a width-10 beam is right).
+    the 10 hypotheses of a width-10 beam is right). ``precision`` (``eval.precision``: fp32,
+    bf16 or auto, :mod:`synthmath.eval.precision`) is the weights' precision of every decoding
+    pass; the summary's ``precision`` says which one ran (fp32 or bf16).
     """
+    precision = resolve_precision(precision, device)
+    model = model_in(model, precision)
     encoded = EncodedSet(task, raw)
 
     def decode(width: int):
@@ -141,6 +149,7 @@ def evaluate(
     elapsed = time.perf_counter() - began
     summary["seconds_per_problem"] = round(elapsed / max(raw_len(raw), 1), 6)
     summary["metric_info"]["seconds_per_problem"] = SECONDS_PER_PROBLEM_INFO
+    summary["precision"] = precision
     for width in beam_sizes:
         add_beam_summary(summary, task, raw, nbest if width == beam_size else decode(width), width)
     return summary

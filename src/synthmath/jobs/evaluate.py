@@ -16,6 +16,7 @@ from synthmath.jobs.train import _set_threads
 from synthmath.runs.artifacts import RunDir, load_trained
 from synthmath.runs.datasets import draw_dataset, example_digests, load_dataset
 from synthmath.runs.plan import RunSpec
+from synthmath.runs.settings import DEFAULT_EVAL_PRECISION
 from synthmath.tasks.registry import make_task
 from synthmath.train.checkpoint import load_metadata
 from synthmath.train.device import pick_device
@@ -66,6 +67,7 @@ def evaluate_run(
         beam_sizes=spec.eval.get("beam_sizes") or (),
         device=device,
         progress=progress,
+        precision=spec.eval.get("precision", DEFAULT_EVAL_PRECISION),
     )
     summary.update(
         study=spec.study,
@@ -120,6 +122,8 @@ def _log_eval(spec: RunSpec, run_dir: Path, test_name: str, summary: dict) -> No
 
     tracker = Tracker(spec.tracking_uri)
     tracker.log_datasets(mlflow_id, [(test_name, spec.test_sets[test_name])])
+    if "precision" in summary:  # what eval.precision resolved to on this machine (auto)
+        tracker.set_tags(mlflow_id, {f"test/{test_name}/precision": summary["precision"]})
     rows = [(f"test/{test_name}/{k}", v, 0) for k, v in summary["metrics"].items() if _finite(v)]
     for group, per in summary["by_group"].items():
         for label, values in per.items():

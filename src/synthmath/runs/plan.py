@@ -31,6 +31,7 @@ from synthmath.core.settings import build
 from synthmath.nn.config import ModelSettings
 from synthmath.runs.checks import check_lengths, check_metric
 from synthmath.runs.settings import (
+    DEFAULT_EVAL_PRECISION,
     DEFAULT_RESULTS,
     SECTIONS,
     BaselineSettings,
@@ -500,6 +501,8 @@ def _expand_study(name: str, study: dict, defaults: dict, plan: Plan) -> StudySp
             )
         for s, cls in SECTION_CLASSES.items():  # types, ranges and cross-field checks
             secs[s] = _json(cls, build(cls, secs[s], f"{where}.{s}"))
+        if secs["eval"]["precision"] == DEFAULT_EVAL_PRECISION:
+            del secs["eval"]["precision"]  # spec files and train jobs' params as before it
         if secs["model"]["attention"] == "gpsa" and task_cls(**full).input_grid() is None:
             raise ConfigError(
                 f"{where}.model.attention: gpsa needs inputs on a 2-D grid; task "

@@ -90,6 +90,11 @@ class DataSettings:
     ] = Field(default_factory=dict)
 
 
+#: the default of ``eval.precision``; a run spec leaves it out (spec files, and so the train
+#: jobs' params, as before the setting)
+DEFAULT_EVAL_PRECISION = "fp32"
+
+
 @settings_class
 class EvalSettings:
     """Evaluation on the test sets (``eval:``)."""
@@ -112,6 +117,16 @@ class EvalSettings:
             "papers' protocol; the summary counts them)."
         ),
     ] = False
+    precision: Annotated[
+        Literal["fp32", "bf16", "auto"],
+        _doc(
+            "Weights the test sets are decoded with (a bf16 copy of the trained model; "
+            "log-probabilities and argmax stay fp32). auto: bf16 on CUDA and on CPUs with "
+            "native bf16 (AVX512-BF16, AMX), else fp32. fp32 results are bit-identical and "
+            "portable across CPUs; bf16 may change some answers (mostly in a last digit), "
+            "rarely whether they are right (README, Studies and configs)."
+        ),
+    ] = DEFAULT_EVAL_PRECISION
 
 
 @settings_class

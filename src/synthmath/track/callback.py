@@ -16,6 +16,7 @@ One metric namespace (each quantity under one name; steps are optimizer steps):
 
 from __future__ import annotations
 
+from synthmath.runs.settings import DEFAULT_EVAL_PRECISION
 from synthmath.track.mlflow import flatten, open_run_for, run_datasets
 
 
@@ -39,6 +40,8 @@ def make_callback(run_spec):
         def on_train_start(self, trainer) -> None:
             self.logged = tracker.last_logged_steps(mlflow_id)
             spec = run_spec.to_json()
+            # eval.precision: a spec leaves out its default (fp32), MLflow shows it
+            spec["eval"] = {"precision": DEFAULT_EVAL_PRECISION, **spec["eval"]}
             params = flatten({k: spec[k] for k in ("params", "model", "training", "data", "eval")})
             params["init_from"] = str(run_spec.init_from)
             tracker.log_params(mlflow_id, params)
