@@ -231,3 +231,25 @@ def test_eval_precision_is_checked_and_left_out_of_specs_at_its_default():
     assert set(bf16.runs) == set(base.runs)  # an evaluation setting: same runs, same ids
     for key, run in bf16.runs.items():
         assert run.eval.get("precision") == ("bf16" if key.startswith("tiny_ops/") else None)
+
+
+def test_evaluation_fields_change_no_training():
+    """New test sets, eval settings and tracking leave every run's id and training spec as
+    they were (the workflow then re-runs evaluations only); a training setting does not."""
+    before = build_plan(CI)
+    config = changed({"defaults.eval.beam_size": 3, "tracking.enabled": False})
+    config["studies"]["tiny_ops"].setdefault("test_sets", {"id": {}})["later"] = {"dim": 4}
+    after = build_plan(config)
+    assert set(after.runs) == set(before.runs)
+    for key, run in after.runs.items():
+        old = before.runs[key]
+        assert run.to_json() != old.to_json()
+        assert RunSpec.same_training(run.to_json(), old.to_json())
+    run = after.runs[next(k for k in after.runs if k.startswith("tiny_ops/"))]
+    again = before.runs[f"tiny_ops/{run.run_id}"].with_evaluation(
+        "later", run.evaluation_json("later")
+    )
+    assert again.evaluation_json("later") == run.evaluation_json("later")
+    assert again.test_params("later") == run.test_params("later")
+    trained = dict(run.to_json(), training={**run.training, "lr": 0.5})
+    assert not RunSpec.same_training(trained, run.to_json())

@@ -14,6 +14,7 @@ from synthmath.jobs.evaluate import evaluate_run
 from synthmath.jobs.train import train_run
 from synthmath.runs.artifacts import RunDir
 from synthmath.runs.config import validate_config
+from synthmath.runs.plan import RunSpec
 from synthmath.track.mlflow import Tracker, dataset_digest
 
 
@@ -100,6 +101,22 @@ def test_datasets_are_dataset_inputs_once_and_searchable(tracked):
         assert list(found["run_id"]) == [mlflow_id], where
     found = mlflow.search_runs(experiment_names=["s"], filter_string="dataset.name = 'other'")
     assert found.empty
+    check_a_test_set_added_after_training(run, uri)
+
+
+def check_a_test_set_added_after_training(run, uri: str) -> None:
+    """The workflow's evaluate job passes the current config's evaluation fields: a test set
+    and eval settings that the trained run never recorded are used without retraining."""
+    config = tiny_config(uri)
+    config["studies"]["s"]["test_sets"]["later"] = {"dim": 3, "dist": "gaussian"}
+    config["defaults"]["eval"]["beam_size"] = 2
+    (now,) = validate_config(config).runs.values()
+    assert now.run_id == run.run_id and RunSpec.same_training(now.to_json(), run.to_json())
+    evaluate_run(run.dir, "later", progress=False, evaluation=now.evaluation_json("later"))
+    summary = json.loads(RunDir(run.dir).eval("later").read_text())
+    assert summary["test_set"] == "later" and summary["beam_size"] == 2
+    assert summary["dataset"] == now.test_sets["later"].id
+    assert "later" not in RunDir(run.dir).read_spec().test_sets  # the training record stays
 
 
 def check_precision(run, uri: str) -> None:

@@ -210,3 +210,21 @@ def test_tiny_end_to_end(tmp_path):
     # a second invocation has nothing to do
     again = snakemake(work, "--configfile", "configs/ci.yaml", "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
+
+    # a new test set, other eval settings and a new study re-run evaluations (and run the new
+    # study), never a finished training (nor tracking_init, whose output every job reads)
+    config = yaml.safe_load((work / "configs" / "ci.yaml").read_text())
+    config["studies"]["tiny_ops"].setdefault("test_sets", {"id": {}})["later"] = {"dim": 4}
+    config["defaults"].setdefault("eval", {})["beam_size"] = 2
+    config["studies"]["tiny_new"] = {**config["studies"]["tiny_known"], "description": "New."}
+    (work / "later.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    later = snakemake(work, "--configfile", "later.yaml", "-n")
+    assert later.returncode == 0, later.stdout[-3000:] + later.stderr[-3000:]
+    stats = later.stdout.split("Job stats:")[1].split("\n\n")[0].splitlines()[3:]
+    jobs = [line.split()[0] for line in stats]
+    assert "evaluate" in jobs and "tracking_init" not in jobs, later.stdout[-3000:]
+    trained = [
+        line for line in later.stdout.splitlines() if line.startswith("    output: results/")
+    ]
+    assert all("tiny_new" in line for line in trained if "model.safetensors" in line), trained
+    assert any("tiny_new" in line and "model.safetensors" in line for line in trained), trained

@@ -1,4 +1,5 @@
 # Study expansion and input helpers. The config is validated here, before any job runs.
+import json
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -6,6 +7,7 @@ from snakemake.utils import validate
 
 from synthmath.runs.artifacts import EVAL_DIR, MODEL_NAME, TRAIN_NAME, RunDir
 from synthmath.runs.config import validate_config
+from synthmath.runs.plan import RunSpec
 from synthmath.core.errors import ConfigError
 from synthmath.report.theory import FIGURE_NAMES as THEORY_FIGURES
 from synthmath.report.theory import FIGURE_PNGS as THEORY_PNGS
@@ -88,8 +90,25 @@ def get_run(wildcards):
     return PLAN.runs[key]
 
 
-def get_run_json(wildcards):
-    return get_run(wildcards).to_json()
+def get_train_json(wildcards):
+    # The train job's params, so a changed spec retrains. A run already trained keeps the spec
+    # it recorded (config.json) while only evaluation fields differ (new test sets, eval
+    # settings, tracking: RunSpec.EVALUATION_FIELDS): those re-run its evaluations only.
+    current = get_run(wildcards).to_json()
+    recorded = RunDir(get_run(wildcards).dir).config
+    if recorded.exists():
+        try:
+            stored = json.loads(recorded.read_text())
+        except ValueError:
+            return current  # a damaged record: the job rewrites it
+        if isinstance(stored, dict) and RunSpec.same_training(stored, current):
+            return stored
+    return current
+
+
+def get_eval_json(wildcards):
+    # the evaluate job's params: what it reads besides the trained run (a change re-evaluates)
+    return get_run(wildcards).evaluation_json(wildcards.test)
 
 
 def get_train_threads(wildcards):

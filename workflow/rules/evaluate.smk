@@ -11,5 +11,7 @@ rule evaluate:
     conda:
         "../envs/synthmath.yaml"
     threads: 1
+    params:
+        evaluation=get_eval_json,
     script:
         "../scripts/evaluate.py"

@@ -7,8 +7,10 @@ rule tracking_init:
         str(RESULTS / "logs" / "tracking_init.log"),
     conda:
         "../envs/synthmath.yaml"
+    # the URI only: every training and evaluation waits for this job's output, so a param that
+    # changed with the studies (a study added, or the config's key order) would rerun them all;
+    # the script reads the studies' experiments from the config instead
     params:
         uri=PLAN.tracking_uri,
-        experiments={name: s.description for name, s in PLAN.studies.items()},
     script:
         "../scripts/tracking_init.py"

@@ -15,6 +15,6 @@ rule train:
     resources:
         gpu=get_train_gpus,
     params:
-        run=get_run_json,
+        run=get_train_json,
     script:
         "../scripts/train.py"

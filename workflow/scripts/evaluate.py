@@ -13,4 +13,5 @@ with job_log(snakemake):
         progress=False,
         threads=snakemake.threads,
         train_paths=list(getattr(snakemake.input, "train", []) or []),
+        evaluation=snakemake.params.evaluation,
     )

@@ -3,8 +3,12 @@ from synthmath.jobs.log import job_log
 from synthmath.track.mlflow import init_tracking
 
 with job_log(snakemake):
-    init_tracking(snakemake.params.uri, snakemake.params.experiments)
+    # one experiment per study of the config, with its description; a study added after this
+    # job ran gets its experiment from its first job (Tracker.experiment is race-safe)
+    studies = snakemake.config.get("studies") or {}
+    experiments = {name: (study or {}).get("description", "") for name, study in studies.items()}
+    init_tracking(snakemake.params.uri, experiments)
     write_json(
         snakemake.output[0],
-        {"uri": snakemake.params.uri, "experiments": sorted(snakemake.params.experiments)},
+        {"uri": snakemake.params.uri, "experiments": sorted(experiments)},
     )

@@ -34,16 +34,23 @@ def evaluate_run(
     progress: bool = True,
     threads: int = 0,
     train_paths: list[str] | None = None,
+    evaluation: dict | None = None,
 ) -> dict:
     """Evaluate a trained run on one of its test sets; writes eval/<test>.json and logs MLflow.
 
     The JSON also carries ``training``: the run's milestones (steps_to_acc90, steps_to_acc99,
     final_loss; :mod:`synthmath.train.milestones`) and its validation curve, which study
-    reports read like the test metrics."""
+    reports read like the test metrics.
+
+    ``evaluation`` (the workflow passes the current config's :meth:`RunSpec.evaluation_json`):
+    eval settings, test set, scoring options and tracking URI to use instead of those the run
+    recorded when it trained, so test sets and eval settings can change without retraining."""
     _set_threads(threads)
     run_dir = Path(run_dir)
     files = RunDir(run_dir)
     spec = files.read_spec()
+    if evaluation is not None:
+        spec = spec.with_evaluation(test_name, evaluation)
     device = pick_device(spec.training.get("device", "auto"))
     model, task, _ = load_trained(run_dir, device=str(device))
     if test_name not in spec.test_sets:

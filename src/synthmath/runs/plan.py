@@ -20,7 +20,7 @@ import itertools
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +163,41 @@ class RunSpec:
         if not out["test_options"]:  # run specs without options read as before the field
             del out["test_options"]
         return out
+
+    #: fields that only evaluation reads: changing them (new test sets, eval settings, MLflow)
+    #: must re-run evaluations, never training (see :meth:`same_training`)
+    EVALUATION_FIELDS = ("eval", "test_sets", "test_options", "tracking_uri")
+
+    @classmethod
+    def same_training(cls, a: dict, b: dict) -> bool:
+        """Whether two run-spec JSONs train the same model: equal but for EVALUATION_FIELDS."""
+        drop = set(cls.EVALUATION_FIELDS)
+        return {k: v for k, v in a.items() if k not in drop} == {
+            k: v for k, v in b.items() if k not in drop
+        }
+
+    def evaluation_json(self, test: str) -> dict:
+        """What evaluating on ``test`` reads besides the trained run: the evaluate job's
+        params, so that a change re-runs that evaluation (not the training)."""
+        return {
+            "eval": self.eval,
+            "test_set": asdict(self.test_sets[test]),
+            "test_options": self.test_options.get(test, {}),
+            "tracking_uri": self.tracking_uri,
+        }
+
+    def with_evaluation(self, test: str, evaluation: dict) -> RunSpec:
+        """This spec with ``evaluation`` (an :meth:`evaluation_json`) for test set ``test``."""
+        options = {k: v for k, v in self.test_options.items() if k != test}
+        if evaluation["test_options"]:
+            options[test] = evaluation["test_options"]
+        return replace(
+            self,
+            eval=evaluation["eval"],
+            test_sets={**self.test_sets, test: DatasetSpec(**evaluation["test_set"])},
+            test_options=options,
+            tracking_uri=evaluation["tracking_uri"],
+        )
 
     def test_params(self, test: str) -> dict[str, Any]:
         """The task parameters of test set ``test``: the run's, the test set's data
