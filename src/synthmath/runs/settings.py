@@ -23,6 +23,7 @@ import yaml
 from pydantic import Field, TypeAdapter
 
 from synthmath.core.settings import settings_class
+from synthmath.eval.precision import EVAL_PRECISIONS
 from synthmath.nn.config import ModelSettings
 from synthmath.train.config import TrainConfig
 
@@ -118,7 +119,7 @@ class EvalSettings:
         ),
     ] = False
     precision: Annotated[
-        Literal["fp32", "bf16", "auto"],
+        Literal[EVAL_PRECISIONS],
         _doc(
             "Weights the test sets are decoded with (a bf16 copy of the trained model; "
             "log-probabilities and argmax stay fp32). auto: bf16 on CUDA and on CPUs with "
