@@ -94,8 +94,10 @@ def get_train_json(wildcards):
     # The train job's params, so a changed spec retrains. A run already trained keeps the spec
     # it recorded (config.json) while only evaluation fields differ (new test sets, eval
     # settings, tracking: RunSpec.EVALUATION_FIELDS): those re-run its evaluations only.
-    current = get_run(wildcards).to_json()
-    recorded = RunDir(get_run(wildcards).dir).config
+    # (raw JSON, not RunDir.read_spec: the recorded dict must equal the params Snakemake stored)
+    run = get_run(wildcards)
+    current = run.to_json()
+    recorded = RunDir(run.dir).config
     if recorded.exists():
         try:
             stored = json.loads(recorded.read_text())
