@@ -3,29 +3,19 @@ are shares and accuracies in [0, 1], and a saved model decodes the same when loa
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
-import torch
+from testsupport import load_benchmark
 
-PATH = Path(__file__).parents[2] / "benchmarks" / "bench_eval_precision.py"
 TINY = ["--d-model", "16", "--heads", "2", "--n-test", "12", "--beam", "2"]
 TINY += ["op=transpose", "dim=2", "encoding=P1000"]
 
 
 @pytest.fixture
 def bench():
-    threads = torch.get_num_threads()
-    spec = importlib.util.spec_from_file_location("bench_eval_precision", PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_eval_precision"] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("bench_eval_precision", None)
-    torch.set_num_threads(threads)
+    with load_benchmark("bench_eval_precision") as module:
+        yield module
 
 
 def test_tiny_run_prints_the_table_and_writes_json(bench, tmp_path, capsys):

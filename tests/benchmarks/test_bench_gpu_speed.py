@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import torch
+from testsupport import load_benchmark
 
-PATH = Path(__file__).parents[2] / "benchmarks" / "bench_gpu_speed.py"
 TINY = {"n_enc_layers": 1, "n_dec_layers": 1, "d_model": 32, "n_heads": 4}
 TASK = {"op": "transpose", "dim": 2, "encoding": "P1000"}
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_gpu_speed", PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_gpu_speed"] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("bench_gpu_speed", None)
+    with load_benchmark("bench_gpu_speed") as module:
+        yield module
 
 
 def test_measure_counts_the_timed_steps_only(bench):

@@ -6,17 +6,13 @@ synthmath): set ``SYNTHMATH_LAWT=/path/to/LAWT`` to run it; otherwise that test 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from testsupport import load_benchmark
 
-PATH = Path(__file__).parents[2] / "benchmarks" / "bench_lawt.py"
 LAWT = os.environ.get("SYNTHMATH_LAWT")
 # answer + EOS steps of the smoke shapes: transpose 2x2 P1000 is 2 + 4 * 3 tokens, the
 # eigenvalues of a 2x2 matrix in P1000 2 + 2 * 3
@@ -27,14 +23,8 @@ STEPS = {"transpose 2x2 P1000": 15, "eigenvalues 2x2 FP15->P1000": 9}
 def bench(monkeypatch):
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         monkeypatch.setenv(var, os.environ.get(var, "1"))  # restored after the test
-    threads = torch.get_num_threads()
-    spec = importlib.util.spec_from_file_location("bench_lawt", PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_lawt"] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("bench_lawt", None)
-    torch.set_num_threads(threads)
+    with load_benchmark("bench_lawt") as module:
+        yield module
 
 
 def _run(bench, tmp_path, *extra: str) -> tuple[dict, dict]:

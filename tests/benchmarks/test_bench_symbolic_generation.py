@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
-from pathlib import Path
 
 import pytest
-
-PATH = Path(__file__).parents[2] / "benchmarks" / "bench_symbolic_generation.py"
+from testsupport import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_symbolic_generation", PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_symbolic_generation"] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("bench_symbolic_generation", None)
+    with load_benchmark("bench_symbolic_generation") as module:
+        yield module
 
 
 def test_run_ours_counts_what_it_generated(bench):

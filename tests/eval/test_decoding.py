@@ -7,8 +7,9 @@ import itertools
 import pytest
 import torch
 import torch.nn.functional as F
+from testsupport import reverse_batch
 
-from synthmath.core.vocab import BOS, EOS, PAD
+from synthmath.core.vocab import EOS, PAD
 from synthmath.eval.decoding import (
     beam_decode,
     greedy_decode,
@@ -21,19 +22,6 @@ from synthmath.nn.config import ModelConfig
 from synthmath.nn.model import Transformer
 
 V = 11  # PAD, BOS, EOS and 8 symbols
-
-
-def reverse_batch(n: int, gen: torch.Generator, max_len: int = 6):
-    """Random symbol strings (padded with PAD) and [BOS reversed EOS PAD..] targets."""
-    lengths = torch.randint(1, max_len + 1, (n,), generator=gen)
-    real = torch.arange(max_len)[None, :] < lengths[:, None]
-    src = torch.randint(3, V, (n, max_len), generator=gen) * real
-    rev = src.gather(1, (lengths[:, None] - 1 - torch.arange(max_len)).clamp(min=0)) * real
-    tgt = torch.zeros(n, max_len + 2, dtype=torch.long)
-    tgt[:, 0] = BOS
-    tgt[:, 1:-1] = rev
-    tgt.scatter_(1, lengths[:, None] + 1, EOS)
-    return src, tgt
 
 
 def random_model(seed: int, **overrides) -> Transformer:
@@ -52,7 +40,7 @@ def trained_model() -> Transformer:
     model = Transformer(ModelConfig(V, V, d_model=64, n_heads=4, d_ff=128, max_len=32))
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     for _ in range(60):
-        src, tgt = reverse_batch(64, gen)
+        src, tgt = reverse_batch(64, gen, V)
         loss = F.cross_entropy(
             model(src, tgt[:, :-1]).reshape(-1, V), tgt[:, 1:].reshape(-1), ignore_index=PAD
         )
@@ -63,7 +51,7 @@ def trained_model() -> Transformer:
 
 
 def padded_sources(seed: int, n: int = 12) -> torch.Tensor:
-    return reverse_batch(n, torch.Generator().manual_seed(seed))[0]
+    return reverse_batch(n, torch.Generator().manual_seed(seed), V)[0]
 
 
 def check_format(ids: torch.Tensor, lengths: torch.Tensor, max_len: int) -> None:

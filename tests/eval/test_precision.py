@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from testsupport import reverse_batch
 
 from synthmath.core.vocab import EOS, PAD
 from synthmath.eval import precision as precision_module
@@ -30,19 +31,6 @@ LONGEST = 6
 AGREEMENT = 0.98  # measured 0.997 (greedy) and 0.998 (beam 3)
 
 
-def reverse_batch(n: int, gen: torch.Generator):
-    """Random symbol strings (padded with PAD) and [BOS reversed EOS PAD..] targets."""
-    lengths = torch.randint(1, LONGEST + 1, (n,), generator=gen)
-    real = torch.arange(LONGEST)[None, :] < lengths[:, None]
-    src = torch.randint(3, V, (n, LONGEST), generator=gen) * real
-    rev = src.gather(1, (lengths[:, None] - 1 - torch.arange(LONGEST)).clamp(min=0)) * real
-    tgt = torch.zeros(n, LONGEST + 2, dtype=torch.long)
-    tgt[:, 0] = 1
-    tgt[:, 1:-1] = rev
-    tgt.scatter_(1, lengths[:, None] + 1, EOS)
-    return src, tgt
-
-
 @pytest.fixture(scope="module")
 def trained() -> Transformer:
     """String reversal, 150 steps (about 1.5 s on one thread): 92% of answers right."""
@@ -54,7 +42,7 @@ def trained() -> Transformer:
         model = Transformer(ModelConfig(V, V, d_model=64, n_heads=4, d_ff=128, max_len=32))
         opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
         for _ in range(150):
-            src, tgt = reverse_batch(64, gen)
+            src, tgt = reverse_batch(64, gen, V, LONGEST)
             logits = model(src, tgt[:, :-1])
             loss = F.cross_entropy(logits.reshape(-1, V), tgt[:, 1:].reshape(-1), ignore_index=PAD)
             opt.zero_grad(set_to_none=True)
@@ -73,7 +61,7 @@ def agreement(a: list, b: list) -> float:
 
 
 def test_bf16_decoding_agrees_with_fp32_on_the_test_set(trained):
-    src, tgt = reverse_batch(1000, torch.Generator().manual_seed(99))
+    src, tgt = reverse_batch(1000, torch.Generator().manual_seed(99), V, LONGEST)
     truth = answers(tgt[:, 1:], (tgt[:, 1:] == EOS).int().argmax(dim=1))
     bf16 = model_in(trained, "bf16")
     assert bf16 is not trained and all(p.dtype == torch.float32 for p in trained.parameters())
@@ -95,7 +83,7 @@ def test_bf16_copy_holds_every_float_tensor_in_bf16_and_scores_like_fp32(trained
     assert all(t.dtype == torch.bfloat16 for t in tensors if t.is_floating_point())
     assert model_in(trained, "fp32") is trained
     # teacher-forced scoring (sequence_log_probs: a full forward pass) works in bf16 too
-    src, tgt = reverse_batch(64, torch.Generator().manual_seed(5))
+    src, tgt = reverse_batch(64, torch.Generator().manual_seed(5), V, LONGEST)
     ids, lengths = greedy_decode(trained, src, LONGEST + 2)
     fp32, low = (
         sequence_log_probs(trained, src, ids, lengths),
